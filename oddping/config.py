@@ -1,0 +1,189 @@
+"""Effective configuration: defaults < config file (TOML or YAML) < ODDPING_* environment < flags.
+
+Every section is a pydantic model, so a typo in a config file or a value of the wrong type is a
+one-line error naming the field, not a surprise at 3 a.m.  Nested environment variables use a
+double underscore: ``ODDPING_KAFKA__BOOTSTRAP_SERVERS=broker:9092``.  The config file path comes
+from ``--config`` or ``ODDPING_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from contextvars import ContextVar
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+
+CONFIG_ENV = "ODDPING_CONFIG"
+
+
+class ConfigError(Exception):
+    """A configuration file or value that cannot be used; the message is one line for the user."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaSettings(_Section):
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="HOST:PORT[,HOST:PORT...]")
+    records_topic: str = "icmp.records"
+    alerts_topic: str = "icmp.alerts"
+    dead_letter_topic: str = "icmp.records.dlq"
+    partitions: int = Field(4, ge=1, description="partitions for topics oddping creates")
+    replication_factor: int = Field(1, ge=1)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_ca_location: str | None = None
+    ssl_certificate_location: str | None = None
+    ssl_key_location: str | None = None
+    ssl_key_password: SecretStr | None = None
+    # Any librdkafka property, passed through as is (e.g. {"linger.ms": 20}).
+    extra: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+
+class CaptureSettings(_Section):
+    interface: str | None = None
+    bpf: str | None = Field(None, description="extra BPF expression ANDed with oddping's own")
+    snaplen: int = Field(65535, ge=68)
+    promiscuous: bool = True
+    buffer_mb: int = Field(32, ge=1)
+    watch_dir: str | None = None
+    watch_settle_seconds: float = Field(
+        5.0, ge=0, description="a file unchanged this long, or followed by a newer one, is finished"
+    )
+    host_observation_interval_s: float = Field(
+        60.0, ge=0, description="at most one TCP SYN host observation per host per interval"
+    )
+
+
+class MetricsSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(9102, ge=0, le=65535, description="0 disables /metrics and /healthz")
+
+
+class ProcessorSettings(_Section):
+    app_id: str = "oddping"
+    store: Literal["memory", "rocksdb"] = "memory"
+    data_dir: str = "/tmp/oddping"
+    alert_format: Literal["native", "ecs", "ocsf"] = "native"
+    batch_size: int = Field(500, ge=1)
+    max_tracked_hosts: int = Field(100_000, ge=1)
+    host_idle_expiry_s: float = Field(900.0, gt=0)
+
+
+class Suppression(_Section):
+    reason: str = Field(..., min_length=1)
+    rule: str | None = None
+    src_cidr: str | None = None
+    dst_cidr: str | None = None
+    payload_class: str | None = None
+    expires: str | None = Field(None, description="ISO 8601 date or time; ignored after it")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="ODDPING_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    sensor_id: str = Field(default_factory=lambda: os.uname().nodename)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["console", "json"] = "console"
+    kafka: KafkaSettings = Field(default_factory=KafkaSettings)
+    capture: CaptureSettings = Field(default_factory=CaptureSettings)
+    metrics: MetricsSettings = Field(default_factory=MetricsSettings)
+    processor: ProcessorSettings = Field(default_factory=ProcessorSettings)
+    # One section per rule id, validated against each rule's own tunables by processors.rules.
+    rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    suppressions: list[Suppression] = Field(default_factory=list)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Earlier wins: flags (init kwargs), then the environment, then the config file.
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        path = _CONFIG_PATH.get()
+        if path is not None:
+            if path.suffix in (".yaml", ".yml"):
+                sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=path))
+            else:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
+
+
+_CONFIG_PATH: ContextVar[Path | None] = ContextVar("oddping_config_path", default=None)
+
+
+def _check_readable(path: Path) -> None:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text) if path.suffix in (".yaml", ".yml") else tomllib.loads(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(f"config file {path} is not valid: {first_line}") from None
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a table/mapping at the top level")
+
+
+def load_config(
+    path: str | os.PathLike[str] | None = None, overrides: dict[str, Any] | None = None
+) -> Settings:
+    """Build the effective Settings: defaults < file < ODDPING_* environment < overrides (flags)."""
+    raw = path or os.environ.get(CONFIG_ENV)
+    config_path = Path(raw) if raw else None
+    if config_path is not None:
+        _check_readable(config_path)
+    token = _CONFIG_PATH.set(config_path)
+    try:
+        return Settings(**_nest({k: v for k, v in (overrides or {}).items() if v is not None}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        raise ConfigError(f"invalid configuration at {where}: {err['msg']}") from None
+    finally:
+        _CONFIG_PATH.reset(token)
+
+
+def _nest(flat: dict[str, Any]) -> dict[str, Any]:
+    """{"kafka.topic": x} -> {"kafka": {"topic": x}} so flags can name nested settings."""
+    out: dict[str, Any] = {}
+    for dotted, value in flat.items():
+        node = out
+        *parents, leaf = dotted.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return out
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The effective configuration as plain data with every secret replaced by '********'."""
+    data = settings.model_dump(mode="json")
+    for key in ("sasl_password", "ssl_key_password"):
+        if data["kafka"].get(key):
+            data["kafka"][key] = "********"
+    for key in list(data["kafka"]["extra"]):
+        if any(word in key for word in ("password", "secret", "token")):
+            data["kafka"]["extra"][key] = "********"
+    return data

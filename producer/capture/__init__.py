@@ -1,0 +1,1 @@
+"""Where frames come from: capture files (pcap, pcapng, gzip, stdin) and live interfaces."""

@@ -1,0 +1,83 @@
+"""Record dicts, field for field as schemas/icmp_record.schema.json defines them."""
+
+from __future__ import annotations
+
+from base64 import b64encode
+from hashlib import sha256
+
+from oddping import RECORD_SCHEMA_VERSION
+
+from .classify import classify_payload
+from .payload_signatures import NOT_ECHO
+from .community import community_id
+from .ttl import hop_distance_guess, initial_ttl_guess
+
+PAYLOAD_PREVIEW_BYTES = 256
+
+# Echo types carry an identifier and sequence number (RFC 792, RFC 4443).
+ECHO_TYPES = {4: frozenset({0, 8}), 6: frozenset({128, 129})}
+# Types sent by the host that starts an exchange; for every other type (replies, errors,
+# advertisements) the host that started it is the destination.
+INITIATOR_IS_SOURCE = {
+    4: frozenset({8, 10, 13, 15, 17}),  # echo, router solicitation, timestamp, info, mask
+    6: frozenset({128, 130, 133, 135, 139}),  # echo, MLD query, RS, NS, node info query
+}
+
+
+def build_icmp_record(
+    *, sensor_id: str, ts_ns: int, ip_version: int, src_ip: str, dst_ip: str,
+    ttl: int, ip_id: int | None, ip_total_len: int, df: bool, fragmented: bool, icmp_type: int,
+    icmp_code: int, ident: int, seq: int, checksum_ok: bool | None, payload: bytes,
+    payload_len: int, padding: int, link: str, vlan_ids: list[int], encapsulation: list[str],
+) -> dict:
+    is_echo = icmp_type in ECHO_TYPES[ip_version]
+    return {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": "icmp",
+        "ts_ns": ts_ns,
+        "sensor_id": sensor_id,
+        "ip_version": ip_version,
+        "src_ip": src_ip,
+        "dst_ip": dst_ip,
+        "initiator_ip": src_ip if icmp_type in INITIATOR_IS_SOURCE[ip_version] else dst_ip,
+        "ttl": ttl,
+        "initial_ttl_guess": initial_ttl_guess(ttl),
+        "hop_distance_guess": hop_distance_guess(ttl),
+        "ip_id": ip_id,
+        "ip_total_len": ip_total_len,
+        "df": df,
+        "fragmented": fragmented,
+        "icmp_type": icmp_type,
+        "icmp_code": icmp_code,
+        "icmp_id": ident if is_echo else None,
+        "icmp_seq": seq if is_echo else None,
+        "icmp_checksum_ok": checksum_ok,
+        "payload_len": payload_len,
+        "payload_b64": b64encode(payload[:PAYLOAD_PREVIEW_BYTES]).decode("ascii"),
+        "payload_sha256": sha256(payload).hexdigest(),
+        "eth_padding_len": padding,
+        "payload_class": classify_payload(payload, ident, seq) if is_echo else NOT_ECHO,
+        "link": link,
+        "vlan_ids": vlan_ids,
+        "encapsulation": encapsulation,
+        "community_id": community_id(ip_version, src_ip, dst_ip, icmp_type, icmp_code),
+    }
+
+
+def build_host_observation(
+    *, sensor_id: str, ts_ns: int, ip_version: int, src_ip: str, dst_ip: str, ttl: int
+) -> dict:
+    return {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": "host_observation",
+        "ts_ns": ts_ns,
+        "sensor_id": sensor_id,
+        "ip_version": ip_version,
+        "src_ip": src_ip,
+        "dst_ip": dst_ip,
+        "initiator_ip": src_ip,
+        "ttl": ttl,
+        "initial_ttl_guess": initial_ttl_guess(ttl),
+        "hop_distance_guess": hop_distance_guess(ttl),
+        "observed": "tcp_syn",
+    }

@@ -1,0 +1,40 @@
+"""Name the sender of echo data by walking the signature table (payload_signatures.py)."""
+
+from __future__ import annotations
+
+from .payload_signatures import SIGNATURES, UNKNOWN
+
+# Rows that look at the identifier or sequence cannot be cached by payload alone.
+_CONTEXT_ROWS = tuple(s for s in SIGNATURES if s.icmp_id is not None or s.icmp_seq is not None)
+_CONTEXT_LENGTHS = frozenset({0, 4, 20, 120, 150})
+_PLAIN_ROWS = tuple(s for s in SIGNATURES if s.icmp_id is None and s.icmp_seq is None)
+_CACHE_MAX = 65536
+_CACHEABLE_LEN = 64
+
+_cache: dict[bytes, str] = {}
+
+
+def classify_payload(data: bytes, icmp_id: int | None = None, icmp_seq: int | None = None) -> str:
+    if len(data) in _CONTEXT_LENGTHS:
+        for sig in _CONTEXT_ROWS:
+            if (
+                (sig.icmp_id is None or sig.icmp_id == icmp_id)
+                and (sig.icmp_seq is None or icmp_seq in sig.icmp_seq)
+                and sig.matches(data)
+            ):
+                return sig.payload_class
+    cacheable = len(data) <= _CACHEABLE_LEN
+    if cacheable:
+        hit = _cache.get(data)
+        if hit is not None:
+            return hit
+    result = UNKNOWN
+    for sig in _PLAIN_ROWS:
+        if sig.matches(data):
+            result = sig.payload_class
+            break
+    if cacheable:
+        if len(_cache) >= _CACHE_MAX:
+            _cache.clear()
+        _cache[data] = result
+    return result

@@ -1,0 +1,165 @@
+"""What ordinary and odd echo data looks like, as data: one row per sender or tool, with its source.
+
+The classifier walks SIGNATURES in order and the first row that matches names the payload.
+Rows for ordinary senders come first because they are most of the traffic.  Offsets count from
+the start of the echo data (after the 8-byte ICMP header), as in the Snort/ET rules.
+Ids and sequence numbers only matter for the few tools that fix them (nemesis, icmpenum ...).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+Matcher = Callable[[bytes], bool]
+
+
+def exact(expected: bytes) -> Matcher:
+    return expected.__eq__
+
+
+def prefix(expected: bytes) -> Matcher:
+    return lambda data: data.startswith(expected)
+
+
+def repeating(unit: bytes) -> Matcher:
+    """data is `unit` repeated and cut to length (Windows `ping -l N`, Cisco's 0xABCD fill)."""
+    cache = unit * (65536 // len(unit) + 1)
+    return lambda data: bool(data) and cache.startswith(data)
+
+
+def counting_after(skip: int, start: int) -> Matcher:
+    """`skip` bytes of timestamp, then bytes counting up from `start` (iputils / BSD ping)."""
+    ramp = bytes((start + i) & 0xFF for i in range(65536))
+    return lambda data: len(data) > skip and ramp.startswith(data[skip:])
+
+
+def zeros(*lengths: int) -> Matcher:
+    wanted = frozenset(lengths)
+    return lambda data: len(data) in wanted and not any(data)
+
+
+def busybox(data: bytes) -> bool:
+    # 4-byte microsecond counter, then the default 0x00 fill
+    return len(data) == 56 and any(data[:4]) and not any(data[4:])
+
+
+def all_zero(data: bytes) -> bool:
+    return not any(data)
+
+
+def pingtunnel(data: bytes) -> bool:
+    # protobuf field 1 (connection id) = 32 hex characters: 0A 20 <32 x [0-9a-f]>
+    return data[:2] == b"\x0a\x20" and len(data) >= 34 and all(c in HEX for c in data[2:34])
+
+
+HEX = frozenset(b"0123456789abcdefABCDEF")
+
+
+def hans(data: bytes) -> bool:
+    return len(data) >= 5 and data[:4] in (b"hanc", b"hans")
+
+
+def raw_ipv4_packet(data: bytes) -> bool:
+    """icmptunnel puts a whole IPv4 packet in the echo data: version 4, IHL 5, sane length."""
+    return (
+        len(data) >= 20
+        and data[0] == 0x45
+        and int.from_bytes(data[2:4], "big") == len(data)
+        and data[9] in (1, 6, 17)
+    )
+
+
+PRINTABLE = frozenset(range(0x20, 0x7F)) | {0x09, 0x0A, 0x0D}
+
+
+def printable_text(data: bytes) -> bool:
+    return len(data) >= 8 and all(c in PRINTABLE for c in data)
+
+
+@dataclass(frozen=True, slots=True)
+class Signature:
+    payload_class: str
+    matches: Matcher
+    source: str
+    icmp_id: int | None = None  # only this identifier matches
+    icmp_seq: frozenset[int] | None = None  # only these sequence numbers match
+
+
+WINDOWS_ALPHABET = b"abcdefghijklmnopqrstuvw"
+
+SIGNATURES: tuple[Signature, ...] = (
+    # -- ordinary senders ---------------------------------------------------------------------
+    Signature("windows", repeating(WINDOWS_ALPHABET),
+              "Windows ping.exe: 32 bytes a..w a..i (ET/GPL ICMP_INFO PING Windows, sid 2100382)"),
+    Signature("linux_iputils", counting_after(16, 0x10),
+              "iputils ping.c: 16-byte timeval then 0x10.. (GPL ICMP_INFO PING *NIX, sid 2100366)"),
+    Signature("bsd", counting_after(8, 0x08),
+              "FreeBSD/macOS sbin/ping: 8-byte timeval then 0x08.. (GPL PING BSDtype, sid 2100368);"
+              " also iputils on 32-bit Linux"),
+    Signature("fping", zeros(56), "fping 5.x: 56 zero bytes; busybox 'simple' build sends the same"),
+    Signature("busybox", busybox, "busybox networking/ping.c: 4-byte counter, 0x00 fill"),
+    Signature("cisco_ios", repeating(b"\xab\xcd"),
+              "Cisco IOS ping: 0xABCD fill (GPL ICMP_INFO PING Cisco Type.x, sid 2100480)"),
+    Signature("single_question", exact(b"?"), "Windows domain controller to DC echo: one byte '?'"),
+    Signature("traceroute_linux", exact(bytes(range(0x48, 0x68))),
+              "Linux traceroute -I 2.1.x: 32 bytes 0x48..0x67"),
+    Signature("mtr", zeros(36), "mtr 0.95 report mode: 36 zero bytes"),
+    # -- scanners and packet crafters -----------------------------------------------------------
+    Signature("icmpenum", exact(b""), "GPL ICMP icmpenum v1.1.1 (sid 2100481): empty, id 666",
+              icmp_id=666),
+    Signature("empty", exact(b""), "nmap -PE/-sn and hping3 --icmp default: no data"
+              " (GPL ICMP PING NMAP, sid 2100469)"),
+    Signature("nemesis", zeros(20), "GPL ICMP PING Nemesis v1.1 (sid 2100467): 20 zeros, id 0 seq 0",
+              icmp_id=0, icmp_seq=frozenset({0})),
+    Signature("broadscan_smurf", lambda d: len(d) == 4,
+              "GPL ICMP Broadscan Smurf Scanner (sid 2100478): 4 bytes, id 0 seq 0",
+              icmp_id=0, icmp_seq=frozenset({0})),
+    Signature("nmap_os_detection", zeros(120, 150),
+              "nmap osscan2.cc: IE probes of 120/150 zero bytes, seq 295/296",
+              icmp_seq=frozenset({295, 296})),
+    Signature("superscan", zeros(8), "GPL ICMP superscan echo (sid 2100474): 8 zero bytes"),
+    Signature("windows_snort_0123", prefix(b"0123456789abcdefghijklmnop"),
+              "GPL ICMP_INFO PING Microsoft Windows (sid 2100376)"),
+    Signature("l3retriever", prefix(b"ABCDEFGHIJKLMNOPQRSTUVWABCDEFGHI"),
+              "GPL ICMP_INFO L3retriever Ping (sid 2100466)"),
+    Signature("cyberkit", prefix(b"\xaa" * 16), "GPL ICMP_INFO PING CyberKit 2.2 Windows (sid 2100463)"),
+    Signature("sniffer_pro", prefix(b"Cinco Network, Inc."),
+              "GPL ICMP_INFO PING Sniffer Pro/NetXRay network scan (sid 2100484)"),
+    Signature("delphi_piette", prefix(b"Pinging from Del"),
+              "GPL ICMP_INFO PING Delphi-Piette Windows (sid 2100372)"),
+    Signature("iss_pinger", prefix(b"ISSPNGRQ"), "GPL ICMP_INFO ISS Pinger (sid 2100465)"),
+    Signature("whatsup", lambda d: b"WhatsUp - A Netw" in d[:64],
+              "GPL ICMP_INFO PING WhatsupGold Windows (sid 2100482)"),
+    # -- tunnels --------------------------------------------------------------------------------
+    Signature("ptunnel", prefix(b"\xd5\x20\x08\x80"), "ptunnel 0.72 ptunnel.h: magic 0xD5200880"),
+    Signature("ptunnel_ng", prefix(b"\xde\xad\xc0\xde"), "ptunnel-ng: default magic 0xDEADC0DE"),
+    Signature("hans", hans, "hans echo.cpp: 'hanc' client / 'hans' server + type byte"),
+    Signature("pingtunnel", pingtunnel, "pingtunnel msg.proto: field 1 = 32-char hex connection id"),
+    Signature("icmptunnel", raw_ipv4_packet, "icmptunnel: echo data is a raw IPv4 packet"),
+    # -- shapes ---------------------------------------------------------------------------------
+    Signature("zeros", all_zero, "zero-filled data of a length no known sender uses"),
+    Signature("printable_text", printable_text,
+              "printable ASCII, as icmpsh carries command output (not an ordinary ping)"),
+)
+
+UNKNOWN = "unknown"
+
+PAYLOAD_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(s.payload_class for s in SIGNATURES)) + (
+    UNKNOWN,
+)
+
+# The classes an ordinary operating system's ping produces; everything else is a tool or a shape.
+ORDINARY_CLASSES = frozenset(
+    {"windows", "linux_iputils", "bsd", "fping", "busybox", "cisco_ios", "single_question"}
+)
+SCANNER_CLASSES = frozenset(
+    {"empty", "icmpenum", "nemesis", "broadscan_smurf", "nmap_os_detection", "superscan",
+     "windows_snort_0123", "l3retriever", "cyberkit", "sniffer_pro", "delphi_piette",
+     "iss_pinger", "whatsup"}
+)
+TUNNEL_CLASSES = frozenset({"ptunnel", "ptunnel_ng", "hans", "pingtunnel", "icmptunnel"})
+TRACEROUTE_CLASSES = frozenset({"traceroute_linux", "mtr"})
+
+# Not echo data at all: ICMP errors and other types carry headers, not a sender's fill pattern.
+NOT_ECHO = "not_echo"
