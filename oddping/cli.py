@@ -153,3 +153,120 @@ def config_show(config_path: str | None) -> None:
     """
     settings = _settings(config_path)
     click.echo(orjson.dumps(masked(settings), option=orjson.OPT_INDENT_2).decode())
+
+
+# -- produce ------------------------------------------------------------------------------------
+
+def _kafka_flags(func):
+    func = click.option("--topic", default=None, help="records topic [icmp.records].")(func)
+    func = click.option("--bootstrap-servers", default=None, metavar="HOST:PORT[,...]",
+                        envvar="ODDPING_KAFKA__BOOTSTRAP_SERVERS",
+                        help="Kafka brokers [127.0.0.1:9092].")(func)
+    func = click.option("--config", type=click.Path(dir_okay=False), default=None,
+                        envvar="ODDPING_CONFIG", help="config file (TOML or YAML).")(func)
+    return func
+
+
+@main.command()
+@click.option("--pcap", "pcaps", multiple=True, metavar="FILE",
+              help="publish these capture files (repeatable; - for stdin).")
+@click.option("--realtime", is_flag=True, help="with --pcap: pace records by capture time.")
+@click.option("--interface", "-i", default=None, metavar="IF", help="capture live on IF.")
+@click.option("--watch", "watch_dir", default=None, metavar="DIR",
+              help="publish each finished file of a rotating capture directory, exactly once.")
+@click.option("--watch-glob", default="*", show_default=True,
+              help="with --watch: only file names matching this pattern.")
+@click.option("--bpf", default=None, metavar="EXPR", help="extra BPF filter (ANDed with ours).")
+@click.option("--sensor-id", default=None, help="sensor id for records [host name].")
+@click.option("--metrics-port", type=int, default=None,
+              help="port of /metrics and /healthz [9102]; 0 disables.")
+@_kafka_flags
+def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
+            watch_dir: str | None, watch_glob: str, bpf: str | None, sensor_id: str | None,
+            metrics_port: int | None, config: str | None, bootstrap_servers: str | None,
+            topic: str | None) -> None:
+    """Decode ICMP from captures and publish the records to Kafka.
+
+    One source per run: --pcap FILE..., --interface IF or --watch DIR.  Records are keyed by
+    the host that started the exchange, stamped with capture time, and carry schema_version
+    and sensor_id headers.  SIGTERM/SIGINT flush what is queued and print a summary; the exit
+    status is non-zero if any record was not delivered.
+
+    \b
+    Examples:
+      oddping produce --pcap samples/footprints.pcap --bootstrap-servers 127.0.0.1:9092
+      sudo oddping produce --interface eth0 --sensor-id dc1-tap3
+      tcpdump -i eth0 -G 300 -w /captures/icmp-%s.pcap & oddping produce --watch /captures
+    """
+    from oddping.kafka import KafkaUnavailable
+    from producer.capture.files import CaptureError
+    from producer.run import Producer
+
+    sources = [bool(pcaps), bool(interface), bool(watch_dir)]
+    if sum(sources) != 1:
+        _fail("choose exactly one source: --pcap FILE..., --interface IF or --watch DIR")
+    settings = _settings(config, sensor_id=sensor_id, **{
+        "kafka.bootstrap_servers": bootstrap_servers, "kafka.records_topic": topic,
+        "capture.bpf": bpf, "metrics.port": metrics_port,
+    })
+    runner = Producer(settings)
+    try:
+        transactional_id = _watch_transactional_id(settings.sensor_id, watch_dir) if watch_dir else None
+        runner.start(transactional_id=transactional_id)
+        if pcaps:
+            runner.run_files(list(pcaps), realtime=realtime)
+        elif interface:
+            runner.run_live(interface)
+        else:
+            runner.run_watch(watch_dir, watch_glob)  # type: ignore[arg-type]
+    except (KafkaUnavailable, CaptureError, FileNotFoundError) as exc:
+        _fail(str(exc))
+    outcome = runner.finish()
+    click.echo(
+        f"oddping produce: delivered {outcome.delivered} records to {runner.topic}, "
+        f"failed {outcome.failed}; {outcome.account.summary()}", err=True)
+    for error in outcome.capture_errors:
+        click.echo(f"oddping: {error}", err=True)
+    if outcome.failed:
+        _fail(f"{outcome.failed} records were not delivered: {outcome.first_failure}")
+    if outcome.capture_errors:
+        sys.exit(EXIT_CORRUPT_INPUT)
+
+
+def _watch_transactional_id(sensor_id: str, watch_dir: str) -> str:
+    """Stable per sensor and directory, so a restarted producer fences its predecessor."""
+    import hashlib
+    from pathlib import Path
+
+    digest = hashlib.sha256(str(Path(watch_dir).resolve()).encode()).hexdigest()[:12]
+    return f"oddping-watch-{sensor_id}-{digest}"
+
+
+# -- topics -------------------------------------------------------------------------------------
+
+@main.group()
+def topics() -> None:
+    """Manage oddping's Kafka topics."""
+
+
+@topics.command("create")
+@_kafka_flags
+def topics_create(config: str | None, bootstrap_servers: str | None, topic: str | None) -> None:
+    """Create the records, alerts and dead-letter topics where missing, with the configured
+    partitions and replication factor.
+
+    \b
+    Example:
+      oddping topics create --bootstrap-servers kafka:9092 --config oddping.toml
+    """
+    from oddping.kafka import KafkaUnavailable, ensure_topics
+
+    settings = _settings(config, **{"kafka.bootstrap_servers": bootstrap_servers,
+                                    "kafka.records_topic": topic})
+    kafka = settings.kafka
+    try:
+        created = ensure_topics(kafka, {kafka.records_topic: {}, kafka.alerts_topic: {},
+                                        kafka.dead_letter_topic: {}})
+    except KafkaUnavailable as exc:
+        _fail(str(exc))
+    click.echo(f"created: {', '.join(created) or 'nothing (all exist)'}")

@@ -1,0 +1,147 @@
+"""Records to Kafka with confluent-kafka: keyed by the echo initiator, stamped with capture time.
+
+Idempotence is on (acks=all), so a broker that goes away for a while and comes back gets every
+record exactly once; a full local queue is backpressure (wait and retry), never a drop.  The
+partitioner is murmur2_random so keys land where Java clients and aiokafka (faust) put them.
+"""
+
+from __future__ import annotations
+
+import time
+
+import orjson
+from confluent_kafka import KafkaError, KafkaException, Message, Producer
+
+from oddping import RECORD_SCHEMA_VERSION
+from oddping.config import KafkaSettings
+from oddping.kafka import ErrorCollector, client_config
+from oddping.logs import get_logger
+from oddping.observability import ProducerMetrics
+
+log = get_logger("oddping.produce")
+
+PRODUCER_DEFAULTS = {
+    "enable.idempotence": True,  # implies acks=all and safe retries
+    "acks": "all",
+    "compression.type": "lz4",
+    "linger.ms": 50,
+    "batch.size": 1_000_000,
+    "partitioner": "murmur2_random",
+    "queue.buffering.max.messages": 500_000,
+    # keep retrying through a broker restart; a record only fails after this long
+    "message.timeout.ms": 300_000,
+}
+SCHEMA_VERSION_HEADER = str(RECORD_SCHEMA_VERSION).encode()
+BACKPRESSURE_POLL_S = 0.05
+WARNING_INTERVAL_S = 10.0
+
+
+class DeliveryFailed(Exception):
+    pass
+
+
+class RecordPublisher:
+    def __init__(self, kafka: KafkaSettings, sensor_id: str, metrics: ProducerMetrics,
+                 topic: str | None = None, transactional_id: str | None = None) -> None:
+        self.topic = topic or kafka.records_topic
+        self.metrics = metrics
+        self.errors = ErrorCollector()
+        conf = client_config(kafka) | {"error_cb": self._on_error}
+        conf = PRODUCER_DEFAULTS | conf  # user's kafka.extra wins over our defaults
+        if transactional_id:
+            conf["transactional.id"] = transactional_id
+        self.producer = Producer(conf)
+        self.sensor_header = sensor_id.encode()
+        self.delivered = 0
+        self.failed = 0
+        self.first_failure: str | None = None
+        self.fatal: str | None = None
+        self._last_warning = -WARNING_INTERVAL_S
+
+    # -- callbacks -------------------------------------------------------------------------------
+
+    def _on_error(self, error: KafkaError) -> None:
+        self.errors(error)
+        if error.fatal():
+            self.fatal = error.str()
+            log.error("kafka fatal error", error=error.str())
+            return
+        # transient (a broker restarting ...): librdkafka retries by itself; say so now and then
+        now = time.monotonic()
+        if now - self._last_warning >= WARNING_INTERVAL_S:
+            self._last_warning = now
+            log.warning("kafka trouble, retrying", error=error.str())
+
+    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
+        if err is None:
+            self.delivered += 1
+            self.metrics.published.labels(_kind_of(msg)).inc()
+        else:
+            self.failed += 1
+            self.metrics.delivery_failures.inc()
+            if self.first_failure is None:
+                self.first_failure = err.str()
+
+    # -- producing -------------------------------------------------------------------------------
+
+    def publish(self, record: dict, value: bytes | None = None) -> None:
+        """Queue one record; `value` is its JSON when the caller already serialised it."""
+        if value is None:
+            value = orjson.dumps(record)
+        kind = b"icmp" if record["kind"] == "icmp" else b"host_observation"
+        produce = self.producer.produce
+        while True:
+            try:
+                produce(
+                    self.topic, value, record["initiator_ip"].encode(),
+                    timestamp=record["ts_ns"] // 1_000_000,
+                    headers=[("schema_version", SCHEMA_VERSION_HEADER),
+                             ("sensor_id", self.sensor_header), ("kind", kind)],
+                    on_delivery=self._on_delivery,
+                )
+                break
+            except BufferError:  # local queue full: let librdkafka drain it, then try again
+                self.metrics.backpressure.inc()
+                self.producer.poll(BACKPRESSURE_POLL_S)
+        self.producer.poll(0)
+
+    def produce_raw(self, topic: str, key: bytes, value: bytes) -> None:
+        """A message that is not a record (the watch progress marker)."""
+        self.producer.produce(topic, value, key, on_delivery=self._on_delivery_quiet)
+
+    def _on_delivery_quiet(self, err: KafkaError | None, msg: Message) -> None:
+        if err is not None and self.first_failure is None:
+            self.first_failure = err.str()
+            self.failed += 1
+
+    def queue_depth(self) -> int:
+        depth = len(self.producer)
+        self.metrics.queue_depth.set(depth)
+        return depth
+
+    def flush(self, timeout_s: float = 60.0) -> int:
+        """Wait for outstanding deliveries; returns how many are still undelivered."""
+        remaining = self.producer.flush(timeout_s)
+        self.queue_depth()
+        return remaining
+
+    # -- transactions (watch mode: a file's records and its progress marker commit together) -----
+
+    def init_transactions(self, timeout_s: float = 30.0) -> None:
+        self.producer.init_transactions(timeout_s)
+
+    def begin(self) -> None:
+        self.producer.begin_transaction()
+
+    def commit(self, timeout_s: float = 120.0) -> None:
+        try:
+            self.producer.commit_transaction(timeout_s)
+        except KafkaException as exc:
+            raise DeliveryFailed(f"transaction commit failed: {exc.args[0].str()}") from None
+
+
+def _kind_of(msg: Message) -> str:
+    for name, value in msg.headers() or ():
+        if name == "kind":
+            return value.decode()
+    return "other"
