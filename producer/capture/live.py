@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import select
 import threading
+import time
 from collections.abc import Iterator
 
 import pcapy
@@ -36,15 +38,26 @@ class LiveCapture:
         self._handle = handle
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
+        # Non-blocking reads plus select(): with TPACKET_V3 a blocking read on a quiet link may
+        # never time out, and the loop must notice a stop request.
         handle = self._handle
+        handle.setnonblock(1)
+        fd = handle.getfd()
         linktype = self.linktype
         frame_no = 0
-        while not stop.is_set():
+        draining_until = None
+        while True:
+            if draining_until is None and stop.is_set():
+                # frames already in the ring (a block not yet handed over) still count
+                draining_until = time.monotonic() + 2 * READ_TIMEOUT_MS / 1000
             try:
                 header, data = handle.next()
             except pcapy.PcapError as exc:
                 raise CaptureError(f"capture on {self.interface} failed: {exc}") from None
-            if header is None:  # read timeout: nothing arrived
+            if header is None:  # nothing waiting
+                if draining_until is not None and time.monotonic() >= draining_until:
+                    return
+                select.select([fd], [], [], READ_TIMEOUT_MS / 1000)
                 continue
             frame_no += 1
             sec, usec = header.getts()

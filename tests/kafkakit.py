@@ -1,0 +1,76 @@
+"""Helpers for tests against the real local Kafka broker that `make test` starts
+(dev/kafka/kafka.sh).  No mocks: when the broker is not there, these tests fail and say how to
+start it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+ROOT = Path(__file__).resolve().parent.parent
+KAFKA_SH = ROOT / "dev" / "kafka" / "kafka.sh"
+BOOTSTRAP = os.environ.get("ODDPING_TEST_BOOTSTRAP",
+                           f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}")
+
+
+def require_broker() -> str:
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    try:
+        admin.list_topics(timeout=15)
+    except KafkaException as exc:
+        pytest.fail(f"no Kafka broker at {BOOTSTRAP} ({exc}); `make test` starts one, "
+                    f"or run `make kafka-up`")
+    return BOOTSTRAP
+
+
+def new_topic(partitions: int = 4, prefix: str = "test") -> str:
+    name = f"{prefix}.{uuid.uuid4().hex[:10]}"
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    admin.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    return name
+
+
+def consume_all(topic: str, expected: int | None = None, timeout_s: float = 60.0,
+                read_committed: bool = False, idle_s: float = 3.0) -> list:
+    """Every message of every partition of `topic`, from the beginning.  Stops once `expected`
+    messages arrived (then waits `idle_s` more to catch duplicates) or when nothing came for
+    `idle_s` after the end offsets were reached."""
+    consumer = Consumer({
+        "bootstrap.servers": BOOTSTRAP,
+        "group.id": f"test-{uuid.uuid4().hex}",
+        "auto.offset.reset": "earliest",
+        "enable.auto.commit": False,
+        "isolation.level": "read_committed" if read_committed else "read_uncommitted",
+    })
+    try:
+        metadata = consumer.list_topics(topic, timeout=15)
+        partitions = [TopicPartition(topic, p, 0) for p in metadata.topics[topic].partitions]
+        consumer.assign(partitions)
+        messages = []
+        deadline = time.monotonic() + timeout_s
+        last_arrival = time.monotonic()
+        while time.monotonic() < deadline:
+            batch = consumer.consume(1000, 0.5)
+            now = time.monotonic()
+            for msg in batch:
+                if msg.error() is None:
+                    messages.append(msg)
+                    last_arrival = now
+            enough = expected is not None and len(messages) >= expected
+            if (enough or expected is None) and now - last_arrival >= idle_s:
+                break
+        return messages
+    finally:
+        consumer.close()
+
+
+def kafka_sh(*args: str, timeout: float = 180) -> None:
+    subprocess.run([str(KAFKA_SH), *args], check=True, timeout=timeout,
+                   stdout=subprocess.DEVNULL)
