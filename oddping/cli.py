@@ -108,25 +108,28 @@ def decode(captures: tuple[str, ...], fmt: str | None, sensor_id: str | None, bp
       oddping decode samples/footprints.pcap --format table
       tcpdump -i eth0 -w - 'icmp or icmp6' | oddping decode - > records.jsonl
     """
-    from producer import Decoder, iter_records
+    from producer import Accounting, Decoder, iter_records
     from producer.capture.files import CaptureReader
 
     settings = _settings(config, sensor_id=sensor_id)
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
-    decoder = Decoder(settings.sensor_id, settings.capture.host_observation_interval_s)
     out = sys.stdout.buffer
     errors = []
+    account = Accounting()
     try:
         for path in captures:
+            # one decoder per capture: a file decodes to the same records however it is fed
+            decoder = Decoder(settings.sensor_id, settings.capture.host_observation_interval_s)
             reader = CaptureReader(path, bpf=bpf or settings.capture.bpf)
             _write_records(iter_records(reader, decoder), out, fmt)
+            account.merge(decoder.account)
             if reader.error:
                 errors.append(reader.error)
         out.flush()
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
         sys.stderr.close()
         sys.exit(0)
-    click.echo(f"oddping decode: {decoder.account.summary()}", err=True)
+    click.echo(f"oddping decode: {account.summary()}", err=True)
     for error in errors:
         click.echo(f"oddping: {error}", err=True)
     if errors:

@@ -32,8 +32,8 @@ def oddping(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProce
                           **kw)
 
 
-def decoded_lines(*captures: Path) -> list[bytes]:
-    out = oddping("decode", *map(str, captures), "--sensor-id", "sensor-a")
+def decoded_lines(*captures: Path, sensor_id: str = "sensor-a") -> list[bytes]:
+    out = oddping("decode", *map(str, captures), "--sensor-id", sensor_id)
     assert out.returncode == 0, out.stderr
     return out.stdout.splitlines()
 
@@ -146,3 +146,120 @@ def test_live_capture_on_loopback_publishes_real_pings() -> None:
     seqs = sorted(r["icmp_seq"] for r in requests)
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # ping's rising sequence
     assert b"delivered" in stderr  # the summary line on exit
+
+
+# -- 2. the broker goes away mid-publish and comes back: every record once, exit 0 ------------
+
+def test_broker_restart_mid_publish_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    capture = tmp_path / "paced.pcap"
+    write_echo_capture(capture, pairs=6000, spacing_s=0.002)  # 12,000 records over 24 s
+    expected = decoded_lines(capture)
+    topic = new_topic(partitions=3)
+    producer = subprocess.Popen(
+        ODDPING + ["produce", "--pcap", str(capture), "--realtime", "--bootstrap-servers",
+                   BOOTSTRAP, "--topic", topic, "--sensor-id", "sensor-a", "--metrics-port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
+    try:
+        time.sleep(6)
+        kafka_sh("stop")  # the broker process ends; its data stays
+        time.sleep(6)
+        assert producer.poll() is None, "the producer must ride out the outage"
+        kafka_sh("start")
+        _, stderr = producer.communicate(timeout=240)
+    finally:
+        if producer.poll() is None:
+            producer.kill()
+        kafka_sh("start")  # idempotent: whatever happened, leave a broker for the next tests
+    assert producer.returncode == 0, stderr.decode()[-2000:]
+    messages = consume_all(topic, expected=len(expected), timeout_s=120)
+    assert Counter(m.value() for m in messages) == Counter(expected)
+
+
+# -- 4. watch mode: killed and restarted, every file's records arrive exactly once -------------
+
+def _watch_cmd(directory: Path, topic: str) -> list[str]:
+    return ODDPING + ["produce", "--watch", str(directory), "--bootstrap-servers", BOOTSTRAP,
+                      "--topic", topic, "--sensor-id", "watch-sensor", "--metrics-port", "0"]
+
+
+def test_watch_mode_survives_kill_without_skipping_or_repeating(tmp_path: Path) -> None:
+    watched = tmp_path / "rotating"
+    watched.mkdir()
+    env = os.environ | {"ODDPING_CAPTURE__WATCH_SETTLE_SECONDS": "1"}
+    topic = new_topic(partitions=4)
+    files = []
+
+    def rotate(name: str, pairs: int, host: int) -> None:
+        staging = tmp_path / name
+        write_echo_capture(staging, pairs=pairs, host=host, start_ts=1_700_000_000 + host * 1000)
+        staging.rename(watched / name)  # appears whole, like a finished rotation
+        files.append(watched / name)
+        time.sleep(0.05)
+
+    rotate("cap-0001.pcap", 60_000, host=1)  # 120,000 records: several transactions
+    rotate("cap-0002.pcap", 500, host=2)
+    first = subprocess.Popen(_watch_cmd(watched, topic), env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        # wait until the first chunk of the big file is committed, then kill hard, mid-file
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if consume_all(topic + ".progress", timeout_s=2, idle_s=0.5, read_committed=True):
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("no progress marker committed within 120 s: " + first.stderr.read1().decode())
+    finally:
+        first.kill()
+        first.wait(30)
+    rotate("cap-0003.pcap", 800, host=3)
+    second = subprocess.Popen(_watch_cmd(watched, topic), env=env, cwd=ROOT,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        expected = decoded_lines(*files, sensor_id="watch-sensor")
+        messages = consume_all(topic, expected=len(expected), timeout_s=240,
+                               read_committed=True, idle_s=5)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        _, stderr = second.communicate(timeout=120)
+    assert second.returncode == 0, stderr.decode()[-2000:]
+    got = Counter(m.value() for m in messages)
+    assert sum(got.values()) == len(expected)
+    assert got == Counter(expected)
+
+
+# -- 5b. SASL: the right password publishes, a wrong one is refused in one line ----------------
+
+SASL_BOOTSTRAP = "127.0.0.1:{}".format(int(BOOTSTRAP.rsplit(":", 1)[1]) + 2)
+
+
+def _sasl_env(password: str) -> dict[str, str]:
+    return os.environ | {
+        "ODDPING_KAFKA__SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        "ODDPING_KAFKA__SASL_MECHANISM": "PLAIN",
+        "ODDPING_KAFKA__SASL_USERNAME": "oddping",
+        "ODDPING_KAFKA__SASL_PASSWORD": password,
+    }
+
+
+def test_sasl_plain_with_right_credentials_publishes() -> None:
+    topic = new_topic(partitions=2)
+    expected = decoded_lines(ROOT / "samples" / "footprints.pcap")
+    result = oddping("produce", "--pcap", str(ROOT / "samples" / "footprints.pcap"),
+                     "--bootstrap-servers", SASL_BOOTSTRAP, "--topic", topic, "--sensor-id",
+                     "sensor-a", "--metrics-port", "0", env=_sasl_env("oddping-secret"))
+    assert result.returncode == 0, result.stderr.decode()
+    assert Counter(m.value() for m in consume_all(topic, expected=len(expected))) == Counter(expected)
+
+
+def test_bad_credentials_are_refused_in_one_line() -> None:
+    started = time.monotonic()
+    result = oddping("produce", "--pcap", str(ROOT / "samples" / "footprints.pcap"),
+                     "--bootstrap-servers", SASL_BOOTSTRAP, "--metrics-port", "0",
+                     env=_sasl_env("wrong-password"), timeout=60)
+    stderr = result.stderr.decode()
+    assert result.returncode != 0 and "Traceback" not in stderr
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, stderr
+    assert "Authentication failed" in lines[0] or "authentication" in lines[0].lower()
+    assert time.monotonic() - started < 30
