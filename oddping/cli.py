@@ -201,8 +201,11 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
       sudo oddping produce --interface eth0 --sensor-id dc1-tap3
       tcpdump -i eth0 -G 300 -w /captures/icmp-%s.pcap & oddping produce --watch /captures
     """
+    from confluent_kafka import KafkaException
+
     from oddping.kafka import KafkaUnavailable
     from producer.capture.files import CaptureError
+    from producer.publish import DeliveryFailed
     from producer.run import Producer
 
     sources = [bool(pcaps), bool(interface), bool(watch_dir)]
@@ -222,8 +225,10 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
             runner.run_live(interface)
         else:
             runner.run_watch(watch_dir, watch_glob)  # type: ignore[arg-type]
-    except (KafkaUnavailable, CaptureError, FileNotFoundError) as exc:
+    except (KafkaUnavailable, CaptureError, FileNotFoundError, DeliveryFailed) as exc:
         _fail(str(exc))
+    except KafkaException as exc:  # anything else librdkafka refuses: still one line
+        _fail(f"kafka: {exc.args[0].str() if exc.args else exc}")
     outcome = runner.finish()
     click.echo(
         f"oddping produce: delivered {outcome.delivered} records to {runner.topic}, "

@@ -14,7 +14,7 @@ from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from oddping import RECORD_SCHEMA_VERSION
 from oddping.config import KafkaSettings
-from oddping.kafka import ErrorCollector, client_config
+from oddping.kafka import ErrorCollector, KafkaUnavailable, client_config
 from oddping.logs import get_logger
 from oddping.observability import ProducerMetrics
 
@@ -50,7 +50,11 @@ class RecordPublisher:
         conf = PRODUCER_DEFAULTS | conf  # user's kafka.extra wins over our defaults
         if transactional_id:
             conf["transactional.id"] = transactional_id
-        self.producer = Producer(conf)
+            conf.setdefault("transaction.timeout.ms", conf["message.timeout.ms"])
+        try:
+            self.producer = Producer(conf)
+        except KafkaException as exc:
+            raise KafkaUnavailable(f"cannot create a Kafka producer: {exc.args[0].str()}") from None
         self.sensor_header = sensor_id.encode()
         self.delivered = 0
         self.failed = 0
