@@ -1,0 +1,1 @@
+"""Sample captures and the frame-crafting library (:mod:`samples.craft`) that makes them."""
