@@ -278,3 +278,139 @@ def topics_create(config: str | None, bootstrap_servers: str | None, topic: str 
     except KafkaUnavailable as exc:
         _fail(str(exc))
     click.echo(f"created: {', '.join(created) or 'nothing (all exist)'}")
+
+
+# -- process ------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--bootstrap-servers", default=None, metavar="HOST:PORT[,...]",
+              envvar="ODDPING_KAFKA__BOOTSTRAP_SERVERS", help="Kafka brokers [127.0.0.1:9092].")
+@click.option("--records-topic", default=None, help="topic to consume [icmp.records].")
+@click.option("--alerts-topic", default=None, help="topic for alerts [icmp.alerts].")
+@click.option("--app-id", default=None, help="consumer group and state name [oddping].")
+@click.option("--alert-format", type=click.Choice(["native", "ecs", "ocsf"]), default=None,
+              help="alert document format [native].")
+@click.option("--metrics-port", type=int, default=None,
+              help="port of /metrics and /healthz [9102]; 0 disables.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
+              help="config file (TOML or YAML).")
+def process(bootstrap_servers: str | None, records_topic: str | None, alerts_topic: str | None,
+            app_id: str | None, alert_format: str | None, metrics_port: int | None,
+            config: str | None) -> None:
+    """Run a stream worker (faust): consume records, keep per-host state in tables backed by
+    changelog topics, and publish alerts.  Start several with the same --app-id to share the
+    partitions of the records topic.
+
+    \b
+    Examples:
+      oddping process --bootstrap-servers 127.0.0.1:9092
+      oddping process --config oddping.toml --alert-format ecs
+    """
+    from oddping.kafka import KafkaUnavailable, ensure_topics, preflight
+    from processors.rules import load_rule_settings
+
+    settings = _settings(config, **{
+        "kafka.bootstrap_servers": bootstrap_servers, "kafka.records_topic": records_topic,
+        "kafka.alerts_topic": alerts_topic, "processor.app_id": app_id,
+        "processor.alert_format": alert_format, "metrics.port": metrics_port,
+    })
+    try:
+        load_rule_settings(settings.rules)
+    except ConfigError as exc:
+        _fail(str(exc))
+    kafka = settings.kafka
+    try:
+        preflight(kafka)
+        ensure_topics(kafka, {kafka.records_topic: {}, kafka.alerts_topic: {},
+                              kafka.dead_letter_topic: {}})
+    except KafkaUnavailable as exc:
+        _fail(str(exc))
+    from processors.stream.app import run_worker
+
+    sys.exit(run_worker(settings))
+
+
+# -- scan ---------------------------------------------------------------------------------------
+
+SEVERITY_ORDER = ("low", "medium", "high", "critical")
+EXIT_FINDINGS = 3
+
+
+@main.command()
+@click.argument("captures", nargs=-1, required=True, metavar="FILE...")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "ecs", "ocsf"]),
+              default=None, help="table (default on a terminal), native JSON lines, ECS or OCSF.")
+@click.option("--fail-on", type=click.Choice(SEVERITY_ORDER), default=None,
+              help=f"exit {EXIT_FINDINGS} when an alert of this severity or higher is found.")
+@click.option("--sensor-id", default=None, help="sensor_id for the records [host name].")
+@click.option("--bpf", default=None, metavar="EXPR", help="only frames matching this BPF filter.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
+              help="config file (TOML or YAML): rules, thresholds, suppressions.")
+def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
+         sensor_id: str | None, bpf: str | None, config: str | None) -> None:
+    """Hunt in captures without a broker: decode and detect in one process, print the alerts.
+
+    Runs the same engine as `oddping process`, so a capture gives the same alerts either way.
+    Exit status 0 with or without findings; 2 if a capture is damaged (after reporting what
+    was readable); 3 with --fail-on when a finding reaches that severity.
+
+    \b
+    Examples:
+      oddping scan samples/footprints.pcap
+      oddping scan big.pcapng --format ecs > alerts.ndjson
+      oddping scan nightly/*.pcap --fail-on high --config tuned.toml
+    """
+    from producer import Accounting, Decoder, iter_records
+    from producer.capture.files import CaptureReader
+    from processors.engine import Engine
+    from processors.scan import latest_versions
+
+    settings = _settings(config, sensor_id=sensor_id)
+    try:
+        engine = Engine(settings)
+    except ConfigError as exc:
+        _fail(str(exc))
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    emitted = []
+    account = Accounting()
+    errors = []
+    process_record = engine.process
+    for path in captures:
+        decoder = Decoder(settings.sensor_id, settings.capture.host_observation_interval_s)
+        reader = CaptureReader(path, bpf=bpf or settings.capture.bpf)
+        for record in iter_records(reader, decoder):
+            emitted.extend(process_record(record))
+        account.merge(decoder.account)
+        if reader.error:
+            errors.append(reader.error)
+    emitted.extend(engine.flush())
+    alerts = latest_versions(emitted)
+    out = sys.stdout
+    if fmt == "table":
+        _print_alert_table(alerts)
+    else:
+        doc_format = "native" if fmt == "jsonl" else fmt
+        for alert in alerts:
+            out.buffer.write(alert.to_json(doc_format) + b"\n")
+    out.flush()
+    stats = engine.stats
+    click.echo(f"oddping scan: {len(alerts)} alerts from {stats.records_seen} records "
+               f"(suppressed {sum(stats.suppressed.values())}); {account.summary()}", err=True)
+    for error in errors:
+        click.echo(f"oddping: {error}", err=True)
+    if errors:
+        sys.exit(EXIT_CORRUPT_INPUT)
+    if fail_on and any(SEVERITY_ORDER.index(a.severity) >= SEVERITY_ORDER.index(fail_on)
+                       for a in alerts):
+        sys.exit(EXIT_FINDINGS)
+
+
+def _print_alert_table(alerts) -> None:
+    if not alerts:
+        click.echo("no findings")
+        return
+    for alert in alerts:
+        doc = alert.doc
+        click.echo(f"{doc['severity'].upper():8} {doc['rule_id']:27} {doc['src_ip']:16} "
+                   f"{doc['first_seen'][:19]}  x{doc['packet_count']}")
+        click.echo(f"         {doc['summary']}")

@@ -1,0 +1,1 @@
+"""The faust-streaming runner of the detection engine."""

@@ -1,0 +1,135 @@
+"""One batch of records from the topic -> engine -> alerts, dead letters and table updates.
+
+Kept apart from faust so the bookkeeping can be read (and tested) without a broker:
+
+- every message ends up either processed, skipped as a replay (its offset is not newer than the
+  one its host's saved state has already seen) or dead-lettered with a reason;
+- each host's table entry is {"partition", "offset", "state"}: the engine's exported state plus
+  the last offset applied to it, so a worker restarted after a crash re-reads uncommitted
+  messages without applying them twice.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import orjson
+
+from processors.alerts import Alert
+from processors.engine import Engine
+
+
+@dataclass(slots=True)
+class Message:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass
+class DeadLetter:
+    message: Message
+    reason: str
+
+
+@dataclass
+class BatchResult:
+    alerts: list[Alert] = field(default_factory=list)
+    dead_letters: list[DeadLetter] = field(default_factory=list)
+    # host -> (partition, serialized table value or None to delete)
+    table_updates: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)
+
+
+@dataclass
+class StreamStats:
+    consumed: int = 0
+    replays_skipped: int = 0
+    dead_letters: Counter = field(default_factory=Counter)
+
+
+class BatchProcessor:
+    def __init__(self, engine_factory: Callable[[], Engine],
+                 table_get: Callable[[str], bytes | None]) -> None:
+        self._table_get = table_get
+        self.engine = engine_factory()
+        self.stats = StreamStats()
+        self._offset: dict[str, int] = {}  # host -> last offset applied
+        self._partition: dict[str, int] = {}  # host -> partition its records come from
+
+    def _load_state(self, host: str) -> dict[str, Any] | None:
+        saved = self._table_get(host)
+        if saved is None:
+            return None
+        entry = orjson.loads(saved)
+        self._offset[host] = entry["offset"]
+        self._partition[host] = entry["partition"]
+        return entry["state"]
+
+    def process(self, messages: list[Message]) -> BatchResult:
+        result = BatchResult()
+        engine = self.engine
+        stats = self.stats
+        for message in messages:
+            stats.consumed += 1
+            try:
+                record = orjson.loads(message.value or b"")
+            except orjson.JSONDecodeError as exc:
+                self._dead_letter(result, message, f"not JSON: {exc}")
+                continue
+            if not isinstance(record, dict) or not isinstance(record.get("initiator_ip"), str):
+                self._dead_letter(result, message, "not an oddping record (no initiator_ip)")
+                continue
+            host = record["initiator_ip"]
+            if host not in self._offset and host not in engine.hosts:
+                # first record of this host here: its saved state (and offset) come first
+                state = self._load_state(host)
+                if state is not None:
+                    result.alerts.extend(engine.load_state(host, state))
+            if message.offset <= self._offset.get(host, -1):
+                stats.replays_skipped += 1
+                continue
+            invalid_before = engine.stats.invalid_records
+            result.alerts.extend(engine.process(record))
+            if engine.stats.invalid_records != invalid_before:
+                reason = next(reversed(engine.stats.invalid_reasons), "schema")
+                self._dead_letter(result, message, f"invalid record: {reason}")
+                continue
+            self._offset[host] = message.offset
+            self._partition[host] = message.partition
+        self._collect_table_updates(result)
+        return result
+
+    def flush_idle(self) -> BatchResult:
+        """The input went quiet: close the windows still open, as `oddping scan` does at the
+        end of a capture, so their alerts are not held back indefinitely."""
+        result = BatchResult(alerts=self.engine.flush())
+        self._collect_table_updates(result)
+        return result
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        """Partitions moved to another worker: their hosts' state now lives there."""
+        for host in [h for h, p in self._partition.items() if p in partitions]:
+            self.engine.hosts.pop(host, None)
+            self._offset.pop(host, None)
+            self._partition.pop(host, None)
+
+    def _collect_table_updates(self, result: BatchResult) -> None:
+        for host, state in self.engine.take_changes().items():
+            partition = self._partition.get(host)
+            if partition is None:
+                continue
+            if state is None:
+                result.table_updates[host] = (partition, None)
+                self._offset.pop(host, None)
+                self._partition.pop(host, None)
+            else:
+                result.table_updates[host] = (partition, orjson.dumps(
+                    {"partition": partition, "offset": self._offset.get(host, -1),
+                     "state": state}))
+
+    def _dead_letter(self, result: BatchResult, message: Message, reason: str) -> None:
+        self.stats.dead_letters[reason.split(":")[0]] += 1
+        result.dead_letters.append(DeadLetter(message, reason))
