@@ -43,5 +43,5 @@ def run_oddping():
 def tshark() -> str:
     path = shutil.which("tshark")
     if path is None:
-        pytest.skip("tshark is not installed (make system-deps)")
+        pytest.fail("tshark is not installed: `make test` installs it (scripts/system-deps.sh)")
     return path

@@ -14,10 +14,10 @@ Both yield frames as (frame_no, ts_ns, linktype, data, wire_len) and stop at dam
 
 from __future__ import annotations
 
-import gzip
 import io
 import struct
 import sys
+import zlib
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -85,12 +85,11 @@ class CaptureReader:
         except pcapy.PcapError as exc:
             raise CaptureError(f"{self.path}: {exc}") from None
         linktype = handle.datalink()
+        if self.bpf:
+            check_bpf(self.bpf, linktype)
         expression = _combine(prefilter_expression(linktype) if self.prefilter else None, self.bpf)
         if expression:
-            try:
-                handle.setfilter(expression)
-            except pcapy.PcapError as exc:
-                raise CaptureError(f"bad BPF filter {expression!r}: {exc}") from None
+            handle.setfilter(expression)
         passed = 0
         try:
             while True:
@@ -135,6 +134,14 @@ def _combine(ours: str | None, user: str | None) -> str | None:
     return ours or user
 
 
+def check_bpf(expression: str, linktype: int) -> pcapy.BPFProgram:
+    """Compile the user's filter on its own, so a mistake is reported in the user's words."""
+    try:
+        return pcapy.compile(dlt_for(linktype), MAX_CAPLEN, expression, 1, 0xFFFFFFFF)
+    except pcapy.PcapError as exc:
+        raise CaptureError(f"bad BPF filter {expression!r}: {exc}") from None
+
+
 class _UserFilter:
     """The user's --bpf expression, compiled per link type with libpcap, run on each frame."""
 
@@ -145,11 +152,7 @@ class _UserFilter:
     def accepts(self, linktype: int, data: bytes) -> bool:
         program = self._programs.get(linktype)
         if program is None:
-            try:
-                program = pcapy.compile(dlt_for(linktype), MAX_CAPLEN, self.expression, 1, 0xFFFFFFFF)
-            except pcapy.PcapError as exc:
-                raise CaptureError(f"bad BPF filter {self.expression!r}: {exc}") from None
-            self._programs[linktype] = program
+            program = self._programs[linktype] = check_bpf(self.expression, linktype)
         return program.filter(data) != 0
 
 
@@ -178,12 +181,9 @@ def _open_stream(path: str) -> tuple[BinaryIO, bytes, bool]:
     stream: BinaryIO = raw if path != "-" else io.BufferedReader(raw, 1 << 20)  # type: ignore[arg-type]
     plain = path != "-"
     if stream.peek(2)[:2] == GZIP_MAGIC:  # type: ignore[attr-defined]
-        stream = io.BufferedReader(gzip.GzipFile(fileobj=stream, mode="rb"), 1 << 20)  # type: ignore[arg-type]
+        stream = _Gunzip(stream, path)  # type: ignore[assignment]
         plain = False
-    try:
-        head = stream.read(24)
-    except (OSError, EOFError) as exc:
-        raise CaptureError(f"{path}: cannot decompress: {exc}") from None
+    head = stream.read(24)
     if len(head) < 4:
         raise CaptureError(f"{path}: empty or too short to be a capture file ({len(head)} bytes)")
     if struct.unpack("<I", head[:4])[0] not in _MAGICS and struct.unpack(">I", head[:4])[0] not in _MAGICS:
@@ -373,6 +373,52 @@ def _pcapng_frames(stream: BinaryIO, head: bytes, path: str) -> Iterator[Frame]:
             frame_no += 1
             yield (frame_no, ((ts_high << 32) | ts_low) * numerator // denominator
                    + offset_s * 1_000_000_000, linktype, body[20:20 + caplen], wire_len)
+
+
+class _Gunzip:
+    """gzip, decompressed as it is read, that hands out every byte it could decompress before
+    reporting a cut or corrupt stream (gzip.GzipFile buffers ahead and loses that tail)."""
+
+    CHUNK = 1 << 16
+
+    def __init__(self, raw: BinaryIO, path: str) -> None:
+        self._raw = raw
+        self._path = path
+        self._inflate = zlib.decompressobj(wbits=31)
+        self._buffer = bytearray()
+        self._damage: str | None = None
+        self._eof = False
+
+    def _fill(self, wanted: int) -> None:
+        while len(self._buffer) < wanted and not self._eof:
+            chunk = self._raw.read(self.CHUNK)
+            try:
+                if not chunk:
+                    self._eof = True
+                    if not self._inflate.eof:
+                        self._damage = "gzip stream is cut short"
+                    return
+                self._buffer += self._inflate.decompress(chunk)
+                while self._inflate.eof and self._inflate.unused_data:  # concatenated members
+                    rest = self._inflate.unused_data
+                    self._inflate = zlib.decompressobj(wbits=31)
+                    self._buffer += self._inflate.decompress(rest)
+            except zlib.error as exc:
+                self._eof = True
+                self._damage = f"gzip stream is corrupt ({exc})"
+
+    def read(self, n: int) -> bytes:
+        self._fill(n)
+        out = bytes(self._buffer[:n])
+        del self._buffer[:n]
+        if len(out) < n and self._damage:
+            # the reader sees a short read and says where; the gzip reason goes with it
+            raise CaptureError(f"{self._path}: {self._damage}, after "
+                               f"{len(out)} bytes of a further {n} expected")
+        return out
+
+    def close(self) -> None:
+        self._raw.close()
 
 
 class _Prepend:

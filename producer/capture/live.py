@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pcapy
 
-from .files import CaptureError, Frame, _combine
+from .files import CaptureError, Frame, _combine, check_bpf
 from .prefilter import prefilter_expression
 
 READ_TIMEOUT_MS = 100  # how often the loop wakes up to notice a stop request
@@ -29,12 +29,11 @@ class LiveCapture:
         except pcapy.PcapError as exc:
             raise CaptureError(f"cannot capture on {interface}: {exc}") from None
         self.linktype = handle.datalink()
+        if bpf:
+            check_bpf(bpf, self.linktype)
         expression = _combine(prefilter_expression(self.linktype), bpf)
         if expression:
-            try:
-                handle.setfilter(expression)
-            except pcapy.PcapError as exc:
-                raise CaptureError(f"bad BPF filter {bpf!r}: {exc}") from None
+            handle.setfilter(expression)
         self._handle = handle
 
     def frames(self, stop: threading.Event) -> Iterator[Frame]:
