@@ -414,3 +414,77 @@ def _print_alert_table(alerts) -> None:
         click.echo(f"{doc['severity'].upper():8} {doc['rule_id']:27} {doc['src_ip']:16} "
                    f"{doc['first_seen'][:19]}  x{doc['packet_count']}")
         click.echo(f"         {doc['summary']}")
+
+
+# -- alerts -------------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--bootstrap-servers", default=None, metavar="HOST:PORT[,...]",
+              envvar="ODDPING_KAFKA__BOOTSTRAP_SERVERS", help="Kafka brokers [127.0.0.1:9092].")
+@click.option("--topic", default=None, help="alerts topic [icmp.alerts].")
+@click.option("--format", "fmt", type=click.Choice(["table", "jsonl"]), default=None,
+              help="table (default on a terminal) or the alert documents as JSON lines.")
+@click.option("--wait", "wait_s", type=float, default=30.0, show_default=True,
+              help="seconds to wait for the first alert.")
+@click.option("--idle", "idle_s", type=float, default=5.0, show_default=True,
+              help="stop after this many quiet seconds once alerts have arrived.")
+@click.option("--follow", is_flag=True, help="keep printing new alerts until interrupted.")
+@click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
+              help="config file (TOML or YAML).")
+def alerts(bootstrap_servers: str | None, topic: str | None, fmt: str | None, wait_s: float,
+           idle_s: float, follow: bool, config: str | None) -> None:
+    """Read alerts from the alerts topic, from the beginning; a table shows each alert_id once,
+    in its latest version.
+
+    \b
+    Examples:
+      oddping alerts --topic icmp.alerts
+      oddping alerts --follow --format jsonl | jq .summary
+    """
+    import time
+    import uuid
+
+    from confluent_kafka import Consumer
+
+    from oddping.kafka import KafkaUnavailable, client_config, preflight
+
+    settings = _settings(config, **{"kafka.bootstrap_servers": bootstrap_servers,
+                                    "kafka.alerts_topic": topic})
+    try:
+        preflight(settings.kafka)
+    except KafkaUnavailable as exc:
+        _fail(str(exc))
+    fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
+    consumer = Consumer(client_config(settings.kafka) | {
+        "group.id": f"oddping-alerts-reader-{uuid.uuid4().hex[:8]}",
+        "auto.offset.reset": "earliest", "enable.auto.commit": False,
+    })
+    consumer.subscribe([settings.kafka.alerts_topic])
+    latest: dict[str, dict] = {}
+    started = last = time.monotonic()
+    try:
+        while True:
+            msg = consumer.poll(0.5)
+            now = time.monotonic()
+            if msg is None or msg.error():
+                quiet_for = now - last
+                if not follow and (latest and quiet_for >= idle_s
+                                   or not latest and now - started >= wait_s):
+                    break
+                continue
+            last = now
+            if fmt == "jsonl":
+                sys.stdout.buffer.write(msg.value() + b"\n")
+                sys.stdout.flush()
+            doc = orjson.loads(msg.value())
+            latest[doc.get("alert_id") or doc.get("finding_info", {}).get("uid")
+                   or str(len(latest))] = doc
+    except KeyboardInterrupt:
+        pass
+    finally:
+        consumer.close()
+    if fmt == "table":
+        from processors.alerts import Alert
+
+        _print_alert_table([Alert(d) for d in sorted(
+            latest.values(), key=lambda d: (d["first_seen"], d["src_ip"], d["rule_id"]))])
