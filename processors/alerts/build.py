@@ -1,0 +1,91 @@
+"""From a closed alert window to the native alert document (schemas/alert.schema.json).
+
+The native document is the canonical alert: ECS and OCSF are mappings of it, so an alert read
+back from the topic can be re-rendered in any format.  Everything in it comes from capture time
+and the evidence, never from the clock, so the same window always gives the same document.
+"""
+
+from __future__ import annotations
+
+import uuid
+from functools import lru_cache
+from datetime import datetime, timezone
+from typing import Any
+
+from oddping import ALERT_SCHEMA_VERSION
+from processors.findings import AlertWindow
+from processors.rules.base import RuleMetadata
+
+#: uuid5 namespace for alert ids: alert_id = uuid5(ALERT_NAMESPACE, "rule|host|key|window start")
+ALERT_NAMESPACE = uuid.UUID("6f64a3a0-9c1e-5d2b-8f4e-0dd0a1e27001")
+
+NS_PER_S = 1_000_000_000
+
+
+def alert_id(rule_id: str, host: str, key: str, window_start_ns: int) -> str:
+    """Deterministic: the same finding (rule, host, key, window) always gets the same id."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{host}|{key}|{window_start_ns}"))
+
+
+@lru_cache(maxsize=4096)
+def _iso_second(seconds: int) -> str:
+    return f"{datetime.fromtimestamp(seconds, timezone.utc):%Y-%m-%dT%H:%M:%S}"
+
+
+def iso_ns(ts_ns: int) -> str:
+    """Capture time as ISO 8601 UTC with nanoseconds: 2024-05-01T12:00:00.123456789Z."""
+    seconds, nanos = divmod(ts_ns, NS_PER_S)
+    return f"{_iso_second(seconds)}.{nanos:09d}Z"
+
+
+def parse_iso_ns(text: str) -> int:
+    """The inverse of iso_ns, exact to the nanosecond (datetime stops at microseconds)."""
+    whole, _, fraction = text.rstrip("Z").partition(".")
+    moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
+    return int(moment.timestamp()) * NS_PER_S + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+def _evidence(entry: dict[str, Any]) -> dict[str, Any]:
+    out = {"ts": iso_ns(entry["ts_ns"])}
+    out.update(entry)
+    del out["ts_ns"]
+    return out
+
+
+def build_alert(
+    window: AlertWindow, meta: RuleMetadata, severity: str, summary: str
+) -> dict[str, Any]:
+    """The native alert document for a window."""
+    return {
+        "schema_version": ALERT_SCHEMA_VERSION,
+        "alert_id": alert_id(window.rule_id, window.host, window.key, window.start_ns),
+        "rule_id": window.rule_id,
+        "rule_name": meta.title,
+        "severity": severity,
+        "summary": summary,
+        "src_ip": window.host,
+        "dst_ips": list(window.dst_ips),
+        "dst_ips_truncated": window.dst_ips_truncated,
+        "icmp_id": window.icmp_ids[0] if len(window.icmp_ids) == 1 else None,
+        "first_seen": iso_ns(window.first_ns),
+        "last_seen": iso_ns(window.last_ns),
+        "window_start": iso_ns(window.start_ns),
+        "window_end": iso_ns(window.end_ns),
+        "packet_count": window.count,
+        "sensor_ids": list(window.sensor_ids),
+        "ip_version": window.ip_version,
+        "icmp_types": sorted(window.icmp_types),
+        "payload_classes": list(window.payload_classes),
+        "payload_len_min": window.len_min,
+        "payload_len_max": window.len_max,
+        "ttl_min": window.ttl_min,
+        "ttl_max": window.ttl_max,
+        "icmp_seq_min": window.seq_min,
+        "icmp_seq_max": window.seq_max,
+        "community_id": window.community_id,
+        "attack_techniques": list(meta.attack),
+        "key": window.key,
+        "details": dict(window.facts),
+        "evidence": [_evidence(entry) for entry in window.evidence],
+        "evidence_omitted": window.evidence_omitted,
+    }

@@ -1,0 +1,204 @@
+"""The native alert as an Elastic Common Schema (ECS) document.
+
+Follows the field guide's SIEM conventions: ``event.kind: alert``, ``event.category:
+[network, intrusion_detection]``, ``rule.*``, ``source.ip``/``destination.ip``,
+``network.transport: icmp``, ``network.community_id``, ``threat.technique.*``; what ECS has no
+field for (ICMP identifier and types, evidence packets) lives under the custom ``oddping.*``
+namespace.  ``@timestamp`` is the first packet's capture time, so a re-emitted (updated) alert
+keeps its @timestamp and lands in the same backing index of an Elasticsearch data stream, where
+indexing with ``_id = event.id`` overwrites the earlier version.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from processors.alerts.attack import technique
+from processors.alerts.build import parse_iso_ns
+from processors.alerts.fields import FieldSpec
+from processors.rules import metadata
+
+ECS_VERSION = "8.17.0"
+
+#: event.severity: 1 (low) .. 4 (critical); event.risk_score: Elastic's default risk scores
+SEVERITY_NUMBER = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+RISK_SCORE = {"low": 21.0, "medium": 47.0, "high": 73.0, "critical": 99.0}
+
+F = FieldSpec
+ECS_FIELDS: dict[str, FieldSpec] = {
+    "@timestamp": F("date", True, "first_seen"),
+    "message": F("text", True, "summary"),
+    "tags": F("keyword[]", True, '["oddping", rule_id]'),
+    "ecs.version": F("keyword", True, f'"{ECS_VERSION}"'),
+    "event.kind": F("keyword", True, '"alert"'),
+    "event.category": F("keyword[]", True, '["network", "intrusion_detection"]'),
+    "event.type": F("keyword[]", True, '["info"]'),
+    "event.id": F("keyword", True, "alert_id"),
+    "event.severity": F("long", True, "severity: low 1, medium 2, high 3, critical 4"),
+    "event.risk_score": F("float", True, "severity: low 21, medium 47, high 73, critical 99"),
+    "event.start": F("date", True, "first_seen"),
+    "event.end": F("date", True, "last_seen"),
+    "event.duration": F("long", True, "last_seen - first_seen, nanoseconds"),
+    "event.dataset": F("keyword", True, '"oddping.alert"'),
+    "event.module": F("keyword", True, '"oddping"'),
+    "event.provider": F("keyword", True, '"oddping"'),
+    "rule.id": F("keyword", True, "rule_id"),
+    "rule.name": F("keyword", True, "rule_name"),
+    "rule.description": F("keyword", True, "the rule's description"),
+    "rule.category": F("keyword", True, '"ICMP echo"'),
+    "rule.ruleset": F("keyword", True, '"oddping"'),
+    "rule.reference": F("keyword", False, "the rule's first reference URL"),
+    "source.ip": F("ip", True, "src_ip"),
+    "destination.ip": F("ip", False, "dst_ips[0]"),
+    "related.ip": F("ip[]", True, "src_ip + dst_ips"),
+    "network.transport": F("keyword", True, '"icmp" (IPv4) or "ipv6-icmp"'),
+    "network.type": F("keyword", True, '"ipv4" or "ipv6"'),
+    "network.community_id": F("keyword", False, "community_id"),
+    "observer.name": F("keyword", False, "sensor_ids[0]"),
+    "observer.type": F("keyword", True, '"sensor"'),
+    "observer.product": F("keyword", True, '"oddping"'),
+    "threat.framework": F("keyword", True, '"MITRE ATT&CK"'),
+    "threat.technique.id": F("keyword[]", True, "attack_techniques (parent ids)"),
+    "threat.technique.name": F("keyword[]", True, "their names"),
+    "threat.technique.reference": F("keyword[]", True, "their URLs"),
+    "threat.technique.subtechnique.id": F("keyword[]", False, "attack_techniques with a dot"),
+    "threat.technique.subtechnique.name": F("keyword[]", False, "their names"),
+    "threat.tactic.id": F("keyword[]", True, "the techniques' tactics"),
+    "threat.tactic.name": F("keyword[]", True, "their names"),
+    "oddping.schema_version": F("long", True, "schema_version"),
+    "oddping.alert_id": F("keyword", True, "alert_id"),
+    "oddping.severity": F("keyword", True, "severity"),
+    "oddping.key": F("keyword", True, "key"),
+    "oddping.dst_ips": F("ip[]", True, "dst_ips"),
+    "oddping.dst_ips_truncated": F("boolean", True, "dst_ips_truncated"),
+    "oddping.sensor_ids": F("keyword[]", True, "sensor_ids"),
+    "oddping.packet_count": F("long", True, "packet_count"),
+    "oddping.window.start": F("date", True, "window_start"),
+    "oddping.window.end": F("date", True, "window_end"),
+    "oddping.icmp.id": F("long", False, "icmp_id (absent when null)"),
+    "oddping.icmp.types": F("long[]", True, "icmp_types"),
+    "oddping.icmp.seq_min": F("long", False, "icmp_seq_min"),
+    "oddping.icmp.seq_max": F("long", False, "icmp_seq_max"),
+    "oddping.ttl.min": F("long", True, "ttl_min"),
+    "oddping.ttl.max": F("long", True, "ttl_max"),
+    "oddping.payload.classes": F("keyword[]", True, "payload_classes"),
+    "oddping.payload.len_min": F("long", True, "payload_len_min"),
+    "oddping.payload.len_max": F("long", True, "payload_len_max"),
+    "oddping.details": F("object", True, "details (rule-specific facts)"),
+    "oddping.evidence": F("object[]", True, "evidence (packets, bounded)"),
+    "oddping.evidence_omitted": F("long", True, "evidence_omitted"),
+}
+
+
+def _threat(technique_ids: list[str]) -> dict[str, Any]:
+    techniques = [technique(t) for t in technique_ids]
+    parents = list(dict.fromkeys(t.parent_id for t in techniques))
+    subs = [t for t in techniques if t.is_subtechnique]
+    tactics = list(dict.fromkeys((t.tactic_id, t.tactic) for t in techniques))
+    threat: dict[str, Any] = {
+        "framework": "MITRE ATT&CK",
+        "technique": {
+            "id": parents,
+            "name": [technique(p).name for p in parents],
+            "reference": [technique(p).url for p in parents],
+        },
+        "tactic": {"id": [t[0] for t in tactics], "name": [t[1] for t in tactics]},
+    }
+    if subs:
+        threat["technique"]["subtechnique"] = {
+            "id": [t.id for t in subs],
+            "name": [t.name for t in subs],
+        }
+    return threat
+
+
+def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in mapping.items() if v is not None}
+
+
+def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
+    meta = metadata(alert["rule_id"])
+    urls = [r for r in meta.references if r.startswith("https://")]
+    first_dst = alert["dst_ips"][0] if alert["dst_ips"] else None
+    v6 = alert["ip_version"] == 6
+
+    return {
+        "@timestamp": alert["first_seen"],
+        "message": alert["summary"],
+        "tags": ["oddping", alert["rule_id"]],
+        "ecs": {"version": ECS_VERSION},
+        "event": {
+            "kind": "alert",
+            "category": ["network", "intrusion_detection"],
+            "type": ["info"],
+            "id": alert["alert_id"],
+            "severity": SEVERITY_NUMBER[alert["severity"]],
+            "risk_score": RISK_SCORE[alert["severity"]],
+            "start": alert["first_seen"],
+            "end": alert["last_seen"],
+            "duration": _duration_ns(alert),
+            "dataset": "oddping.alert",
+            "module": "oddping",
+            "provider": "oddping",
+        },
+        "rule": _drop_none(
+            {
+                "id": alert["rule_id"],
+                "name": alert["rule_name"],
+                "description": meta.description,
+                "category": "ICMP echo",
+                "ruleset": "oddping",
+                "reference": urls[0] if urls else None,
+            }
+        ),
+        "source": {"ip": alert["src_ip"]},
+        **({"destination": {"ip": first_dst}} if first_dst else {}),
+        "related": {"ip": list(dict.fromkeys([alert["src_ip"], *alert["dst_ips"]]))},
+        "network": _drop_none(
+            {
+                "transport": "ipv6-icmp" if v6 else "icmp",
+                "type": "ipv6" if v6 else "ipv4",
+                "community_id": alert["community_id"],
+            }
+        ),
+        "observer": _drop_none(
+            {
+                "name": alert["sensor_ids"][0] if alert["sensor_ids"] else None,
+                "type": "sensor",
+                "product": "oddping",
+            }
+        ),
+        "threat": _threat(alert["attack_techniques"]),
+        "oddping": {
+            "schema_version": alert["schema_version"],
+            "alert_id": alert["alert_id"],
+            "severity": alert["severity"],
+            "key": alert["key"],
+            "dst_ips": alert["dst_ips"],
+            "dst_ips_truncated": alert["dst_ips_truncated"],
+            "sensor_ids": alert["sensor_ids"],
+            "packet_count": alert["packet_count"],
+            "window": {"start": alert["window_start"], "end": alert["window_end"]},
+            "icmp": _drop_none(
+                {
+                    "id": alert["icmp_id"],
+                    "types": alert["icmp_types"],
+                    "seq_min": alert["icmp_seq_min"],
+                    "seq_max": alert["icmp_seq_max"],
+                }
+            ),
+            "ttl": {"min": alert["ttl_min"], "max": alert["ttl_max"]},
+            "payload": {
+                "classes": alert["payload_classes"],
+                "len_min": alert["payload_len_min"],
+                "len_max": alert["payload_len_max"],
+            },
+            "details": alert["details"],
+            "evidence": alert["evidence"],
+            "evidence_omitted": alert["evidence_omitted"],
+        },
+    }
+
+
+def _duration_ns(alert: dict[str, Any]) -> int:
+    return parse_iso_ns(alert["last_seen"]) - parse_iso_ns(alert["first_seen"])

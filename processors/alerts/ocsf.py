@@ -1,0 +1,203 @@
+"""The native alert as an OCSF Detection Finding (class_uid 2004, category 2, activity Create).
+
+``time`` and the ``*_time`` fields are OCSF timestamps (integer milliseconds since the epoch);
+the native ISO values with nanoseconds stay in ``unmapped.oddping``.  One evidence artifact per
+destination carries ``src_endpoint``, ``dst_endpoint`` and ``connection_info`` (protocol and
+Community ID).  ``finding_info.uid`` is the alert id: a re-emitted alert updates its finding.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import oddping
+from processors.alerts.attack import technique
+from processors.alerts.build import parse_iso_ns
+from processors.alerts.fields import FieldSpec
+from processors.rules import metadata
+
+OCSF_VERSION = "1.3.0"
+CLASS_UID = 2004
+CATEGORY_UID = 2
+ACTIVITY_CREATE = 1
+TYPE_UID = CLASS_UID * 100 + ACTIVITY_CREATE  # 200401
+
+SEVERITY_ID = {"low": 2, "medium": 3, "high": 4, "critical": 5}
+SEVERITY_NAME = {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
+IP_ADDRESS_TYPE_ID = 2
+
+F = FieldSpec
+OCSF_FIELDS: dict[str, FieldSpec] = {
+    "class_uid": F("long", True, "2004"),
+    "class_name": F("keyword", True, '"Detection Finding"'),
+    "category_uid": F("long", True, "2"),
+    "category_name": F("keyword", True, '"Findings"'),
+    "activity_id": F("long", True, "1 (Create)"),
+    "activity_name": F("keyword", True, '"Create"'),
+    "type_uid": F("long", True, "200401"),
+    "type_name": F("keyword", True, '"Detection Finding: Create"'),
+    "severity_id": F("long", True, "severity: low 2, medium 3, high 4, critical 5"),
+    "severity": F("keyword", True, "severity, capitalised"),
+    "status_id": F("long", True, "1 (New)"),
+    "status": F("keyword", True, '"New"'),
+    "time": F("timestamp_ms", True, "last_seen"),
+    "start_time": F("timestamp_ms", True, "first_seen"),
+    "end_time": F("timestamp_ms", True, "last_seen"),
+    "count": F("long", True, "packet_count"),
+    "message": F("text", True, "summary"),
+    "metadata.version": F("keyword", True, f'"{OCSF_VERSION}"'),
+    "metadata.uid": F("keyword", True, "alert_id"),
+    "metadata.product.name": F("keyword", True, '"oddping"'),
+    "metadata.product.vendor_name": F("keyword", True, '"oddping"'),
+    "metadata.product.version": F("keyword", True, "oddping's version"),
+    "metadata.labels": F("keyword[]", True, "[rule_id]"),
+    "finding_info.uid": F("keyword", True, "alert_id"),
+    "finding_info.title": F("keyword", True, "rule_name"),
+    "finding_info.desc": F("text", True, "summary"),
+    "finding_info.types": F("keyword[]", True, "[rule_id]"),
+    "finding_info.first_seen_time": F("timestamp_ms", True, "first_seen"),
+    "finding_info.last_seen_time": F("timestamp_ms", True, "last_seen"),
+    "finding_info.data_sources": F("keyword[]", True, '["network traffic: ICMP echo"]'),
+    "finding_info.analytic.uid": F("keyword", True, "rule_id"),
+    "finding_info.analytic.name": F("keyword", True, "rule_name"),
+    "finding_info.analytic.desc": F("text", True, "the rule's description"),
+    "finding_info.analytic.type_id": F("long", True, "1 (Rule)"),
+    "finding_info.analytic.type": F("keyword", True, '"Rule"'),
+    "finding_info.attacks": F("object[]", True, "attack_techniques"),
+    "finding_info.attacks[].technique.uid": F("keyword", True, "technique id (parent)"),
+    "finding_info.attacks[].technique.name": F("keyword", True, "technique name"),
+    "finding_info.attacks[].sub_technique.uid": F("keyword", False, "sub-technique id"),
+    "finding_info.attacks[].sub_technique.name": F("keyword", False, "sub-technique name"),
+    "finding_info.attacks[].tactic.uid": F("keyword", True, "tactic id"),
+    "finding_info.attacks[].tactic.name": F("keyword", True, "tactic name"),
+    "evidences": F("object[]", True, "one artifact per destination in dst_ips"),
+    "evidences[].src_endpoint.ip": F("ip", True, "src_ip"),
+    "evidences[].dst_endpoint.ip": F("ip", True, "dst_ips[i]"),
+    "evidences[].connection_info.protocol_name": F("keyword", True, '"icmp" or "ipv6-icmp"'),
+    "evidences[].connection_info.protocol_num": F("long", True, "1 or 58"),
+    "evidences[].connection_info.protocol_ver_id": F("long", True, "ip_version"),
+    "evidences[].connection_info.community_uid": F(
+        "keyword", False, "community_id (that of the first packet)"
+    ),
+    "observables": F("object[]", True, "src_ip and dst_ips as IP Address observables"),
+    "observables[].name": F("keyword", True, '"src_endpoint.ip" / "dst_endpoint.ip"'),
+    "observables[].type_id": F("long", True, "2 (IP Address)"),
+    "observables[].type": F("keyword", True, '"IP Address"'),
+    "observables[].value": F("ip", True, "the address"),
+    "unmapped.oddping": F("object", True, "the native alert's other fields (icmp_id, evidence ...)"),
+}
+
+
+def _attacks(technique_ids: list[str]) -> list[dict[str, Any]]:
+    attacks = []
+    for technique_id in technique_ids:
+        t = technique(technique_id)
+        parent = technique(t.parent_id)
+        attack: dict[str, Any] = {
+            "technique": {"uid": parent.id, "name": parent.name},
+            "tactic": {"uid": t.tactic_id, "name": t.tactic},
+        }
+        if t.is_subtechnique:
+            attack["sub_technique"] = {"uid": t.id, "name": t.name}
+        attacks.append(attack)
+    return attacks
+
+
+_UNMAPPED = (
+    "schema_version",
+    "key",
+    "icmp_id",
+    "icmp_types",
+    "icmp_seq_min",
+    "icmp_seq_max",
+    "ttl_min",
+    "ttl_max",
+    "payload_classes",
+    "payload_len_min",
+    "payload_len_max",
+    "sensor_ids",
+    "first_seen",
+    "last_seen",
+    "window_start",
+    "window_end",
+    "dst_ips_truncated",
+    "details",
+    "evidence",
+    "evidence_omitted",
+)
+
+
+def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
+    meta = metadata(alert["rule_id"])
+    first_ms = parse_iso_ns(alert["first_seen"]) // 1_000_000
+    last_ms = parse_iso_ns(alert["last_seen"]) // 1_000_000
+    v6 = alert["ip_version"] == 6
+    connection: dict[str, Any] = {
+        "protocol_name": "ipv6-icmp" if v6 else "icmp",
+        "protocol_num": 58 if v6 else 1,
+        "protocol_ver_id": alert["ip_version"],
+    }
+    if alert["community_id"] is not None:
+        connection["community_uid"] = alert["community_id"]
+    return {
+        "class_uid": CLASS_UID,
+        "class_name": "Detection Finding",
+        "category_uid": CATEGORY_UID,
+        "category_name": "Findings",
+        "activity_id": ACTIVITY_CREATE,
+        "activity_name": "Create",
+        "type_uid": TYPE_UID,
+        "type_name": "Detection Finding: Create",
+        "severity_id": SEVERITY_ID[alert["severity"]],
+        "severity": SEVERITY_NAME[alert["severity"]],
+        "status_id": 1,
+        "status": "New",
+        "time": last_ms,
+        "start_time": first_ms,
+        "end_time": last_ms,
+        "count": alert["packet_count"],
+        "message": alert["summary"],
+        "metadata": {
+            "version": OCSF_VERSION,
+            "uid": alert["alert_id"],
+            "product": {
+                "name": "oddping",
+                "vendor_name": "oddping",
+                "version": oddping.__version__,
+            },
+            "labels": [alert["rule_id"]],
+        },
+        "finding_info": {
+            "uid": alert["alert_id"],
+            "title": alert["rule_name"],
+            "desc": alert["summary"],
+            "types": [alert["rule_id"]],
+            "first_seen_time": first_ms,
+            "last_seen_time": last_ms,
+            "data_sources": ["network traffic: ICMP echo"],
+            "analytic": {
+                "uid": alert["rule_id"],
+                "name": alert["rule_name"],
+                "desc": meta.description,
+                "type_id": 1,
+                "type": "Rule",
+            },
+            "attacks": _attacks(alert["attack_techniques"]),
+        },
+        "evidences": [
+            {
+                "src_endpoint": {"ip": alert["src_ip"]},
+                "dst_endpoint": {"ip": dst},
+                "connection_info": dict(connection),
+            }
+            for dst in alert["dst_ips"]
+        ],
+        "observables": [
+            {"name": "src_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": alert["src_ip"]}
+        ]
+        + [
+            {"name": "dst_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": dst}
+            for dst in alert["dst_ips"]
+        ],
+        "unmapped": {"oddping": {name: alert[name] for name in _UNMAPPED}},
+    }

@@ -1,0 +1,468 @@
+"""The detection engine: records in, alerts out, per-host state in between.
+
+One engine serves both runners.  ``oddping scan`` feeds it a capture's records and calls
+``flush()`` at the end; the faust worker feeds it a partition's records and keeps each host's
+state in a table (``state_for``/``load_state``/``take_changes``).  Nothing here reads the clock:
+every window, expiry and rate runs on the records' capture time (``ts_ns``).
+
+Per record::
+
+    validate -> host state (admit, expire, evict) -> tracker (shared facts)
+             -> the event's handlers (findings) -> suppress -> alert window
+             -> close windows event time has passed -> alerts
+
+Determinism.  A host's alerts depend only on that host's records and their order: windows are
+aligned to the epoch, alert ids are derived from (rule, host, key, window start), and a window is
+closed by the host's own time.  Other hosts' time (the watermark) only *emits* windows early
+(ones ``lateness_s`` past their end), keeping them open so later evidence re-emits the same
+alert_id with more in it; the final version is the same however hosts are interleaved or split.
+Reclaiming an idle host also needs the host to have been idle in processing order since the
+last sweep, so a host whose records arrive late but in a burst is never reclaimed mid-burst.
+Only evicting a host to respect ``max_tracked_hosts`` can change what a host's later records
+find; it is counted.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict
+from dataclasses import dataclass, field
+from itertools import product
+from operator import itemgetter
+from typing import Any, Callable, Iterable
+
+from oddping.config import Settings
+from processors import events
+from processors.alerts import Alert, build_alert
+from processors.findings import AlertWindow, Finding, peer_of, window_slot
+from processors.rules import RULE_IDS, build_detectors, load_rule_settings
+from processors.rules.base import Detector
+from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState
+from processors.suppress import Suppressions
+
+NS_PER_S = 1_000_000_000
+#: Keys one rule may open per host and window before further keys share the "*" window.
+KEYS_PER_RULE = 8
+#: Recently closed window slots remembered per host, so a late finding cannot re-open one.
+CLOSED_SLOTS = 32
+
+_NULLABLE_INT = (int, type(None))
+#: The fields the engine and rules read, with their types: a cheap subset of the record schema
+#: (full JSON Schema validation costs more than all the rules together).
+_COMMON_FIELDS: tuple[tuple[str, tuple[type, ...]], ...] = (
+    ("ts_ns", (int,)),
+    ("initiator_ip", (str,)),
+    ("src_ip", (str,)),
+    ("dst_ip", (str,)),
+    ("sensor_id", (str,)),
+    ("ip_version", (int,)),
+    ("ttl", (int,)),
+)
+_OBSERVATION_FIELDS = _COMMON_FIELDS + (
+    ("initial_ttl_guess", (int,)),
+    ("hop_distance_guess", (int,)),
+)
+_ICMP_FIELDS = _COMMON_FIELDS + (
+    ("icmp_type", (int,)),
+    ("icmp_code", (int,)),
+    ("icmp_id", _NULLABLE_INT),
+    ("icmp_seq", _NULLABLE_INT),
+    ("icmp_checksum_ok", (bool, type(None))),
+    ("payload_len", (int,)),
+    ("payload_class", (str,)),
+    ("payload_sha256", (str,)),
+    ("community_id", (str,)),
+    ("ip_total_len", (int,)),
+    ("fragmented", (bool,)),
+)
+
+
+class _Shape:
+    """Checks a record's field types in one C-level step: the tuple of its values' types must
+    be one of the allowed combinations.  Only a record that fails is looked at field by field,
+    to name the field."""
+
+    def __init__(self, fields: tuple[tuple[str, tuple[type, ...]], ...]) -> None:
+        self.fields = fields
+        self.values = itemgetter(*(name for name, _ in fields))
+        self.allowed = frozenset(product(*(types for _, types in fields)))
+
+    def first_bad_field(self, record: dict[str, Any]) -> str | None:
+        try:
+            if tuple(map(type, self.values(record))) in self.allowed:
+                return None
+        except KeyError:
+            pass
+        for name, types in self.fields:
+            if type(record.get(name)) not in types:
+                return name
+        return None
+
+
+#: kind -> the shape of that kind of record
+_SHAPES = {"icmp": _Shape(_ICMP_FIELDS), "host_observation": _Shape(_OBSERVATION_FIELDS)}
+_ECHO = frozenset({events.ECHO_REQUEST, events.ECHO_REPLY})
+
+
+@dataclass
+class EngineStats:
+    """Counters a person can read (the summary line, /metrics).  Nothing is lost silently."""
+
+    records_seen: int = 0
+    records_by_event: Counter = field(default_factory=Counter)
+    #: ICMP messages no rule handles (destination unreachable, redirects ...)
+    records_other_icmp: int = 0
+    invalid_records: int = 0
+    invalid_reasons: Counter = field(default_factory=Counter)
+    #: the field that made the latest invalid record invalid (for a dead-letter reason)
+    last_invalid_reason: str | None = None
+    #: records older than their host's latest (processed normally, counted)
+    out_of_order: int = 0
+    findings: Counter = field(default_factory=Counter)
+    suppressed: Counter = field(default_factory=Counter)
+    #: findings that only an expired suppression matched (so they went through)
+    suppression_expired: Counter = field(default_factory=Counter)
+    #: windows dropped at close, by "rule:reason" (e.g. ttl_deviation:traceroute)
+    dismissed: Counter = field(default_factory=Counter)
+    #: findings for a window already closed (a record far out of order), by rule
+    late_findings: Counter = field(default_factory=Counter)
+    alerts_emitted: int = 0
+    #: emissions of an alert_id already emitted, with more evidence
+    alerts_updated: int = 0
+    hosts_tracked: int = 0
+    hosts_expired: int = 0
+    hosts_evicted: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            name: dict(sorted(value.items())) if isinstance(value, Counter) else value
+            for name, value in self.__dict__.items()
+        }
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings | None = None,
+        *,
+        lateness_s: float = 60.0,
+        sweep_interval_s: float = 10.0,
+        state_loader: Callable[[str], dict[str, Any] | None] | None = None,
+        track_changes: bool = False,
+    ) -> None:
+        """
+        lateness_s: how far behind the newest capture time (over all hosts) a host's records
+            may arrive; windows are emitted early and idle hosts reclaimed only beyond it.
+        sweep_interval_s: capture time between sweeps over all hosts.
+        state_loader: called with a host IP the engine has no state for (the faust worker
+            passes its table's get), returning an exported state or None.
+        track_changes: remember which hosts changed, for take_changes() (the worker's table).
+        """
+        settings = settings if settings is not None else Settings()
+        self.tunables = load_rule_settings(settings.rules)
+        self.detectors: list[Detector] = build_detectors(self.tunables)
+        self.by_rule: dict[str, Detector] = {d.rule_id: d for d in self.detectors}
+        self.window_ns = {
+            d.rule_id: int(d.tunables.alert_window_s * NS_PER_S) for d in self.detectors
+        }
+        # event -> the handlers subscribed to it, in registry order: the dispatch table
+        self.handlers: dict[str, tuple[Callable, ...]] = {
+            event: tuple(
+                d.handlers()[event] for d in self.detectors if event in d.handlers()
+            )
+            for event in events.ALL_EVENTS
+        }
+        self.suppressions = Suppressions(settings.suppressions, RULE_IDS)
+        self.idle_ns = int(settings.processor.host_idle_expiry_s * NS_PER_S)
+        self.max_hosts = settings.processor.max_tracked_hosts
+        self.lateness_ns = int(lateness_s * NS_PER_S)
+        self.sweep_ns = int(sweep_interval_s * NS_PER_S)
+        self.state_loader = state_loader
+        self.track_changes = track_changes
+        self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
+        self.stats = EngineStats()
+        self.watermark_ns = 0
+        self._next_sweep_ns: int | None = None
+        self._touch = 0
+        self._touch_at_last_sweep = 0
+        self._changed: dict[str, bool] = {}
+
+    # -- the hot path --------------------------------------------------------------------
+
+    def process(self, record: dict[str, Any]) -> list[Alert]:
+        """Feed one record (in per-host order); returns alerts whose windows closed."""
+        self.stats.records_seen += 1
+        event = self._event_of(record)
+        if event is None:
+            return []
+        alerts: list[Alert] = []
+        host_ip = record["initiator_ip"]
+        ts = record["ts_ns"]
+        host = self.hosts.get(host_ip)
+        if host is None:
+            host = self._admit(host_ip, record, alerts)
+        else:
+            self.hosts.move_to_end(host_ip)
+        if ts - host.last_ns > self.idle_ns:  # the host's own silence: start afresh
+            self._expire(host, alerts)
+            host = self._admit(host_ip, record, alerts, load=False)
+        self._touch += 1
+        host.touched = self._touch
+        if ts > host.last_ns:
+            host.last_ns = ts
+        elif ts < host.last_ns:
+            self.stats.out_of_order += 1
+
+        context = TRACKERS[event](host, record)
+        for handler in self.handlers[event]:
+            for finding in handler(host, record, context):
+                self._add(host, finding)
+        if context is True and event in ANNOUNCES_HOP_DISTANCE:
+            for handler in self.handlers[events.HOP_DISTANCE_LEARNED]:
+                for finding in handler(host, record, None):
+                    self._add(host, finding)
+
+        if host.next_window_end is not None and host.next_window_end <= host.last_ns:
+            self._close_due(host, host.last_ns, alerts)
+        if self.track_changes:
+            self._changed[host_ip] = True
+        if ts > self.watermark_ns:
+            self.watermark_ns = ts
+            if self._next_sweep_ns is None:
+                self._next_sweep_ns = ts + self.sweep_ns
+            elif ts >= self._next_sweep_ns:
+                self._sweep(alerts)
+        return alerts
+
+    def _event_of(self, record: Any) -> str | None:
+        """The record's event, or None (counted) when it is invalid or no rule's business."""
+        kind = record.get("kind") if isinstance(record, dict) else None
+        shape = _SHAPES.get(kind)
+        if shape is None:
+            return self._invalid("kind")
+        bad = shape.first_bad_field(record)
+        if bad is not None:
+            return self._invalid(bad)
+        if kind == "host_observation":
+            event = events.HOST_OBSERVATION
+        else:
+            event = events.ICMP_EVENTS.get((record["ip_version"], record["icmp_type"]))
+            if event is None:
+                self.stats.records_other_icmp += 1
+                return None
+            if event in _ECHO and (record["icmp_id"] is None or record["icmp_seq"] is None):
+                return self._invalid("icmp_id")
+        self.stats.records_by_event[event] += 1
+        return event
+
+    def _invalid(self, field_name: str) -> None:
+        self.stats.invalid_records += 1
+        self.stats.invalid_reasons[field_name] += 1
+        self.stats.last_invalid_reason = field_name
+        return None
+
+    def _add(self, host: HostState, finding: Finding) -> None:
+        """Suppress, or fold the finding into its alert window."""
+        record = finding.record
+        rule_id = finding.rule_id
+        peer = peer_of(host.ip, record)
+        ts = record["ts_ns"]
+        self.stats.findings[rule_id] += 1
+        if self.suppressions.entries:
+            verdict = self.suppressions.check(rule_id, host.ip, peer, record["payload_class"], ts)
+            if verdict is not None:
+                reason, expired = verdict
+                if not expired:
+                    self.stats.suppressed[reason] += 1
+                    return
+                self.stats.suppression_expired[reason] += 1
+        width = self.window_ns[rule_id]
+        start = ts - ts % width
+        window = host.windows.get((rule_id, finding.key, start))
+        if window is None:
+            window = self._open_window(host, self.by_rule[rule_id], finding.key, start, width)
+            if window is None:
+                self.stats.late_findings[rule_id] += 1
+                return
+        window.add(finding, peer)
+
+    def _open_window(
+        self, host: HostState, detector: Detector, key: str, start: int, width: int
+    ) -> AlertWindow | None:
+        rule_id = detector.rule_id
+        if key:
+            keys = sum(
+                1
+                for w in host.windows.values()
+                if w.rule_id == rule_id and w.start_ns == start and w.key
+            )
+            if keys >= KEYS_PER_RULE:
+                key = "*"  # further keys share one overflow window: bounded, not lost
+                existing = host.windows.get(window_slot(rule_id, key, start))
+                if existing is not None:
+                    return existing
+        slot = window_slot(rule_id, key, start)
+        if slot in host.closed_slots:
+            return None
+        window = AlertWindow(
+            rule_id, host.ip, key, start, start + width, host.ip_version,
+            detector.tunables.evidence_limit,
+        )
+        host.windows[slot] = window
+        if host.next_window_end is None or window.end_ns < host.next_window_end:
+            host.next_window_end = window.end_ns
+        return window
+
+    # -- closing windows -----------------------------------------------------------------
+
+    def _close_due(self, host: HostState, now_ns: int | None, alerts: list[Alert]) -> None:
+        """Close the windows whose end the host's own time (now_ns) has passed, or all of them
+        (now_ns=None): final for them."""
+        closed = host.closed_slots
+        for slot, window in list(host.windows.items()):
+            if now_ns is None or window.end_ns <= now_ns:
+                del host.windows[slot]
+                closed.append(slot)
+                if window.dirty:
+                    self._emit(host, window, alerts)
+        del closed[:-CLOSED_SLOTS]
+        host.recompute_next_window_end()
+
+    def _emit(self, host: HostState, window: AlertWindow, alerts: list[Alert]) -> None:
+        detector = self.by_rule[window.rule_id]
+        window.dirty = False
+        reason = detector.dismissal(host, window)
+        if reason is not None:
+            self.stats.dismissed[f"{window.rule_id}:{reason}"] += 1
+            return
+        doc = build_alert(window, detector.metadata, detector.severity, detector.summary(window))
+        alerts.append(Alert(doc))
+        if window.emitted:
+            self.stats.alerts_updated += 1
+        else:
+            self.stats.alerts_emitted += 1
+        window.emitted = True
+
+    def _expire(self, host: HostState, alerts: list[Alert]) -> None:
+        """Inactivity (capture time): emit what the host has pending and forget it."""
+        self._close_due(host, None, alerts)
+        del self.hosts[host.ip]
+        self.stats.hosts_expired += 1
+        self.stats.hosts_tracked = len(self.hosts)
+
+    def _admit(
+        self, host_ip: str, record: dict[str, Any], alerts: list[Alert], load: bool = True
+    ) -> HostState:
+        if len(self.hosts) >= self.max_hosts:
+            _, victim = self.hosts.popitem(last=False)  # least recently active
+            self._close_due(victim, None, alerts)
+            self.stats.hosts_evicted += 1
+            if self.track_changes:
+                self._changed[victim.ip] = False
+        host = None
+        if load and self.state_loader is not None:
+            saved = self.state_loader(host_ip)
+            if saved is not None:
+                host = HostState.from_dict(saved)
+        if host is None:
+            ts = record["ts_ns"]
+            host = HostState(host_ip, record["ip_version"], ts, ts)
+        self.hosts[host_ip] = host
+        self.stats.hosts_tracked = len(self.hosts)
+        return host
+
+    def _sweep(self, alerts: list[Alert]) -> None:
+        """Emit windows event time has long passed; reclaim hosts idle in both senses."""
+        now = self.watermark_ns
+        close_before = now - self.lateness_ns
+        idle_before = close_before - self.idle_ns
+        for host in list(self.hosts.values()):
+            if host.last_ns <= idle_before and host.touched <= self._touch_at_last_sweep:
+                self._expire(host, alerts)
+                if self.track_changes:
+                    self._changed[host.ip] = False
+                continue
+            if host.next_window_end is not None and host.next_window_end <= close_before:
+                for window in host.windows.values():
+                    if window.dirty and window.end_ns <= close_before:
+                        self._emit(host, window, alerts)
+                if self.track_changes:
+                    self._changed[host.ip] = True
+        self._touch_at_last_sweep = self._touch
+        self._next_sweep_ns = now + self.sweep_ns
+
+    # -- end of input, and state for the worker's table ----------------------------------
+
+    def flush(self, now_ns: int | None = None) -> list[Alert]:
+        """Close pending windows.  now_ns=None: end of input, close every window.  Otherwise
+        act as if capture time had reached now_ns: close the windows that ended by then and
+        expire hosts idle since before it."""
+        alerts: list[Alert] = []
+        for host in list(self.hosts.values()):
+            if now_ns is None:
+                self._close_due(host, None, alerts)
+            elif now_ns - host.last_ns > self.idle_ns:
+                self._expire(host, alerts)
+                if self.track_changes:
+                    self._changed[host.ip] = False
+                continue
+            else:
+                self._close_due(host, now_ns, alerts)
+            if self.track_changes:
+                self._changed[host.ip] = True
+        return alerts
+
+    def emit_pending(self) -> list[Alert]:
+        """Emit every window holding evidence not yet emitted, keeping it open: for a stream
+        that went quiet.  Later evidence for the same window re-emits the same alert_id, so
+        unlike flush() nothing is closed early and the final alerts are unchanged."""
+        alerts: list[Alert] = []
+        for host in self.hosts.values():
+            emitted = False
+            for window in host.windows.values():
+                if window.dirty:
+                    self._emit(host, window, alerts)
+                    emitted = True
+            if emitted and self.track_changes:
+                self._changed[host.ip] = True
+        return alerts
+
+    def forget(self, host_ip: str) -> None:
+        """Drop a host's state without emitting anything: its state now lives elsewhere (the
+        partition moved to another worker).  Not counted as expiry or eviction."""
+        self.hosts.pop(host_ip, None)
+        self._changed.pop(host_ip, None)
+        self.stats.hosts_tracked = len(self.hosts)
+
+    def state_for(self, host_ip: str) -> dict[str, Any] | None:
+        """The host's exported state (JSON-able), or None when the engine holds none."""
+        host = self.hosts.get(host_ip)
+        return None if host is None else host.to_dict()
+
+    def load_state(self, host_ip: str, state: dict[str, Any]) -> list[Alert]:
+        """Install a host's exported state (e.g. from a faust table after a rebalance).
+
+        Returns the alerts of a host evicted to make room (normally none)."""
+        alerts: list[Alert] = []
+        restored = HostState.from_dict(state)
+        if restored.ip != host_ip:
+            raise ValueError(f"state is for {restored.ip}, not {host_ip}")
+        if host_ip not in self.hosts and len(self.hosts) >= self.max_hosts:
+            _, victim = self.hosts.popitem(last=False)
+            self._close_due(victim, None, alerts)
+            self.stats.hosts_evicted += 1
+            if self.track_changes:
+                self._changed[victim.ip] = False
+        self.hosts[host_ip] = restored
+        self.stats.hosts_tracked = len(self.hosts)
+        return alerts
+
+    def take_changes(self) -> dict[str, dict[str, Any] | None]:
+        """Hosts changed since the last call: host -> exported state, or None if dropped."""
+        changes = {
+            ip: (self.state_for(ip) if alive else None) for ip, alive in self._changed.items()
+        }
+        self._changed.clear()
+        return changes
+
+    def hosts_tracked(self) -> Iterable[str]:
+        return iter(self.hosts)

@@ -1,0 +1,29 @@
+"""Which event a record is, by table: (kind, IP version, ICMP type) -> event name.
+
+Rules subscribe to these names the way Zeek scripts handle ``icmp_echo_request`` and friends;
+the engine looks the name up once per record and calls only the subscribed handlers.
+"""
+
+from __future__ import annotations
+
+ECHO_REQUEST = "echo_request"
+ECHO_REPLY = "echo_reply"
+TIME_EXCEEDED = "time_exceeded"
+HOST_OBSERVATION = "host_observation"
+#: Raised by the engine (not by a record) when a host's learned hop distance changes.
+HOP_DISTANCE_LEARNED = "hop_distance_learned"
+
+ALL_EVENTS = (ECHO_REQUEST, ECHO_REPLY, TIME_EXCEEDED, HOST_OBSERVATION, HOP_DISTANCE_LEARNED)
+
+#: (ip_version, icmp_type) -> event.  ICMPv6 numbers its messages differently (RFC 4443).
+ICMP_EVENTS: dict[tuple[int, int], str] = {
+    (4, 8): ECHO_REQUEST,
+    (4, 0): ECHO_REPLY,
+    (4, 11): TIME_EXCEEDED,
+    (6, 128): ECHO_REQUEST,
+    (6, 129): ECHO_REPLY,
+    (6, 3): TIME_EXCEEDED,
+}
+
+#: Message types a request or reply of each IP version carries, for humans reading evidence.
+ECHO_REQUEST_TYPE = {4: 8, 6: 128}

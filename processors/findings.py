@@ -1,0 +1,179 @@
+"""Findings and their dedup windows.
+
+A *finding* is one rule matching one packet (or, for retrospective rules, one remembered
+packet).  Findings never leave the engine on their own: they accumulate in an *alert window*,
+one per (rule, host, key, window start), and the window becomes one alert when event time passes
+its end.  That is what keeps a host that sends ten thousand odd pings from raising ten thousand
+alerts: the evidence grows, the alert count does not.
+
+Windows are tumbling and aligned to the Unix epoch, so a window's start depends only on the
+packet's capture time and the rule's ``alert_window_s``: a replay, a second worker or a restarted
+worker computes the same window, hence the same alert id.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+#: Bounds on what one window keeps (an alert stays small whatever the traffic).
+DST_LIMIT = 32
+ID_LIMIT = 16
+SENSOR_LIMIT = 16
+CLASS_LIMIT = 8
+
+#: Record fields copied into an evidence entry.
+EVIDENCE_FIELDS = (
+    "ts_ns",
+    "frame",
+    "sensor_id",
+    "src_ip",
+    "dst_ip",
+    "icmp_type",
+    "icmp_code",
+    "icmp_id",
+    "icmp_seq",
+    "ttl",
+    "payload_len",
+    "payload_class",
+    "payload_sha256",
+    "community_id",
+)
+
+
+@dataclass(slots=True)
+class Finding:
+    """One rule hit on one packet; ``facts`` are rule-specific values the summary uses."""
+
+    rule_id: str
+    record: Mapping[str, Any]
+    key: str = ""
+    facts: dict[str, Any] | None = None
+    note: str | None = None
+
+
+def peer_of(host_ip: str, record: Mapping[str, Any]) -> str:
+    """The other end of a packet as seen from the host: a request's target, a reply's sender."""
+    return record["dst_ip"] if record["src_ip"] == host_ip else record["src_ip"]
+
+
+def window_slot(rule_id: str, key: str, start_ns: int) -> tuple[str, str, int]:
+    """A window's identity within its host (a tuple: cheaper than formatting a string)."""
+    return (rule_id, key, start_ns)
+
+
+@dataclass(slots=True)
+class AlertWindow:
+    rule_id: str
+    host: str
+    key: str
+    start_ns: int
+    end_ns: int
+    ip_version: int
+    evidence_limit: int
+    first_ns: int = 0
+    last_ns: int = 0
+    count: int = 0
+    dst_ips: list[str] = field(default_factory=list)
+    dst_ips_truncated: bool = False
+    sensor_ids: list[str] = field(default_factory=list)
+    icmp_ids: list[int] = field(default_factory=list)
+    icmp_ids_truncated: bool = False
+    icmp_types: list[int] = field(default_factory=list)
+    seq_min: int | None = None
+    seq_max: int | None = None
+    ttl_min: int = 255
+    ttl_max: int = 0
+    len_min: int | None = None
+    len_max: int = 0
+    ip_len_min: int | None = None
+    payload_classes: list[str] = field(default_factory=list)
+    community_id: str | None = None
+    facts: dict[str, Any] = field(default_factory=dict)
+    evidence: list[dict[str, Any]] = field(default_factory=list)
+    evidence_omitted: int = 0
+    #: evidence arrived since the alert was last emitted
+    dirty: bool = False
+    #: the alert has been emitted at least once (later evidence re-emits it, same id)
+    emitted: bool = False
+
+    @property
+    def slot(self) -> tuple[str, str, int]:
+        return (self.rule_id, self.key, self.start_ns)
+
+    def add(self, finding: Finding, peer: str) -> None:
+        """Fold one finding in.  Cheap: a few comparisons and bounded list appends."""
+        rec = finding.record
+        ts = rec["ts_ns"]
+        if self.count == 0 or ts < self.first_ns:
+            self.first_ns = ts
+        if ts > self.last_ns:
+            self.last_ns = ts
+        self.count += 1
+        self.dirty = True
+        if peer not in self.dst_ips:
+            if len(self.dst_ips) < DST_LIMIT:
+                self.dst_ips.append(peer)
+            else:
+                self.dst_ips_truncated = True
+        sensor = rec["sensor_id"]
+        if sensor not in self.sensor_ids and len(self.sensor_ids) < SENSOR_LIMIT:
+            self.sensor_ids.append(sensor)
+        icmp_id = rec.get("icmp_id")
+        if icmp_id is not None and icmp_id not in self.icmp_ids:
+            if len(self.icmp_ids) < ID_LIMIT:
+                self.icmp_ids.append(icmp_id)
+            else:
+                self.icmp_ids_truncated = True
+        icmp_type = rec.get("icmp_type")
+        if icmp_type is not None and icmp_type not in self.icmp_types:
+            self.icmp_types.append(icmp_type)
+        seq = rec.get("icmp_seq")
+        if seq is not None:
+            if self.seq_min is None or seq < self.seq_min:
+                self.seq_min = seq
+            if self.seq_max is None or seq > self.seq_max:
+                self.seq_max = seq
+        ttl = rec["ttl"]
+        self.ttl_min = min(self.ttl_min, ttl)
+        self.ttl_max = max(self.ttl_max, ttl)
+        length = rec["payload_len"]
+        if self.len_min is None or length < self.len_min:
+            self.len_min = length
+        self.len_max = max(self.len_max, length)
+        ip_len = rec.get("ip_total_len")
+        if ip_len is not None and (self.ip_len_min is None or ip_len < self.ip_len_min):
+            self.ip_len_min = ip_len
+        payload_class = rec["payload_class"]
+        if payload_class not in self.payload_classes and len(self.payload_classes) < CLASS_LIMIT:
+            self.payload_classes.append(payload_class)
+        if self.community_id is None:
+            self.community_id = rec.get("community_id")
+        if finding.facts:
+            facts = self.facts
+            for name, value in finding.facts.items():
+                # The first finding's facts describe the window, except max_* counters.
+                if name.startswith("max_") and name in facts:
+                    if value > facts[name]:
+                        facts[name] = value
+                else:
+                    facts.setdefault(name, value)
+        if len(self.evidence) < self.evidence_limit:
+            entry = {name: rec.get(name) for name in EVIDENCE_FIELDS}
+            if finding.note:
+                entry["note"] = finding.note
+            self.evidence.append(entry)
+        else:
+            self.evidence_omitted += 1
+
+    def to_dict(self) -> dict[str, Any]:
+        data = {name: getattr(self, name) for name in self.__slots__}
+        for name in ("dst_ips", "sensor_ids", "icmp_ids", "icmp_types", "payload_classes"):
+            data[name] = list(data[name])
+        data["facts"] = dict(self.facts)
+        data["evidence"] = [dict(e) for e in self.evidence]
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AlertWindow:
+        return cls(**data)

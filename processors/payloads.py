@@ -1,0 +1,94 @@
+"""What each payload class (the producer's classifier output) tells a rule.
+
+The class names are the contract in ``producer/record/PAYLOAD_CLASSES.txt``; this table adds what
+detection needs to know about each: which family it belongs to and, for operating-system pings,
+which initial TTLs the sending stack uses.  Sources: the Snort/ET ICMP_INFO signatures, p0f, and
+the tools' own source code (see /work/shared/reference/icmp-field-guide.md).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Families.  A rule's default class lists are built from these, so adding a class here is enough
+# to teach every rule about it.
+OS_PING = "os_ping"  # an operating system's own ping: ordinary
+PING_TOOL = "ping_tool"  # a common admin tool (fping): ordinary shape, unusual volume
+TRACEROUTE = "traceroute"  # TTL-stepping path tools
+SCANNER = "scanner"  # scanners and packet crafters
+MONITOR = "monitor"  # commercial network monitors and analysers of old
+TUNNEL = "tunnel"  # ICMP tunnelling tools
+UNATTRIBUTED = "unattributed"  # data that names no sender
+NOT_ECHO = "not_echo"  # the class the producer gives every non-echo message
+
+
+@dataclass(frozen=True, slots=True)
+class PayloadClass:
+    family: str
+    #: the tool or stack, for alert summaries
+    sender: str
+    #: initial TTLs the sending stack uses; empty when the class does not pin an OS
+    initial_ttls: tuple[int, ...] = ()
+
+
+PAYLOAD_CLASSES: dict[str, PayloadClass] = {
+    "windows": PayloadClass(OS_PING, "Windows ping", (128,)),
+    "linux_iputils": PayloadClass(OS_PING, "Linux iputils ping", (64,)),
+    "bsd": PayloadClass(OS_PING, "FreeBSD/macOS ping", (64,)),
+    "busybox": PayloadClass(OS_PING, "busybox ping", (64,)),
+    "cisco_ios": PayloadClass(OS_PING, "Cisco IOS ping", (255, 254)),
+    # Windows 95/98/NT4 started at 32; the "0123..." data is the old Windows signature.
+    "windows_snort_0123": PayloadClass(OS_PING, "older Windows ping", (128, 32)),
+    "single_question": PayloadClass(OS_PING, "Windows domain controller ping", (128,)),
+    "fping": PayloadClass(PING_TOOL, "fping (or busybox simple ping)", (64,)),
+    "traceroute_linux": PayloadClass(TRACEROUTE, "Linux traceroute -I"),
+    "mtr": PayloadClass(TRACEROUTE, "mtr"),
+    "nmap_os_detection": PayloadClass(SCANNER, "nmap OS detection"),
+    "nemesis": PayloadClass(SCANNER, "nemesis"),
+    "icmpenum": PayloadClass(SCANNER, "icmpenum"),
+    "superscan": PayloadClass(SCANNER, "SuperScan"),
+    "broadscan_smurf": PayloadClass(SCANNER, "Broadscan smurf"),
+    "empty": PayloadClass(SCANNER, "nmap -PE/-sn or hping3 (no data)"),
+    "cyberkit": PayloadClass(SCANNER, "CyberKit"),
+    "l3retriever": PayloadClass(SCANNER, "L3 Retriever"),
+    "iss_pinger": PayloadClass(SCANNER, "ISS Pinger"),
+    "sniffer_pro": PayloadClass(MONITOR, "Sniffer Pro"),
+    "delphi_piette": PayloadClass(MONITOR, "Delphi Piette pinger"),
+    "whatsup": PayloadClass(MONITOR, "WhatsUp"),
+    "ptunnel": PayloadClass(TUNNEL, "ptunnel"),
+    "ptunnel_ng": PayloadClass(TUNNEL, "ptunnel-ng"),
+    "icmptunnel": PayloadClass(TUNNEL, "icmptunnel"),
+    "hans": PayloadClass(TUNNEL, "hans"),
+    "pingtunnel": PayloadClass(TUNNEL, "pingtunnel"),
+    "printable_text": PayloadClass(UNATTRIBUTED, "printable text (icmpsh-style)"),
+    "zeros": PayloadClass(UNATTRIBUTED, "zero bytes of no known tool's length"),
+    "unknown": PayloadClass(UNATTRIBUTED, "no known sender"),
+    "not_echo": PayloadClass(NOT_ECHO, "not an echo message"),
+}
+
+_UNLISTED = PayloadClass(UNATTRIBUTED, "unlisted payload class")
+
+
+def describe(payload_class: str) -> PayloadClass:
+    """The table row for a class; a class newer than this table counts as unattributed."""
+    return PAYLOAD_CLASSES.get(payload_class, _UNLISTED)
+
+
+def classes_of(*families: str) -> list[str]:
+    """Class names in the given families, in table order (for tunable defaults)."""
+    return [name for name, row in PAYLOAD_CLASSES.items() if row.family in families]
+
+
+#: Initial TTLs real stacks start from (p0f, the field guide): 64, 128, 255 nearly always; 32 for
+#: very old Windows; 60, 200 and 254 on a few devices.
+NORMAL_INITIAL_TTLS: tuple[int, ...] = (32, 60, 64, 128, 200, 254, 255)
+#: The p0f rounding ladder: an observed TTL is taken to start at the next of these.
+P0F_INITIAL_TTLS: tuple[int, ...] = (32, 64, 128, 255)
+
+
+def p0f_initial_ttl(ttl: int) -> int:
+    """Round an observed TTL up to the next common initial TTL, as p0f does."""
+    for initial in P0F_INITIAL_TTLS:
+        if ttl <= initial:
+            return initial
+    return 255

@@ -1,0 +1,116 @@
+"""What every rule module is made of: metadata, tunables, and a detector with event handlers.
+
+A rule module reads like a Zeek policy script with Sigma/Elastic metadata on top:
+
+* the module docstring says what it detects and why;
+* ``METADATA`` (:class:`RuleMetadata`) carries id, title, severity, ATT&CK, false positives,
+  references and a short triage guide: what SIEM content and the README show;
+* ``Tunables`` (a :class:`RuleTunables` subclass) is the rule's ``[rules.<id>]`` config section,
+  every field documented with its default;
+* ``Detector`` (a :class:`Detector` subclass) has one method per event it handles, named
+  ``on_<event>`` (``on_echo_request``, ``on_echo_reply``, ``on_hop_distance_learned``...), each
+  taking ``(host, record, context)`` and returning findings, plus ``summary(window)``: the one
+  sentence an analyst reads.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, ClassVar, Iterable, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from processors.events import ALL_EVENTS
+from processors.findings import AlertWindow, Finding
+from processors.state.host import HostState
+
+Severity = Literal["low", "medium", "high", "critical"]
+SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
+
+#: What a handler returns when nothing matched: an empty tuple costs nothing to iterate.
+NOTHING: tuple[Finding, ...] = ()
+
+Handler = Callable[[HostState, dict[str, Any], Any], Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleMetadata:
+    id: str
+    title: str
+    description: str
+    severity: Severity
+    #: MITRE ATT&CK technique ids (T1095, T1595.001...)
+    attack: tuple[str, ...]
+    false_positives: tuple[str, ...]
+    references: tuple[str, ...]
+    #: what an analyst should check first, in order
+    triage: tuple[str, ...]
+
+
+class RuleTunables(BaseModel):
+    """Settings every rule has.  A rule's own ``Tunables`` add to these."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = Field(True, description="run this rule")
+    severity: Severity | None = Field(
+        None, description="override the rule's default severity (low, medium, high, critical)"
+    )
+    alert_window_s: float = Field(
+        900.0,
+        gt=0,
+        le=86_400,
+        description="at most one alert per host (and key) per window of this many seconds of"
+        " capture time; windows are aligned to the epoch and the alert is emitted when capture"
+        " time passes the window's end",
+    )
+    evidence_limit: int = Field(
+        10, ge=0, le=100, description="packets kept as evidence in one alert"
+    )
+
+
+class Detector:
+    """Base of every rule's detector.  Subclasses set ``metadata`` and define ``on_<event>``."""
+
+    metadata: ClassVar[RuleMetadata]
+    #: TTL and payload judgements a traceroute run explains away (see HostState.traceroute_*)
+    dismissed_by_traceroute: ClassVar[bool] = False
+
+    def __init__(self, tunables: RuleTunables) -> None:
+        self.tunables = tunables
+        self.rule_id = self.metadata.id
+        self.severity: str = tunables.severity or self.metadata.severity
+
+    def handlers(self) -> dict[str, Handler]:
+        """event name -> bound handler, for the events this detector defines ``on_<event>`` for."""
+        found = {}
+        for event in ALL_EVENTS:
+            handler = getattr(self, f"on_{event}", None)
+            if handler is not None:
+                found[event] = handler
+        return found
+
+    def finding(
+        self,
+        record: dict[str, Any],
+        key: str = "",
+        facts: dict[str, Any] | None = None,
+        note: str | None = None,
+    ) -> tuple[Finding]:
+        return (Finding(self.rule_id, record, key, facts, note),)
+
+    def summary(self, window: AlertWindow) -> str:
+        raise NotImplementedError
+
+    def dismissal(self, host: HostState, window: AlertWindow) -> str | None:
+        """A reason to drop a window at close instead of alerting, or None to alert.
+
+        Findings are judged packet by packet, but some patterns only show later: the first
+        probes of a traceroute look like odd TTLs until the next probe steps the TTL up.
+        """
+        if self.dismissed_by_traceroute and not window.icmp_ids_truncated:
+            if host.traceroute_explains(
+                window.icmp_ids, window.ttl_max, window.first_ns, window.last_ns
+            ):
+                return "traceroute"
+        return None

@@ -1,0 +1,167 @@
+"""icmp_tunnel: a sustained echo exchange that carries data.
+
+Two ways in.  A tunnel's own magic is enough on one packet: ptunnel's ``D5 20 08 80``,
+ptunnel-ng's ``DE AD C0 DE``, hans' "hanc"/"hans", pingtunnel's protobuf, icmptunnel's raw
+IPv4 packet.  Without magic (custom or encrypted tunnels), the published heuristics, per peer and
+per ``window_s`` of capture time: enough packets carrying enough data, and data that behaves
+like a channel rather than a ping: payloads that change, sizes that vary, replies that do not
+echo their requests.  Ordinary pings never count (Linux ping's timestamp changes every packet,
+so "changing payload" alone would flag every Linux host).
+
+Scratch state (``HostState.scratch["icmp_tunnel"]``): ``peers``, peer IP -> the current
+window's counters ``[window_start_ns, packets, bytes, size_sum, size_sq_sum, replies,
+mismatched_replies, hashed_packets, [payload hash prefixes]]``; at most ``PEERS`` peers, at
+most ``HASHES`` hash prefixes each.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import Field
+
+from processors.findings import AlertWindow, peer_of
+from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, TUNNEL, classes_of, describe
+from processors.rules import phrases
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import Detector as BaseDetector
+from processors.rules.ttlcheck import PayloadClassList
+from processors.state.host import HostState, SeenRequest
+
+PEERS = 8
+HASHES = 64
+
+METADATA = RuleMetadata(
+    id="icmp_tunnel",
+    title="ICMP tunnel",
+    description=(
+        "Echo traffic between the host and a peer carries a tunnel tool's magic, or is a"
+        " sustained data exchange: changing payloads, varying sizes, replies that do not echo"
+        " their requests."
+    ),
+    severity="high",
+    attack=("T1572", "T1095", "T1048.003"),
+    false_positives=(
+        "Monitoring tools that put timestamps or counters in large custom payloads.",
+        "Sanctioned ICMP tunnels (rare; suppress by src_cidr with a reason).",
+    ),
+    references=(
+        "ptunnel, ptunnel-ng, hans, pingtunnel, icmptunnel source code (magics)",
+        "https://attack.mitre.org/techniques/T1572/",
+        "https://attack.mitre.org/techniques/T1095/",
+    ),
+    triage=(
+        "Look at the payloads: a magic names the tool; text or compressed data is a channel.",
+        "Who is the peer? Tunnels end at an internet host the organisation does not own.",
+        "Isolate the host if the peer is unknown and the exchange is sustained.",
+    ),
+)
+
+
+class Tunables(RuleTunables):
+    tunnel_classes: PayloadClassList = Field(
+        default_factory=lambda: classes_of(TUNNEL),
+        description="payload classes that are a tunnel's own magic: one packet fires",
+    )
+    ordinary_payload_classes: PayloadClassList = Field(
+        default_factory=lambda: classes_of(OS_PING, PING_TOOL, TRACEROUTE),
+        description="payloads of ordinary pings, never counted by the heuristics",
+    )
+    window_s: float = Field(60.0, gt=0, description="heuristics judge each peer per window of this many seconds")
+    min_packets: int = Field(
+        20, ge=2, description="data-carrying echoes with one peer in a window before judging"
+    )
+    min_bytes: int = Field(2048, ge=0, description="echo data bytes with that peer in the window")
+    min_distinct_ratio: float = Field(
+        0.5, ge=0, le=1, description="share of distinct payloads that counts as changing data"
+    )
+    min_size_stdev: float = Field(
+        16.0, ge=0, description="standard deviation of data sizes (bytes) that counts as varying"
+    )
+    min_mismatch_ratio: float = Field(
+        0.25, ge=0, le=1, description="share of replies whose data differs from their request"
+    )
+
+
+class Detector(BaseDetector):
+    metadata = METADATA
+
+    def __init__(self, tunables: Tunables) -> None:
+        super().__init__(tunables)
+        self.tunnel = frozenset(tunables.tunnel_classes)
+        self.ordinary = frozenset(tunables.ordinary_payload_classes)
+        self.window_ns = int(tunables.window_s * 1e9)
+
+    def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
+        return self._judge(host, record, None, is_reply=False)
+
+    def on_echo_reply(self, host: HostState, record: dict[str, Any], request: SeenRequest | None):
+        return self._judge(host, record, request, is_reply=True)
+
+    def _judge(self, host: HostState, record: dict[str, Any], request, is_reply: bool):
+        payload_class = record["payload_class"]
+        if payload_class in self.tunnel:
+            return self.finding(
+                record, facts={"signal": f"{describe(payload_class).sender} magic in the data"}
+            )
+        length = record["payload_len"]
+        if payload_class in self.ordinary or length == 0:
+            return NOTHING
+        counters = self._counters(host, peer_of(host.ip, record), record["ts_ns"])
+        counters[1] += 1
+        counters[2] += length
+        counters[3] += length
+        counters[4] += length * length
+        if is_reply:
+            counters[5] += 1
+            if request is not None and request.payload_sha256 != record["payload_sha256"]:
+                counters[6] += 1
+        hashes = counters[8]
+        if len(hashes) < HASHES:
+            counters[7] += 1
+            prefix = record["payload_sha256"][:12]
+            if prefix not in hashes:
+                hashes.append(prefix)
+        signal = self._channel_signal(counters)
+        if signal is None:
+            return NOTHING
+        return self.finding(record, facts={"signal": signal})
+
+    def _counters(self, host: HostState, peer: str, ts: int) -> list:
+        peers = host.scratch.setdefault(self.rule_id, {"peers": {}})["peers"]
+        start = ts - ts % self.window_ns
+        counters = peers.pop(peer, None)
+        if counters is None or counters[0] != start:
+            counters = [start, 0, 0, 0, 0, 0, 0, 0, []]
+            if len(peers) >= PEERS:
+                del peers[next(iter(peers))]
+        peers[peer] = counters  # re-inserted last: most recently used
+        return counters
+
+    def _channel_signal(self, counters: list) -> str | None:
+        t = self.tunables
+        _, packets, total, size_sum, size_sq_sum, replies, mismatched, hashed, hashes = counters
+        if packets < t.min_packets or total < t.min_bytes:
+            return None
+        reasons = []
+        distinct = len(hashes) / hashed
+        if distinct >= t.min_distinct_ratio:
+            reasons.append(f"{distinct:.0%} of payloads distinct")
+        mean = size_sum / packets
+        stdev = math.sqrt(max(size_sq_sum / packets - mean * mean, 0.0))
+        if stdev >= t.min_size_stdev:
+            reasons.append(f"sizes vary (stdev {stdev:.0f} bytes)")
+        if replies and mismatched / replies >= t.min_mismatch_ratio:
+            reasons.append(f"{mismatched} of {replies} replies do not echo their request")
+        if not reasons:
+            return None
+        return f"{packets} data-carrying echoes, {total} bytes in {t.window_s:.0f} s; " + ", ".join(reasons)
+
+    def summary(self, window: AlertWindow) -> str:
+        return (
+            f"{window.host} exchanged {phrases.plural(window.count, 'echo packet')} carrying"
+            f" {phrases.sizes(window)} data ({', '.join(window.payload_classes)}) with"
+            f" {', '.join(window.dst_ips[:3])}{'...' if len(window.dst_ips) > 3 else ''}"
+            f" {phrases.duration(window)}: {window.facts.get('signal')}"
+        )

@@ -1,0 +1,81 @@
+"""unknown_payload: echo requests whose data matches no known sender or tool.
+
+Ordinary pings are recognisable by their data: Windows' "abcdefghijklmnopqrstuvwabcdefghi",
+Linux's timeval and counting bytes, fping's zeros, Cisco's 0xABCD, traceroute's "HIJ...".  The
+producer's classifier names the sender; this rule fires on data it could not attribute: the
+classes ``unknown``, ``zeros`` of a length no tool uses (the seed's 2-byte 0x0000), and
+``printable_text`` (icmpsh-style command output).
+
+Windows tracert's probes carry zero bytes too; they are recognised by their stepping TTL and
+dismissed (see HostState.traceroute_explains).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import Field
+
+from processors.findings import AlertWindow
+from processors.payloads import UNATTRIBUTED, classes_of
+from processors.rules import phrases
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import Detector as BaseDetector
+from processors.rules.ttlcheck import PayloadClassList
+from processors.state.host import HostState
+
+METADATA = RuleMetadata(
+    id="unknown_payload",
+    title="Echo request data from no known sender",
+    description=(
+        "An echo request's data matches no operating system's ping, ping tool, scanner or"
+        " tunnel signature."
+    ),
+    severity="low",
+    attack=("T1095",),
+    false_positives=(
+        "Vendor agents and telemetry SDKs with their own payloads (Office 365 Footprints).",
+        "Load balancer and application health checks, IoT devices, network appliances.",
+    ),
+    references=(
+        "Snort/ET GPL ICMP_INFO ping signatures (what known senders look like)",
+        "producer/record/PAYLOAD_CLASSES.txt",
+        "https://attack.mitre.org/techniques/T1095/",
+    ),
+    triage=(
+        "Read the evidence's payload hash and size: one fixed payload is an agent, changing"
+        " payloads a channel.",
+        "Find the sending process on the host; check the destinations' owners.",
+        "A confirmed agent: suppress it by payload_class plus src_cidr or dst_cidr.",
+    ),
+)
+
+
+class Tunables(RuleTunables):
+    classes: PayloadClassList = Field(
+        default_factory=lambda: classes_of(UNATTRIBUTED),
+        description="payload classes that name no sender",
+    )
+
+
+class Detector(BaseDetector):
+    metadata = METADATA
+    dismissed_by_traceroute = True
+
+    def __init__(self, tunables: Tunables) -> None:
+        super().__init__(tunables)
+        self.classes = frozenset(tunables.classes)
+
+    def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
+        if record["payload_class"] not in self.classes:
+            return NOTHING
+        if host.is_traceroute_probe(record["icmp_id"], record["ttl"], record["ts_ns"]):
+            return NOTHING
+        return self.finding(record)
+
+    def summary(self, window: AlertWindow) -> str:
+        return (
+            f"{window.host} sent {phrases.echo_requests(window)} {phrases.duration(window)},"
+            f" with data ({', '.join(window.payload_classes)}) that matches no known ping"
+            f" tool or operating system"
+        )

@@ -1,0 +1,267 @@
+"""HostState: everything the engine remembers about one echo initiator, as plain data.
+
+One HostState per initiator IP (the Kafka key), so a faust table can hold it and a worker that
+takes over a partition continues exactly where the last one stopped.  All times are capture
+times (``ts_ns`` of records), never the wall clock.  Every collection is bounded; the bounds are
+the constants below, chosen so that an ordinary host costs well under a kilobyte and a host
+spraying random identifiers (icmptunnel) cannot grow without limit.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, NamedTuple
+
+from processors.findings import AlertWindow
+
+STATE_VERSION = 1
+
+#: Echo requests remembered per identifier: enough to match replies that lag a burst (fping sends
+#: every 10 ms) and to look back over a Footprints-style run.
+REQUESTS_PER_ID = 16
+#: Identifiers remembered per host, least recently used dropped first.
+IDS_PER_HOST = 8
+#: Identifiers remembered as traceroute runs.
+TRACEROUTE_IDS = 8
+#: Sensors remembered as having seen the host's own outbound traffic.
+OUTBOUND_SENSORS = 8
+#: How long a traceroute mark keeps a probe from being judged on its TTL.
+TRACEROUTE_MEMORY_NS = 120 * 1_000_000_000
+#: Consecutive requests on one identifier further apart than this are not one traceroute.
+TRACEROUTE_STEP_GAP_NS = 30 * 1_000_000_000
+
+
+class SeenRequest(NamedTuple):
+    """One echo request as remembered in the per-identifier ring (a list in JSON)."""
+
+    ts_ns: int
+    seq: int
+    dst_ip: str
+    ttl: int
+    payload_len: int
+    payload_class: str
+    payload_sha256: str
+    sensor_id: str
+    community_id: str
+    #: the frame number when the producer supplies one (optional in records), else None
+    frame: int | None
+    ip_total_len: int
+
+    def as_record(self, host_ip: str, icmp_id: int, ip_version: int) -> dict[str, Any]:
+        """The fields of the original record a rule or the evidence list needs."""
+        return {
+            "kind": "icmp",
+            "ts_ns": self.ts_ns,
+            "frame": self.frame,
+            "sensor_id": self.sensor_id,
+            "ip_version": ip_version,
+            "src_ip": host_ip,
+            "dst_ip": self.dst_ip,
+            "initiator_ip": host_ip,
+            "ttl": self.ttl,
+            "icmp_type": 8 if ip_version == 4 else 128,
+            "icmp_code": 0,
+            "icmp_id": icmp_id,
+            "icmp_seq": self.seq,
+            "payload_len": self.payload_len,
+            "payload_class": self.payload_class,
+            "payload_sha256": self.payload_sha256,
+            "community_id": self.community_id,
+            "ip_total_len": self.ip_total_len,
+        }
+
+
+@dataclass(slots=True)
+class TtlProfile:
+    """Where the host's ordinary traffic starts and how far it is from the sensor."""
+
+    initial_ttl: int
+    hop_distance: int
+    #: "tcp_syn" when learned from host observations, else the echo payload class it came from
+    learned_from: str
+    learned_ns: int
+
+
+@dataclass(slots=True)
+class TracerouteMark:
+    """An identifier whose requests stepped their TTL up: a traceroute/mtr run."""
+
+    first_ns: int
+    last_ns: int
+    #: the highest observed TTL that was part of the stepping
+    max_ttl: int
+
+
+@dataclass(slots=True)
+class HostState:
+    ip: str
+    ip_version: int
+    first_ns: int
+    last_ns: int
+    #: icmp_id -> recent requests, least recently used identifier first
+    requests: dict[int, deque[SeenRequest]] = field(default_factory=dict)
+    traceroute_ids: dict[int, TracerouteMark] = field(default_factory=dict)
+    #: sensor_id -> last time that sensor saw the host send (requests, SYNs)
+    outbound_sensors: dict[str, int] = field(default_factory=dict)
+    profile: TtlProfile | None = None
+    #: rule id -> that rule's own small JSON-able state (each rule module documents its keys)
+    scratch: dict[str, Any] = field(default_factory=dict)
+    #: open alert windows, by AlertWindow.slot
+    windows: dict[tuple[str, str, int], AlertWindow] = field(default_factory=dict)
+    #: slots of recently closed windows, so a late finding cannot re-open (and so re-emit) one
+    closed_slots: list[tuple[str, str, int]] = field(default_factory=list)
+    #: earliest end among open windows (derived; lets the engine skip the close check cheaply)
+    next_window_end: int | None = None
+    #: the engine's record counter when this host last had a record (transient, not exported)
+    touched: int = 0
+
+    # -- echo requests -------------------------------------------------------------------
+
+    def remember_request(self, record: dict[str, Any]) -> SeenRequest | None:
+        """Add a request to its identifier's ring; return the request before it (same id)."""
+        icmp_id = record["icmp_id"]
+        requests = self.requests
+        ring = requests.get(icmp_id)
+        if ring is None:
+            ring = deque(maxlen=REQUESTS_PER_ID)
+            if len(requests) >= IDS_PER_HOST:
+                del requests[next(iter(requests))]
+            requests[icmp_id] = ring
+        elif next(reversed(requests)) != icmp_id:
+            requests[icmp_id] = requests.pop(icmp_id)  # re-inserted last: most recently used
+        previous = ring[-1] if ring else None
+        ring.append(
+            SeenRequest(
+                record["ts_ns"],
+                record["icmp_seq"],
+                record["dst_ip"],
+                record["ttl"],
+                record["payload_len"],
+                record["payload_class"],
+                record["payload_sha256"],
+                record["sensor_id"],
+                record["community_id"],
+                record.get("frame"),
+                record["ip_total_len"],
+            )
+        )
+        return previous
+
+    def find_request(self, icmp_id: int, seq: int, responder: str) -> SeenRequest | None:
+        """The remembered request a reply answers: same id and sequence, newest first.
+
+        The responder need not be the request's destination: a broadcast or multicast ping is
+        answered by hosts it was never addressed to.  A request to the responder wins.
+        """
+        ring = self.requests.get(icmp_id)
+        if not ring:
+            return None
+        fallback = None
+        for seen in reversed(ring):
+            if seen.seq == seq:
+                if seen.dst_ip == responder:
+                    return seen
+                fallback = fallback or seen
+        return fallback
+
+    # -- traceroute ----------------------------------------------------------------------
+
+    def mark_traceroute(self, icmp_id: int, since_ns: int, ts_ns: int, ttl: int) -> None:
+        """Remember that requests on icmp_id stepped their TTL up to ttl (since since_ns)."""
+        mark = self.traceroute_ids.pop(icmp_id, None)
+        if mark is None:
+            if len(self.traceroute_ids) >= TRACEROUTE_IDS:
+                del self.traceroute_ids[next(iter(self.traceroute_ids))]
+            mark = TracerouteMark(since_ns, ts_ns, ttl)
+        mark.last_ns = max(mark.last_ns, ts_ns)
+        mark.max_ttl = max(mark.max_ttl, ttl)
+        self.traceroute_ids[icmp_id] = mark
+
+    def is_traceroute_probe(self, icmp_id: int | None, ttl: int, ts_ns: int) -> bool:
+        """Whether a request belongs to a recent TTL-stepping run on its identifier."""
+        mark = self.traceroute_ids.get(icmp_id) if icmp_id is not None else None
+        return (
+            mark is not None
+            and ttl <= mark.max_ttl + 1
+            and ts_ns - mark.last_ns <= TRACEROUTE_MEMORY_NS
+        )
+
+    def traceroute_explains(self, ids: list[int], ttl_max: int, first_ns: int, last_ns: int) -> bool:
+        """Whether every identifier in a window was a traceroute run covering its TTLs."""
+        if not ids:
+            return False
+        for icmp_id in ids:
+            mark = self.traceroute_ids.get(icmp_id)
+            if (
+                mark is None
+                or ttl_max > mark.max_ttl + 1
+                or mark.last_ns + TRACEROUTE_MEMORY_NS < first_ns
+                or mark.first_ns - TRACEROUTE_MEMORY_NS > last_ns
+            ):
+                return False
+        return True
+
+    # -- outbound visibility -------------------------------------------------------------
+
+    def saw_outbound(self, sensor_id: str, ts_ns: int) -> None:
+        if sensor_id not in self.outbound_sensors and len(self.outbound_sensors) >= OUTBOUND_SENSORS:
+            del self.outbound_sensors[min(self.outbound_sensors, key=self.outbound_sensors.get)]
+        self.outbound_sensors[sensor_id] = ts_ns
+
+    # -- windows -------------------------------------------------------------------------
+
+    def recompute_next_window_end(self) -> None:
+        self.next_window_end = min((w.end_ns for w in self.windows.values()), default=None)
+
+    # -- export / import -----------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able snapshot that shares nothing mutable with the live state."""
+        return {
+            "state_version": STATE_VERSION,
+            "ip": self.ip,
+            "ip_version": self.ip_version,
+            "first_ns": self.first_ns,
+            "last_ns": self.last_ns,
+            # Lists of pairs, not objects: JSON object keys are strings, and order is the LRU.
+            "requests": [[i, [list(seen) for seen in ring]] for i, ring in self.requests.items()],
+            "traceroute_ids": [
+                [i, m.first_ns, m.last_ns, m.max_ttl] for i, m in self.traceroute_ids.items()
+            ],
+            "outbound_sensors": [[s, ts] for s, ts in self.outbound_sensors.items()],
+            "profile": None
+            if self.profile is None
+            else [
+                self.profile.initial_ttl,
+                self.profile.hop_distance,
+                self.profile.learned_from,
+                self.profile.learned_ns,
+            ],
+            "scratch": copy.deepcopy(self.scratch),
+            "windows": [w.to_dict() for w in self.windows.values()],
+            "closed_slots": [list(slot) for slot in self.closed_slots],
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HostState:
+        if data.get("state_version") != STATE_VERSION:
+            raise ValueError(f"host state version {data.get('state_version')!r} is not {STATE_VERSION}")
+        state = cls(data["ip"], data["ip_version"], data["first_ns"], data["last_ns"])
+        for icmp_id, ring in data["requests"]:
+            state.requests[icmp_id] = deque(
+                (SeenRequest(*seen) for seen in ring), maxlen=REQUESTS_PER_ID
+            )
+        for icmp_id, first_ns, last_ns, max_ttl in data["traceroute_ids"]:
+            state.traceroute_ids[icmp_id] = TracerouteMark(first_ns, last_ns, max_ttl)
+        state.outbound_sensors = {s: ts for s, ts in data["outbound_sensors"]}
+        if data["profile"] is not None:
+            state.profile = TtlProfile(*data["profile"])
+        state.scratch = copy.deepcopy(data["scratch"])
+        for window in data["windows"]:
+            restored = AlertWindow.from_dict(window)
+            state.windows[restored.slot] = restored
+        state.closed_slots = [tuple(slot) for slot in data["closed_slots"]]
+        state.recompute_next_window_end()
+        return state

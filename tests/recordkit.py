@@ -1,0 +1,245 @@
+"""Crafted records for the engine's tests: every field of schemas/icmp_record.schema.json filled.
+
+Payloads are real bytes of the sender they name (Windows' alphabet, Linux's timeval + counting
+bytes, fping's zeros ...), so payload_len, payload_sha256 and payload_b64 agree with each other
+the way the producer's records do.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import itertools
+from typing import Any
+
+import communityid
+
+from processors.payloads import p0f_initial_ttl
+
+T0 = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z
+_frames = itertools.count(1)
+_cid = communityid.CommunityID()
+
+WINDOWS_DATA = b"abcdefghijklmnopqrstuvwabcdefghi"
+LINUX_DATA = bytes(16) + bytes(range(0x10, 0x38))  # timeval (zeroed) + 0x10..0x37: 56 bytes
+TRACEROUTE_DATA = bytes(range(0x48, 0x68))
+
+#: payload class -> data an ordinary sender of that class sends
+PAYLOADS: dict[str, bytes] = {
+    "windows": WINDOWS_DATA,
+    "cisco_ios": bytes.fromhex("abcd") * 36,
+    "linux_iputils": LINUX_DATA,
+    "fping": bytes(56),
+    "zeros": bytes(2),  # the seed: 2 null bytes
+    "empty": b"",
+    "single_question": b"?",
+    "traceroute_linux": TRACEROUTE_DATA,
+    "unknown": bytes(range(7, 47)),
+    "ptunnel": bytes.fromhex("d5200880") + bytes(28),
+    "printable_text": b"Volume in drive C has no label.",
+    "nemesis": bytes(20),
+    "superscan": bytes(8),
+}
+
+
+def at(seconds: float) -> int:
+    """Capture time T0 + seconds, in ns."""
+    return T0 + int(round(seconds * 1e9))
+
+
+def icmp(
+    src: str,
+    dst: str,
+    ts: int,
+    *,
+    icmp_type: int = 8,
+    icmp_code: int = 0,
+    icmp_id: int | None = 1,
+    seq: int | None = 1,
+    ttl: int = 64,
+    payload_class: str = "linux_iputils",
+    data: bytes | None = None,
+    initiator: str | None = None,
+    sensor: str = "sensor-a",
+    fragmented: bool = False,
+    checksum_ok: bool | None = True,
+    ip_version: int | None = None,
+) -> dict[str, Any]:
+    version = ip_version or (6 if ":" in src else 4)
+    data = PAYLOADS[payload_class] if data is None else data
+    header = 20 if version == 4 else 40
+    if version == 4:
+        cid = _cid.calc(communityid.FlowTuple.make_icmp(src, dst, icmp_type, icmp_code))
+    else:
+        cid = _cid.calc(communityid.FlowTuple.make_icmp6(src, dst, icmp_type, icmp_code))
+    initial = p0f_initial_ttl(ttl)
+    return {
+        "schema_version": 1,
+        "kind": "icmp",
+        "ts_ns": ts,
+        "sensor_id": sensor,
+        "ip_version": version,
+        "src_ip": src,
+        "dst_ip": dst,
+        "initiator_ip": initiator or src,
+        "ttl": ttl,
+        "initial_ttl_guess": initial,
+        "hop_distance_guess": initial - ttl,
+        "ip_id": 4242,
+        "ip_total_len": header + 8 + len(data),
+        "df": False,
+        "fragmented": fragmented,
+        "icmp_type": icmp_type,
+        "icmp_code": icmp_code,
+        "icmp_id": icmp_id,
+        "icmp_seq": seq,
+        "icmp_checksum_ok": checksum_ok,
+        "payload_len": len(data),
+        "payload_b64": base64.b64encode(data[:256]).decode(),
+        "payload_sha256": hashlib.sha256(data).hexdigest(),
+        "eth_padding_len": max(0, 46 - (header + 8 + len(data))),
+        "payload_class": payload_class,
+        "link": "ethernet",
+        "vlan_ids": [],
+        "encapsulation": [],
+        "community_id": cid,
+    }
+
+
+def request(src: str, dst: str, ts: int, **kw: Any) -> dict[str, Any]:
+    v6 = ":" in src
+    return icmp(src, dst, ts, icmp_type=128 if v6 else 8, **kw)
+
+
+def reply(responder: str, host: str, ts: int, **kw: Any) -> dict[str, Any]:
+    """An echo reply from responder to host (keyed by host, the initiator)."""
+    v6 = ":" in responder
+    kw.setdefault("ttl", 57)
+    return icmp(responder, host, ts, icmp_type=129 if v6 else 0, initiator=host, **kw)
+
+
+def reply_to(req: dict[str, Any], delay_s: float = 0.02, **kw: Any) -> dict[str, Any]:
+    """The reply an honest responder sends to a request: same id, sequence and data."""
+    kw.setdefault("payload_class", req["payload_class"])
+    kw.setdefault("data", base64.b64decode(req["payload_b64"]))
+    return reply(req["dst_ip"], req["src_ip"], req["ts_ns"] + int(delay_s * 1e9),
+                 icmp_id=req["icmp_id"], seq=req["icmp_seq"], **kw)
+
+
+def time_exceeded(router: str, host: str, ts: int, **kw: Any) -> dict[str, Any]:
+    return icmp(router, host, ts, icmp_type=11, icmp_id=None, seq=None, initiator=host,
+                payload_class="unknown", data=bytes(28), ttl=kw.pop("ttl", 254), **kw)
+
+
+def syn(src: str, dst: str, ts: int, *, ttl: int, sensor: str = "sensor-a") -> dict[str, Any]:
+    """A host observation from a TCP SYN: teaches the host's hop distance."""
+    initial = p0f_initial_ttl(ttl)
+    return {
+        "schema_version": 1,
+        "kind": "host_observation",
+        "observed": "tcp_syn",
+        "ts_ns": ts,
+        "sensor_id": sensor,
+        "ip_version": 6 if ":" in src else 4,
+        "src_ip": src,
+        "dst_ip": dst,
+        "initiator_ip": src,
+        "ttl": ttl,
+        "initial_ttl_guess": initial,
+        "hop_distance_guess": initial - ttl,
+    }
+
+
+# -- scenarios the tests share ---------------------------------------------------------------
+
+FOOTPRINTS_DSTS = ("13.107.4.52", "13.107.18.11", "52.113.194.132")
+
+
+def footprints_burst(host: str, start_s: float, first_seq: int, rounds: int = 3,
+                     ttl: int = 28) -> list[dict[str, Any]]:
+    """The seed: 2-byte zero echoes, TTL 28, id 1, one sequence over three destinations."""
+    records = []
+    seq = first_seq
+    for r in range(rounds):
+        for i, dst in enumerate(FOOTPRINTS_DSTS):
+            records.append(request(host, dst, at(start_s + r * 1.0 + i * 0.05), icmp_id=1,
+                                   seq=seq, ttl=ttl, payload_class="zeros"))
+            seq += 1
+    return records
+
+
+def ping_run(src: str, dst: str, start_s: float, count: int, *, payload_class: str,
+             ttl: int, icmp_id: int, first_seq: int = 1, interval_s: float = 1.0,
+             replies: bool = True) -> list[dict[str, Any]]:
+    """An ordinary ping: one destination, one id, sequence +1 each interval (with replies)."""
+    records = []
+    for n in range(count):
+        req = request(src, dst, at(start_s + n * interval_s), icmp_id=icmp_id,
+                      seq=first_seq + n, ttl=ttl, payload_class=payload_class)
+        records.append(req)
+        if replies:
+            records.append(reply_to(req))
+    return records
+
+
+def by_time(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Capture order (stable: records with equal times keep their order)."""
+    return sorted(records, key=lambda r: r["ts_ns"])
+
+
+def traceroute(host: str, target: str, start_s: float, *, hops_to_sensor: int = 2,
+               max_ttl: int = 8, payload_class: str = "traceroute_linux", icmp_id: int = 0x4242,
+               data: bytes | None = None) -> list[dict[str, Any]]:
+    """traceroute -I / tracert: 3 probes per TTL from 1, seen at the sensor after
+    hops_to_sensor hops (so TTL 1, 2 ... arrive as TTL 1 - hops ...), Time Exceeded back."""
+    records = []
+    seq = 1
+    for initial in range(1, max_ttl + 1):
+        for probe in range(3):
+            t = start_s + (initial - 1) * 0.3 + probe * 0.05
+            seen_ttl = initial - hops_to_sensor
+            if seen_ttl >= 1:
+                records.append(request(host, target, at(t), icmp_id=icmp_id, seq=seq,
+                                       ttl=seen_ttl, payload_class=payload_class, data=data))
+                records.append(time_exceeded(f"192.0.2.{initial}", host, at(t + 0.01)))
+            seq += 1
+    return records
+
+
+def random_data(rng, low: int, high: int) -> bytes:
+    return bytes(rng.getrandbits(8) for _ in range(rng.randint(low, high)))
+
+
+def zoo() -> list[dict[str, Any]]:
+    """Records that make every rule fire at least once, on its own host, in capture order."""
+    import random
+
+    rng = random.Random(7)
+    records: list[dict[str, Any]] = []
+    # multi_destination_sequence, tiny_payload, unknown_payload, ttl_deviation: the seed
+    records.append(syn("10.20.0.15", "52.1.1.1", at(0), ttl=126))
+    records += footprints_burst("10.20.0.15", 5, 40)
+    # scanner_payload (nmap -sn, empty data) and ping_sweep
+    for n in range(25):
+        records.append(request("10.9.9.9", f"10.1.0.{n + 1}", at(10 + n * 0.1), icmp_id=rng.randrange(65536),
+                               seq=0, ttl=50, payload_class="empty"))
+    # os_ttl_mismatch: Windows data at TTL 60
+    records += ping_run("10.30.0.7", "10.0.0.1", 20, 4, payload_class="windows", ttl=60, icmp_id=1)
+    # reply_mismatch: icmpsh-style replies carry other data than the requests
+    for n in range(3):
+        req = request("10.40.0.8", "198.51.100.66", at(30 + n), icmp_id=77, seq=n + 1, ttl=64,
+                      payload_class="printable_text", data=b"C:\\Users\\bob> dir output %d" % n)
+        records.append(req)
+        records.append(reply_to(req, payload_class="printable_text", data=b"whoami /all; net user %d" % n))
+    # unsolicited_reply: the host's outbound is seen (a SYN), replies arrive with no request
+    records.append(syn("10.50.0.9", "203.0.113.1", at(40), ttl=127))
+    for n in range(12):
+        records.append(reply("203.0.113.99", "10.50.0.9", at(41 + n * 0.5), icmp_id=3000 + n, seq=n,
+                             payload_class="unknown"))
+    # oversized_payload
+    records.append(request("10.60.0.10", "198.51.100.20", at(50), icmp_id=9, seq=1, ttl=64,
+                           payload_class="unknown", data=bytes(1400)))
+    # icmp_tunnel (ptunnel magic)
+    records.append(request("10.70.0.11", "198.51.100.30", at(55), icmp_id=5, seq=1, ttl=64,
+                           payload_class="ptunnel"))
+    return by_time(records)

@@ -1,0 +1,125 @@
+"""Alerts validate against schemas/alert.schema.json; the ECS and OCSF renderings carry the
+documented fields with the documented types (processors/alerts/ecs.py, ocsf.py)."""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+from jsonschema import Draft202012Validator
+from recordkit import zoo
+
+import schemas
+from processors import scan_records
+from processors.alerts import ECS_FIELDS, FORMATS, OCSF_FIELDS, iso_ns, parse_iso_ns
+from processors.alerts.fields import check_fields, markdown
+from processors.rules import RULE_IDS
+
+
+@pytest.fixture(scope="module")
+def alerts():
+    found, _ = scan_records(zoo())
+    assert {a.rule_id for a in found} == set(RULE_IDS)  # every rule's alerts are checked
+    return found
+
+
+def test_alert_schema_is_valid_2020_12_and_versioned():
+    schema = schemas.load(schemas.ALERT_SCHEMA)
+    Draft202012Validator.check_schema(schema)
+    assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    assert schema["properties"]["schema_version"] == {"const": 1}
+    assert tuple(schema["properties"]["rule_id"]["enum"]) == RULE_IDS
+
+
+def test_native_alerts_validate_against_the_schema(alerts):
+    for alert in alerts:
+        assert schemas.first_error(schemas.ALERT_SCHEMA, alert.doc) is None, alert.rule_id
+        # and survive the wire (orjson) unchanged
+        assert orjson.loads(alert.to_json()) == alert.doc
+
+
+def test_schema_rejects_what_it_should(alerts):
+    doc = copy.deepcopy(alerts[0].doc)
+    doc["severity"] = "urgent"
+    assert schemas.first_error(schemas.ALERT_SCHEMA, doc).startswith("severity")
+    doc = copy.deepcopy(alerts[0].doc)
+    del doc["alert_id"]
+    assert "alert_id" in schemas.first_error(schemas.ALERT_SCHEMA, doc)
+
+
+def test_native_alert_content(alerts):
+    for alert in alerts:
+        doc = alert.doc
+        assert doc["schema_version"] == 1
+        assert "\n" not in doc["summary"] and ". " not in doc["summary"]  # one sentence
+        assert doc["summary"].startswith(doc["src_ip"] + " ")
+        assert doc["first_seen"] <= doc["last_seen"]
+        assert doc["window_start"] <= doc["first_seen"] < doc["window_end"]
+        assert len(doc["evidence"]) + doc["evidence_omitted"] == doc["packet_count"]
+
+
+@pytest.mark.parametrize("fmt, spec", [("ecs", ECS_FIELDS), ("ocsf", OCSF_FIELDS)])
+def test_renderings_have_the_documented_fields_and_types(alerts, fmt, spec):
+    for alert in alerts:
+        rendered = alert.render(fmt)
+        assert check_fields(rendered, spec) == [], alert.rule_id
+        assert orjson.loads(alert.to_json(fmt)) == rendered
+
+
+def test_ecs_values(alerts):
+    for alert in alerts:
+        ecs = alert.render("ecs")
+        assert ecs["@timestamp"] == alert.doc["first_seen"]
+        assert ecs["event"]["kind"] == "alert"
+        assert ecs["event"]["category"] == ["network", "intrusion_detection"]
+        assert ecs["event"]["id"] == alert.alert_id and ecs["rule"]["id"] == alert.rule_id
+        assert ecs["source"]["ip"] == alert.src_ip
+        assert ecs["network"]["transport"] == "icmp"
+        parents = {t.split(".")[0] for t in alert.doc["attack_techniques"]}
+        assert set(ecs["threat"]["technique"]["id"]) == parents
+    sweep = next(a for a in alerts if a.rule_id == "ping_sweep").render("ecs")
+    assert sweep["threat"]["technique"]["subtechnique"]["id"] == ["T1595.001"]
+    assert sweep["event"]["duration"] >= 0
+
+
+def test_ocsf_values(alerts):
+    for alert in alerts:
+        ocsf = alert.render("ocsf")
+        assert (ocsf["class_uid"], ocsf["category_uid"], ocsf["type_uid"]) == (2004, 2, 200401)
+        assert ocsf["finding_info"]["uid"] == alert.alert_id
+        assert ocsf["finding_info"]["analytic"]["uid"] == alert.rule_id
+        assert ocsf["severity_id"] == {"low": 2, "medium": 3, "high": 4, "critical": 5}[alert.severity]
+        assert ocsf["finding_info"]["first_seen_time"] == parse_iso_ns(alert.doc["first_seen"]) // 10**6
+        assert [e["dst_endpoint"]["ip"] for e in ocsf["evidences"]] == alert.doc["dst_ips"]
+        assert ocsf["unmapped"]["oddping"]["icmp_id"] == alert.doc["icmp_id"]
+
+
+def test_field_checker_reports_missing_mistyped_and_undocumented_fields(alerts):
+    ecs = alert_ecs = alerts[0].render("ecs")
+    broken = copy.deepcopy(alert_ecs)
+    del broken["event"]["kind"]
+    broken["source"]["ip"] = "not-an-ip"
+    broken["event"]["severity"] = "2"
+    broken["surprise"] = 1
+    problems = check_fields(broken, ECS_FIELDS)
+    assert "event.kind: missing" in problems
+    assert any(p.startswith("source.ip: expected ip") for p in problems)
+    assert any(p.startswith("event.severity: expected long") for p in problems)
+    assert "surprise: not in the documented field list" in problems
+    assert check_fields(ecs, ECS_FIELDS) == []
+    ocsf = copy.deepcopy(alerts[0].render("ocsf"))
+    ocsf["evidences"][0]["dst_endpoint"]["ip"] = 7
+    assert any(p.startswith("evidences[].dst_endpoint.ip") for p in check_fields(ocsf, OCSF_FIELDS))
+
+
+def test_formats_table_and_docs():
+    assert set(FORMATS) == {"native", "ecs", "ocsf"}
+    table = markdown(ECS_FIELDS)
+    assert "| `event.kind` | keyword | yes |" in table
+
+
+def test_capture_time_formatting_keeps_nanoseconds():
+    ts = 1_700_000_000_123_456_789
+    assert iso_ns(ts) == "2023-11-14T22:13:20.123456789Z"
+    assert parse_iso_ns(iso_ns(ts)) == ts

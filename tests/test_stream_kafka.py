@@ -1,0 +1,183 @@
+"""`oddping process` (faust workers) on the real local broker gives what `oddping scan` gives
+(issue 4's tests 3-5): same alerts with two workers, after a SIGKILL, and with garbage on the
+records topic."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import orjson
+import pytest
+from confluent_kafka import Producer
+from kafkakit import BOOTSTRAP, consume_all, new_topic, require_broker
+
+import schemas
+
+pytestmark = pytest.mark.kafka
+
+ROOT = Path(__file__).resolve().parent.parent
+ODDPING = str(Path(sys.executable).with_name("oddping"))
+SENSOR = "stream-test"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def broker() -> str:
+    return require_broker()
+
+
+@pytest.fixture(scope="module")
+def busy_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from samples.busy import busy_frames
+    from samples.craft import write_pcap
+
+    path = tmp_path_factory.mktemp("busy") / "busy.pcap"
+    write_pcap(path, busy_frames(hosts=160, minutes=10, seed=11))
+    return path
+
+
+@pytest.fixture(scope="module")
+def scanned(busy_capture: Path) -> set[tuple[str, str, str]]:
+    out = subprocess.run([ODDPING, "scan", str(busy_capture), "--format", "jsonl",
+                          "--sensor-id", SENSOR], capture_output=True, check=True, timeout=300)
+    found = {_identity(orjson.loads(line)) for line in out.stdout.splitlines()}
+    assert len({rule for rule, _, _ in found}) >= 5, "the capture should exercise many rules"
+    return found
+
+
+def _identity(alert: dict) -> tuple[str, str, str]:
+    return alert["rule_id"], alert["src_ip"], alert["alert_id"]
+
+
+class Pipeline:
+    def __init__(self, partitions: int = 4) -> None:
+        run = uuid.uuid4().hex[:8]
+        self.records = new_topic(partitions, prefix=f"stream-{run}.records")
+        self.alerts = f"stream-{run}.alerts"
+        self.dead_letters = f"stream-{run}.dlq"
+        self.env = os.environ | {
+            "ODDPING_KAFKA__BOOTSTRAP_SERVERS": BOOTSTRAP,
+            "ODDPING_KAFKA__RECORDS_TOPIC": self.records,
+            "ODDPING_KAFKA__ALERTS_TOPIC": self.alerts,
+            "ODDPING_KAFKA__DEAD_LETTER_TOPIC": self.dead_letters,
+            "ODDPING_KAFKA__PARTITIONS": str(partitions),
+            "ODDPING_PROCESSOR__APP_ID": f"stream-{run}",
+            "ODDPING_METRICS__PORT": "0",
+            "ODDPING_LOG_LEVEL": "WARNING",
+        }
+        self.workers: list[subprocess.Popen] = []
+
+    def publish(self, capture: Path) -> None:
+        subprocess.run([ODDPING, "produce", "--pcap", str(capture), "--sensor-id", SENSOR],
+                       env=self.env, check=True, capture_output=True, timeout=300)
+
+    def start_worker(self) -> subprocess.Popen:
+        worker = subprocess.Popen([ODDPING, "process"], env=self.env, cwd=ROOT,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        self.workers.append(worker)
+        return worker
+
+    def alert_documents(self) -> list[dict]:
+        return [orjson.loads(m.value()) for m in consume_all(self.alerts, timeout_s=15,
+                                                             idle_s=2)]
+
+    def wait_for(self, expected: set, timeout_s: float = 240) -> set:
+        deadline = time.monotonic() + timeout_s
+        seen: set = set()
+        while time.monotonic() < deadline:
+            seen = {_identity(doc) for doc in self.alert_documents()}
+            if seen >= expected:
+                time.sleep(3)  # anything extra would show up now
+                return {_identity(doc) for doc in self.alert_documents()}
+            if any(w.poll() is not None for w in self.workers if w.returncode not in (None, -9)):
+                break
+            time.sleep(3)
+        return seen
+
+    def stop(self) -> None:
+        for worker in self.workers:
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+        for worker in self.workers:
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+
+def _describe(got: set, expected: set) -> str:
+    return f"missing {sorted(expected - got)[:5]} extra {sorted(got - expected)[:5]}"
+
+
+def test_two_workers_find_what_scan_finds(busy_capture: Path, scanned: set) -> None:
+    pipeline = Pipeline(partitions=4)
+    try:
+        pipeline.publish(busy_capture)
+        pipeline.start_worker()
+        pipeline.start_worker()
+        got = pipeline.wait_for(scanned)
+        documents = pipeline.alert_documents()
+    finally:
+        pipeline.stop()
+    assert got == scanned, _describe(got, scanned)
+    for doc in documents[:50]:
+        assert schemas.first_error(schemas.ALERT_SCHEMA, doc) is None
+
+
+def test_worker_killed_midstream_loses_no_alert(busy_capture: Path, scanned: set) -> None:
+    pipeline = Pipeline(partitions=4)
+    try:
+        pipeline.publish(busy_capture)
+        first = pipeline.start_worker()
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and not pipeline.alert_documents():
+            time.sleep(0.5)
+        first.send_signal(signal.SIGKILL)  # mid-stream: alerts started, far from all of them
+        first.wait(30)
+        partial = {_identity(doc) for doc in pipeline.alert_documents()}
+        assert partial and partial < scanned
+        pipeline.start_worker()
+        got = pipeline.wait_for(scanned)
+        documents = pipeline.alert_documents()
+    finally:
+        pipeline.stop()
+    assert got == scanned, _describe(got, scanned)
+    ids = [doc["alert_id"] for doc in documents]
+    by_id = {}
+    for doc in documents:  # a repeated alert is the same finding: same id, rule and host
+        by_id.setdefault(doc["alert_id"], set()).add((doc["rule_id"], doc["src_ip"]))
+    assert all(len(v) == 1 for v in by_id.values()) and len(ids) >= len(scanned)
+
+
+def test_garbage_goes_to_dead_letters_and_processing_goes_on(busy_capture: Path,
+                                                             scanned: set) -> None:
+    pipeline = Pipeline(partitions=2)
+    garbage = [
+        (b"10.9.9.9", b"\x00\x01 definitely not json"),
+        (b"10.9.9.9", b'{"hello": "world"}'),
+        (b"10.9.9.8", orjson.dumps({"schema_version": 1, "kind": "icmp", "initiator_ip": "10.9.9.8",
+                                    "ts_ns": "yesterday"})),
+    ]
+    producer = Producer({"bootstrap.servers": BOOTSTRAP})
+    for key, value in garbage[:2]:
+        producer.produce(pipeline.records, value, key)
+    producer.flush(30)
+    try:
+        pipeline.publish(busy_capture)
+        producer.produce(pipeline.records, garbage[2][1], garbage[2][0])
+        producer.flush(30)
+        pipeline.start_worker()
+        got = pipeline.wait_for(scanned)
+        dead = consume_all(pipeline.dead_letters, expected=len(garbage), timeout_s=60)
+    finally:
+        pipeline.stop()
+    assert got == scanned, _describe(got, scanned)
+    assert sorted(m.value() for m in dead) == sorted(v for _, v in garbage)
+    for message in dead:
+        reason = dict(message.headers())["reason"].decode()
+        assert reason and "\n" not in reason
