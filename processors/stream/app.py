@@ -100,9 +100,9 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
                              partitions=kafka.partitions)
     dead_letters = app.topic(kafka.dead_letter_topic, key_serializer="raw",
                              value_serializer="raw", partitions=kafka.partitions)
-    raw = faust.Schema(key_type=bytes, value_type=bytes, key_serializer="raw",
-                       value_serializer="raw")
-    hosts = app.Table("host-state", default=None, partitions=kafka.partitions, schema=raw)
+    # bytes keys and values travel raw: keys are IP strings, values already JSON
+    hosts = app.Table("host-state", default=None, partitions=kafka.partitions,
+                      key_type=bytes, value_type=bytes)
 
     def table_get(host: str) -> bytes | None:
         value = hosts.data.get(host.encode())

@@ -94,7 +94,7 @@ class BatchProcessor:
             invalid_before = engine.stats.invalid_records
             result.alerts.extend(engine.process(record))
             if engine.stats.invalid_records != invalid_before:
-                reason = next(reversed(engine.stats.invalid_reasons), "schema")
+                reason = engine.stats.last_invalid_reason or "schema"
                 self._dead_letter(result, message, f"invalid record: {reason}")
                 continue
             self._offset[host] = message.offset
@@ -103,16 +103,17 @@ class BatchProcessor:
         return result
 
     def flush_idle(self) -> BatchResult:
-        """The input went quiet: close the windows still open, as `oddping scan` does at the
-        end of a capture, so their alerts are not held back indefinitely."""
-        result = BatchResult(alerts=self.engine.flush())
+        """The input went quiet: emit the windows still open, as `oddping scan` does at the end
+        of a capture, so their alerts are not held back; they stay open, and evidence arriving
+        later re-emits the same alert_id."""
+        result = BatchResult(alerts=self.engine.emit_pending())
         self._collect_table_updates(result)
         return result
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Partitions moved to another worker: their hosts' state now lives there."""
         for host in [h for h, p in self._partition.items() if p in partitions]:
-            self.engine.hosts.pop(host, None)
+            self.engine.forget(host)
             self._offset.pop(host, None)
             self._partition.pop(host, None)
 
