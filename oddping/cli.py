@@ -79,8 +79,9 @@ def _write_records(records, out: IO[bytes], fmt: str) -> None:
     if fmt == "jsonl":
         dumps = orjson.dumps
         write = out.write
+        newline = orjson.OPT_APPEND_NEWLINE
         for record in records:
-            write(dumps(record) + b"\n")
+            write(dumps(record, option=newline))
     else:
         header = " ".join(name.ljust(w) for name, w in _TABLE_COLUMNS).rstrip()
         out.write(header.encode() + b"\n")

@@ -14,8 +14,6 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from dpkt.dpkt import in_cksum_add, in_cksum_done
-
 from ..accounting import Accounting
 from ..record.build import build_host_observation, build_icmp_record
 from . import wire
@@ -360,11 +358,9 @@ class Decoder:
         checksum_ok = None
         if captured_end == datagram_end:
             message = buf[off:datagram_end]
-            if ip.version == 4:
-                checksum_ok = in_cksum_done(in_cksum_add(0, message)) == 0
-            else:
-                pseudo = ip.src + ip.dst + len(message).to_bytes(4, "big") + b"\x00\x00\x00\x3a"
-                checksum_ok = in_cksum_done(in_cksum_add(in_cksum_add(0, pseudo), message)) == 0
+            if ip.version == 6:
+                message = ip.src + ip.dst + len(message).to_bytes(4, "big") + b"\0\0\0\x3a" + message
+            checksum_ok = _internet_checksum_ok(message)
         payload = buf[off + wire.ICMP_HEADER_LEN:captured_end]
         ntop = _NTOP[ip.version]
         ctx.out.append(build_icmp_record(
@@ -479,6 +475,16 @@ class Decoder:
         if len(ctx.encapsulation) >= MAX_ENCAPSULATION_DEPTH:
             raise Malformed("encapsulation_too_deep")
         ctx.encapsulation.append(name)
+
+
+def _internet_checksum_ok(data: bytes) -> bool:
+    """RFC 1071: the ones'-complement sum of the 16-bit words, checksum included, is 0xFFFF.
+    That sum is the big integer of the data modulo 0xFFFF (2**16 = 1 mod 0xFFFF), with a zero
+    remainder standing for 0xFFFF; one big-integer operation instead of a loop over words."""
+    if len(data) % 2:
+        data += b"\0"
+    total = int.from_bytes(data, "big")
+    return total != 0 and total % 0xFFFF == 0
 
 
 _ETHERTYPE_FOR_VERSION = {4: wire.ETH_TYPE_IPV4, 6: wire.ETH_TYPE_IPV6}

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from base64 import b64encode
+from binascii import b2a_base64
 from hashlib import sha256
 
 from oddping import RECORD_SCHEMA_VERSION
@@ -53,7 +53,7 @@ def build_icmp_record(
         "icmp_seq": seq if is_echo else None,
         "icmp_checksum_ok": checksum_ok,
         "payload_len": payload_len,
-        "payload_b64": b64encode(payload[:PAYLOAD_PREVIEW_BYTES]).decode("ascii"),
+        "payload_b64": b2a_base64(payload[:PAYLOAD_PREVIEW_BYTES], newline=False).decode(),
         "payload_sha256": sha256(payload).hexdigest(),
         "eth_padding_len": padding,
         "payload_class": classify_payload(payload, ident, seq) if is_echo else NOT_ECHO,

@@ -11,6 +11,9 @@ _PLAIN_ROWS = tuple(s for s in SIGNATURES if s.icmp_id is None and s.icmp_seq is
 _CACHE_MAX = 65536
 _CACHEABLE_LEN = 64
 
+# Senders whose data carries a timestamp: every payload differs, caching them only churns.
+_TIMESTAMPED = frozenset({"linux_iputils", "bsd", "busybox"})
+
 _cache: dict[bytes, str] = {}
 
 
@@ -33,7 +36,7 @@ def classify_payload(data: bytes, icmp_id: int | None = None, icmp_seq: int | No
         if sig.matches(data):
             result = sig.payload_class
             break
-    if cacheable:
+    if cacheable and result not in _TIMESTAMPED:
         if len(_cache) >= _CACHE_MAX:
             _cache.clear()
         _cache[data] = result

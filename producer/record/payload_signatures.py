@@ -92,11 +92,12 @@ SIGNATURES: tuple[Signature, ...] = (
     # -- ordinary senders ---------------------------------------------------------------------
     Signature("windows", repeating(WINDOWS_ALPHABET),
               "Windows ping.exe: 32 bytes a..w a..i (ET/GPL ICMP_INFO PING Windows, sid 2100382)"),
-    Signature("linux_iputils", counting_after(16, 0x10),
-              "iputils ping.c: 16-byte timeval then 0x10.. (GPL ICMP_INFO PING *NIX, sid 2100366)"),
     Signature("bsd", counting_after(8, 0x08),
               "FreeBSD/macOS sbin/ping: 8-byte timeval then 0x08.. (GPL PING BSDtype, sid 2100368);"
-              " also iputils on 32-bit Linux"),
+              " also iputils on 32-bit Linux.  Checked before linux_iputils: its ramp from 0x08"
+              " continues through 0x10 onward, so the Linux row would match it too"),
+    Signature("linux_iputils", counting_after(16, 0x10),
+              "iputils ping.c: 16-byte timeval then 0x10.. (GPL ICMP_INFO PING *NIX, sid 2100366)"),
     Signature("fping", zeros(56), "fping 5.x: 56 zero bytes; busybox 'simple' build sends the same"),
     Signature("busybox", busybox, "busybox networking/ping.c: 4-byte counter, 0x00 fill"),
     Signature("cisco_ios", repeating(b"\xab\xcd"),
