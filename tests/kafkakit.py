@@ -74,3 +74,20 @@ def consume_all(topic: str, expected: int | None = None, timeout_s: float = 60.0
 def kafka_sh(*args: str, timeout: float = 180) -> None:
     subprocess.run([str(KAFKA_SH), *args], check=True, timeout=timeout,
                    stdout=subprocess.DEVNULL)
+
+
+def wait_first_message(topic: str, timeout_s: float = 120.0) -> bool:
+    """True as soon as any message is on `topic` (polling continuously, not in rounds)."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"test-{uuid.uuid4().hex}",
+                         "auto.offset.reset": "earliest", "enable.auto.commit": False,
+                         "topic.metadata.refresh.interval.ms": 500})
+    consumer.subscribe([topic])
+    try:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            msg = consumer.poll(0.05)
+            if msg is not None and msg.error() is None:
+                return True
+        return False
+    finally:
+        consumer.close()

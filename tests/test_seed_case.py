@@ -18,9 +18,9 @@ SEED_RULES = {"multi_destination_sequence", "tiny_payload", "unknown_payload", "
 
 @pytest.fixture(scope="module")
 def scanned():
-    producer = pytest.importorskip("producer")
-    if not CAPTURE.exists():
-        pytest.skip("samples/footprints.pcap is missing (make samples)")
+    import producer
+
+    assert CAPTURE.exists(), "samples/footprints.pcap is missing (make samples)"
     result = producer.decode_file(str(CAPTURE))
     assert result.error is None
     return scan_records(result.records)

@@ -15,7 +15,7 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Producer
-from kafkakit import BOOTSTRAP, consume_all, new_topic, require_broker
+from kafkakit import BOOTSTRAP, consume_all, new_topic, require_broker, wait_first_message
 
 import schemas
 
@@ -43,8 +43,23 @@ def busy_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def scanned(busy_capture: Path) -> set[tuple[str, str, str]]:
-    out = subprocess.run([ODDPING, "scan", str(busy_capture), "--format", "jsonl",
-                          "--sensor-id", SENSOR], capture_output=True, check=True, timeout=300)
+    return _scan(busy_capture)
+
+
+@pytest.fixture(scope="module")
+def long_capture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Long enough (about 100,000 records) that a worker can be killed while it works."""
+    from samples.busy import busy_frames
+    from samples.craft import write_pcap
+
+    path = tmp_path_factory.mktemp("long") / "long.pcap"
+    write_pcap(path, busy_frames(hosts=700, minutes=16, seed=5))
+    return path
+
+
+def _scan(capture: Path) -> set[tuple[str, str, str]]:
+    out = subprocess.run([ODDPING, "scan", str(capture), "--format", "jsonl",
+                          "--sensor-id", SENSOR], capture_output=True, check=True, timeout=600)
     found = {_identity(orjson.loads(line)) for line in out.stdout.splitlines()}
     assert len({rule for rule, _, _ in found}) >= 5, "the capture should exercise many rules"
     return found
@@ -129,14 +144,13 @@ def test_two_workers_find_what_scan_finds(busy_capture: Path, scanned: set) -> N
         assert schemas.first_error(schemas.ALERT_SCHEMA, doc) is None
 
 
-def test_worker_killed_midstream_loses_no_alert(busy_capture: Path, scanned: set) -> None:
+def test_worker_killed_midstream_loses_no_alert(long_capture: Path) -> None:
+    scanned = _scan(long_capture)
     pipeline = Pipeline(partitions=4)
     try:
-        pipeline.publish(busy_capture)
+        pipeline.publish(long_capture)
         first = pipeline.start_worker()
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and not pipeline.alert_documents():
-            time.sleep(0.5)
+        assert wait_first_message(pipeline.alerts, timeout_s=180), "no alert from the worker"
         first.send_signal(signal.SIGKILL)  # mid-stream: alerts started, far from all of them
         first.wait(30)
         partial = {_identity(doc) for doc in pipeline.alert_documents()}
