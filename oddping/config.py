@@ -42,6 +42,12 @@ class KafkaSettings(_Section):
     dead_letter_topic: str = "icmp.records.dlq"
     partitions: int = Field(4, ge=1, description="partitions for topics oddping creates")
     replication_factor: int = Field(1, ge=1)
+    # Records carry their capture time as Kafka timestamp, and Kafka's time retention compares
+    # against record timestamps: a replayed capture from last year would be deleted at once.
+    # So topics oddping creates keep data by size, not age.
+    retention_bytes: int = Field(
+        1 << 30, ge=-1, description="retention.bytes per partition of topics oddping creates"
+    )
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None

@@ -87,7 +87,9 @@ def preflight(kafka: KafkaSettings, timeout_s: float = 8.0) -> None:
 
 
 def ensure_topics(kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeout_s: float = 30.0) -> list[str]:
-    """Create the topics that do not exist yet; returns the names created."""
+    """Create the topics that do not exist yet; returns the names created.  They keep data by
+    size (kafka.retention_bytes), never by age: record timestamps are capture times, and a
+    replayed old capture would otherwise be deleted by time retention as soon as it landed."""
     admin = AdminClient(client_config(kafka))
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
@@ -95,9 +97,10 @@ def ensure_topics(kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeo
         raise KafkaUnavailable(
             f"cannot use Kafka at {kafka.bootstrap_servers}: {exc.args[0].str()}"
         ) from None
+    retention = {"retention.ms": "-1", "retention.bytes": str(kafka.retention_bytes)}
     wanted = [
         NewTopic(name, num_partitions=kafka.partitions, replication_factor=kafka.replication_factor,
-                 config=config)
+                 config=retention | config)
         for name, config in topics.items() if name not in existing
     ]
     if not wanted:

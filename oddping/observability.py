@@ -13,8 +13,6 @@ class ProducerMetrics:
     def __init__(self, registry: CollectorRegistry | None = None) -> None:
         self.registry = registry or CollectorRegistry()
         r = self.registry
-        self.packets = Counter("oddping_packets_total", "Frames read, by outcome",
-                               ["outcome", "reason"], registry=r)
         self.published = Counter("oddping_records_published_total",
                                  "Records delivered to Kafka (acknowledged)", ["kind"], registry=r)
         self.delivery_failures = Counter("oddping_delivery_failures_total",

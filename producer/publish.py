@@ -61,6 +61,8 @@ class RecordPublisher:
         self.first_failure: str | None = None
         self.fatal: str | None = None
         self._last_warning = -WARNING_INTERVAL_S
+        self._on_icmp = self._delivered("icmp")
+        self._on_observation = self._delivered("host_observation")
 
     # -- callbacks -------------------------------------------------------------------------------
 
@@ -76,15 +78,23 @@ class RecordPublisher:
             self._last_warning = now
             log.warning("kafka trouble, retrying", error=error.str())
 
-    def _on_delivery(self, err: KafkaError | None, msg: Message) -> None:
-        if err is None:
-            self.delivered += 1
-            self.metrics.published.labels(_kind_of(msg)).inc()
-        else:
-            self.failed += 1
-            self.metrics.delivery_failures.inc()
-            if self.first_failure is None:
-                self.first_failure = err.str()
+    def _delivered(self, kind: str):  # noqa: ANN202 (a delivery callback per record kind)
+        published = self.metrics.published.labels(kind)
+
+        def on_delivery(err: KafkaError | None, msg: Message) -> None:
+            if err is None:
+                self.delivered += 1
+                published.inc()
+            else:
+                self._failed(err)
+
+        return on_delivery
+
+    def _failed(self, err: KafkaError) -> None:
+        self.failed += 1
+        self.metrics.delivery_failures.inc()
+        if self.first_failure is None:
+            self.first_failure = err.str()
 
     # -- producing -------------------------------------------------------------------------------
 
@@ -92,7 +102,9 @@ class RecordPublisher:
         """Queue one record; `value` is its JSON when the caller already serialised it."""
         if value is None:
             value = orjson.dumps(record)
-        kind = b"icmp" if record["kind"] == "icmp" else b"host_observation"
+        is_icmp = record["kind"] == "icmp"
+        kind, on_delivery = (b"icmp", self._on_icmp) if is_icmp else (b"host_observation",
+                                                                       self._on_observation)
         produce = self.producer.produce
         while True:
             try:
@@ -101,7 +113,7 @@ class RecordPublisher:
                     timestamp=record["ts_ns"] // 1_000_000,
                     headers=[("schema_version", SCHEMA_VERSION_HEADER),
                              ("sensor_id", self.sensor_header), ("kind", kind)],
-                    on_delivery=self._on_delivery,
+                    on_delivery=on_delivery,
                 )
                 break
             except BufferError:  # local queue full: let librdkafka drain it, then try again
@@ -117,6 +129,10 @@ class RecordPublisher:
         if err is not None and self.first_failure is None:
             self.first_failure = err.str()
             self.failed += 1
+
+    def serve(self) -> None:
+        """Run delivery callbacks that are due (the live loop calls this while traffic is quiet)."""
+        self.producer.poll(0)
 
     def queue_depth(self) -> int:
         depth = len(self.producer)
@@ -142,10 +158,3 @@ class RecordPublisher:
             self.producer.commit_transaction(timeout_s)
         except KafkaException as exc:
             raise DeliveryFailed(f"transaction commit failed: {exc.args[0].str()}") from None
-
-
-def _kind_of(msg: Message) -> str:
-    for name, value in msg.headers() or ():
-        if name == "kind":
-            return value.decode()
-    return "other"

@@ -160,9 +160,11 @@ class Producer:
         dumps = orjson.dumps
         last_stats = time.monotonic()
         log.info("capturing", interface=interface, linktype=capture.linktype)
-        for _no, ts_ns, linktype, data, wire_len in capture.frames(self.stop):
-            for record in decoder.decode_frame(linktype, data, ts_ns, wire_len):
-                publish(record, dumps(record))
+        for frame in capture.frames(self.stop):
+            if frame is not None:
+                _no, ts_ns, linktype, data, wire_len = frame
+                for record in decoder.decode_frame(linktype, data, ts_ns, wire_len):
+                    publish(record, dumps(record))
             now = time.monotonic()
             if now - last_stats >= 1.0:
                 self._update_capture_stats(capture)
@@ -174,6 +176,7 @@ class Producer:
         _received, dropped, if_dropped = capture.stats()
         self.metrics.libpcap_drops.labels("kernel").set(dropped)
         self.metrics.libpcap_drops.labels("interface").set(if_dropped)
+        self.publisher.serve()  # type: ignore[union-attr]
         self.publisher.queue_depth()  # type: ignore[union-attr]
 
     def run_watch(self, directory: str, pattern: str = "*") -> None:

@@ -9,6 +9,7 @@ import subprocess
 import struct
 import sys
 import time
+import urllib.request
 from collections import Counter
 from pathlib import Path
 
@@ -30,6 +31,12 @@ def broker() -> str:
 def oddping(*args: str, timeout: float = 120, **kw) -> subprocess.CompletedProcess:
     return subprocess.run(ODDPING + list(args), capture_output=True, timeout=timeout, cwd=ROOT,
                           **kw)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def decoded_lines(*captures: Path, sensor_id: str = "sensor-a") -> list[bytes]:
@@ -121,15 +128,24 @@ def test_live_capture_on_loopback_publishes_real_pings() -> None:
     if os.geteuid() != 0:
         pytest.fail("live capture needs root or CAP_NET_RAW; run the tests as CI does (root)")
     topic = new_topic(partitions=2)
+    metrics_port = _free_port()
     producer = subprocess.Popen(
         ODDPING + ["produce", "--interface", "lo", "--bootstrap-servers", BOOTSTRAP, "--topic",
-                   topic, "--sensor-id", "lo-sensor", "--metrics-port", "0"],
+                   topic, "--sensor-id", "lo-sensor", "--metrics-port", str(metrics_port)],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=ROOT)
     try:
         time.sleep(3)  # preflight + capture handle open
         subprocess.run(["ping", "-c", "5", "-i", "0.2", "-s", "56", "127.0.0.1"], check=True,
                        capture_output=True, timeout=30)
         time.sleep(1)
+        base = f"http://127.0.0.1:{metrics_port}"
+        assert urllib.request.urlopen(base + "/healthz", timeout=5).status == 200
+        metrics = urllib.request.urlopen(base + "/metrics", timeout=5).read().decode()
+        published = [line for line in metrics.splitlines()
+                     if line.startswith('oddping_records_published_total{kind="icmp"}')]
+        assert published and float(published[0].split()[-1]) >= 5  # the rest may wait in the ring
+        assert "oddping_packets_read_total" in metrics
+        assert 'oddping_libpcap_dropped_packets{where="kernel"}' in metrics
     finally:
         producer.send_signal(signal.SIGTERM)
         _, stderr = producer.communicate(timeout=60)

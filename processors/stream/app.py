@@ -92,6 +92,10 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
         producer_acks=-1,
         producer_compression_type="lz4",
         stream_wait_empty=False,
+        # a worker that dies hard is noticed in seconds, not after the 60 s default, so its
+        # partitions move to the survivors (or its restarted self) quickly
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=3.0,
     )
     records = app.topic(kafka.records_topic, key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw",
@@ -111,7 +115,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
     processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get)
     alert_format = proc.alert_format
     last_input = [time.monotonic()]
-    idle_flushed = [True]
+    idle_flushed = [False]  # a restarted worker may hold adopted windows to emit
 
     async def publish(result: BatchResult) -> None:
         pending = []
@@ -161,6 +165,13 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
             return
         idle_flushed[0] = True
         await publish(processor.flush_idle())
+
+    @hosts.on_recover
+    async def adopt_recovered_hosts() -> None:
+        adopted = processor.adopt_saved((key.decode(), value) for key, value in
+                                        list(hosts.data.items()) if value is not None)
+        await publish(adopted)
+        idle_flushed[0] = False
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:

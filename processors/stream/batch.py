@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any, Callable, Iterable
 
 import orjson
 
@@ -100,6 +100,20 @@ class BatchProcessor:
             self._offset[host] = message.offset
             self._partition[host] = message.partition
         self._collect_table_updates(result)
+        return result
+
+    def adopt_saved(self, entries: Iterable[tuple[str, bytes]]) -> BatchResult:
+        """After a (re)start or rebalance, take over every host whose state this worker now
+        holds, not only those that send again: a host whose last records were processed before
+        the restart still has windows to emit."""
+        result = BatchResult()
+        for host, saved in entries:
+            if host in self.engine.hosts:
+                continue
+            entry = orjson.loads(saved)
+            self._offset[host] = entry["offset"]
+            self._partition[host] = entry["partition"]
+            result.alerts.extend(self.engine.load_state(host, entry["state"]))
         return result
 
     def flush_idle(self) -> BatchResult:

@@ -36,9 +36,9 @@ class LiveCapture:
             handle.setfilter(expression)
         self._handle = handle
 
-    def frames(self, stop: threading.Event) -> Iterator[Frame]:
+    def frames(self, stop: threading.Event) -> Iterator[Frame | None]:
         # Non-blocking reads plus select(): with TPACKET_V3 a blocking read on a quiet link may
-        # never time out, and the loop must notice a stop request.
+        # never time out, and the loop must notice a stop request.  None means "nothing yet".
         handle = self._handle
         handle.setnonblock(1)
         fd = handle.getfd()
@@ -53,10 +53,11 @@ class LiveCapture:
                 header, data = handle.next()
             except pcapy.PcapError as exc:
                 raise CaptureError(f"capture on {self.interface} failed: {exc}") from None
-            if header is None:  # nothing waiting
+            if header is None:  # nothing waiting: let the caller do its housekeeping
                 if draining_until is not None and time.monotonic() >= draining_until:
                     return
                 select.select([fd], [], [], READ_TIMEOUT_MS / 1000)
+                yield None
                 continue
             frame_no += 1
             sec, usec = header.getts()
