@@ -34,6 +34,7 @@ PRODUCER_DEFAULTS = {
 SCHEMA_VERSION_HEADER = str(RECORD_SCHEMA_VERSION).encode()
 BACKPRESSURE_POLL_S = 0.05
 WARNING_INTERVAL_S = 10.0
+POLL_EVERY = 512
 
 
 class DeliveryFailed(Exception):
@@ -61,8 +62,13 @@ class RecordPublisher:
         self.first_failure: str | None = None
         self.fatal: str | None = None
         self._last_warning = -WARNING_INTERVAL_S
-        self._on_icmp = self._delivered("icmp")
-        self._on_observation = self._delivered("host_observation")
+        # per record kind: its headers (built once; librdkafka copies them) and delivery callback
+        self._by_kind = {
+            kind: ([("schema_version", SCHEMA_VERSION_HEADER), ("sensor_id", self.sensor_header),
+                    ("kind", kind.encode())], self._delivered(kind))
+            for kind in ("icmp", "host_observation")
+        }
+        self._unpolled = 0
 
     # -- callbacks -------------------------------------------------------------------------------
 
@@ -102,24 +108,21 @@ class RecordPublisher:
         """Queue one record; `value` is its JSON when the caller already serialised it."""
         if value is None:
             value = orjson.dumps(record)
-        is_icmp = record["kind"] == "icmp"
-        kind, on_delivery = (b"icmp", self._on_icmp) if is_icmp else (b"host_observation",
-                                                                       self._on_observation)
+        headers, on_delivery = self._by_kind[record["kind"]]
         produce = self.producer.produce
         while True:
             try:
-                produce(
-                    self.topic, value, record["initiator_ip"].encode(),
-                    timestamp=record["ts_ns"] // 1_000_000,
-                    headers=[("schema_version", SCHEMA_VERSION_HEADER),
-                             ("sensor_id", self.sensor_header), ("kind", kind)],
-                    on_delivery=on_delivery,
-                )
+                produce(self.topic, value, record["initiator_ip"].encode(),
+                        timestamp=record["ts_ns"] // 1_000_000, headers=headers,
+                        on_delivery=on_delivery)
                 break
             except BufferError:  # local queue full: let librdkafka drain it, then try again
                 self.metrics.backpressure.inc()
                 self.producer.poll(BACKPRESSURE_POLL_S)
-        self.producer.poll(0)
+        self._unpolled += 1
+        if self._unpolled >= POLL_EVERY:  # serve delivery callbacks in bulk, not per record
+            self._unpolled = 0
+            self.producer.poll(0)
 
     def produce_raw(self, topic: str, key: bytes, value: bytes) -> None:
         """A message that is not a record (the watch progress marker)."""
