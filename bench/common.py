@@ -99,7 +99,7 @@ class Row:
     ours: float
     peer_name: str
     peer: float
-    unit: str  # "s" (lower is better) or "/s" (higher is better)
+    unit: str  # "s" (lower is better), "/s" (higher is better) or "B" (bytes, lower is better)
     note: str = ""
 
     @property
@@ -133,6 +133,11 @@ def fmt_value(value: float | None, unit: str) -> str:
         return f"{value:.3g}/s"
     if unit == "s":
         return f"{value:.3g} s" if value < 100 else f"{value:.0f} s"
+    if unit == "B":
+        for scale, suffix in ((1e9, "GB"), (1e6, "MB"), (1e3, "kB")):
+            if value >= scale:
+                return f"{value / scale:.3g} {suffix}"
+        return f"{value:.3g} B"
     return f"{value:.3g} {unit}"
 
 

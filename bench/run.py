@@ -34,10 +34,12 @@ from bench.common import (  # noqa: E402
 )
 
 # name -> (module under bench/, one line on what it measures).  Sections run in this order.
-# Planned: produce (Kafka producer throughput), stream (stream worker throughput),
-# scan (oddping scan vs tcpdump), memory (memory per tracked host).
 SECTIONS: dict[str, tuple[str, str]] = {
     "decode": ("bench.decode", "oddping decode vs tcpdump and a dpkt loop; where decode time goes"),
+    "produce": ("bench.produce", "oddping produce to the local broker vs a bare confluent-kafka loop"),
+    "stream": ("bench.stream", "oddping process workers vs the engine in-process and an aiokafka loop"),
+    "scan": ("bench.scan", "oddping scan vs tcpdump (and oddping decode) on the mixed capture"),
+    "memory": ("bench.memory", "memory per tracked host in the engine vs the records themselves"),
 }
 
 

@@ -1,0 +1,143 @@
+"""The local Kafka broker as the Kafka sections use it: fresh topics per run, offsets, clean-up.
+
+Every topic and consumer group a section makes is named ``bench.<section>.<run>...`` (or starts
+with a ``bench-<section>-<run>`` app id for the faust workers, whose own topics start with it),
+so they never collide with anything else on the broker and are deleted at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+
+from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+BOOTSTRAP = os.environ.get("ODDPING_BENCH_BOOTSTRAP", "127.0.0.1:9092")
+PARTITIONS = 4
+
+
+def admin() -> AdminClient:
+    """A short-lived admin client: keep it in a variable until its futures are resolved (a client
+    dropped while they wait fails them), then let it go.  Never ask one for a single topic's
+    metadata: the broker auto-creates topics (auto.create.topics.enable=true), and a client that
+    knows a topic by name keeps refreshing it and so re-creates it after it is deleted."""
+    return AdminClient({"bootstrap.servers": BOOTSTRAP, "log_level": 3})
+
+
+def require_broker() -> None:
+    client = admin()
+    try:
+        client.list_topics(timeout=15)
+    except KafkaException as exc:
+        raise RuntimeError(f"no Kafka broker at {BOOTSTRAP} ({exc}); start one with "
+                           f"`dev/kafka/kafka.sh up` (or make kafka-up)") from None
+
+
+def run_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+def create_topic(name: str, partitions: int = PARTITIONS) -> str:
+    client = admin()
+    client.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    deadline = time.monotonic() + 30  # until the metadata shows every partition with a leader
+    while time.monotonic() < deadline:
+        topic = client.list_topics(timeout=10).topics.get(name)
+        if topic is not None and topic.error is None and len(topic.partitions) == partitions and all(
+                p.leader >= 0 for p in topic.partitions.values()):
+            break
+        time.sleep(0.1)
+    return name
+
+
+def topics_with_prefix(*prefixes: str) -> list[str]:
+    return sorted(t for t in admin().list_topics(timeout=15).topics
+                  if any(t.startswith(p) for p in prefixes))
+
+
+def delete_topics(names: list[str]) -> list[str]:
+    """Delete these topics (missing ones are fine); returns the ones deleted."""
+    names = [n for n in dict.fromkeys(names) if n]
+    if not names:
+        return []
+    deleted = []
+    client = admin()
+    for name, future in client.delete_topics(names, operation_timeout=30).items():
+        try:
+            future.result(60)
+            deleted.append(name)
+        except KafkaException:
+            pass
+    return deleted
+
+
+def delete_groups(groups: list[str]) -> None:
+    if not groups:
+        return
+    client = admin()
+    for future in client.delete_consumer_groups(groups, request_timeout=30).values():
+        try:
+            future.result(60)
+        except KafkaException:
+            pass
+
+
+class Watermarks:
+    """Sum of a topic's high watermarks, polled with one consumer (0 while the topic is missing)."""
+
+    def __init__(self, topic: str, partitions: int = PARTITIONS) -> None:
+        from confluent_kafka import Consumer
+
+        self.consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"bench-wm-{run_id()}",
+                                  "enable.auto.commit": False, "allow.auto.create.topics": False})
+        self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
+
+    def total(self) -> int:
+        try:
+            return sum(self.consumer.get_watermark_offsets(tp, timeout=5, cached=False)[1]
+                       for tp in self.partitions)
+        except KafkaException:
+            return 0
+
+    def close(self) -> None:
+        self.consumer.close()
+
+
+def end_offsets(topic: str) -> dict[int, int]:
+    """partition -> high watermark (the next offset to be written)."""
+    from confluent_kafka import Consumer
+
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"bench-offsets-{run_id()}",
+                         "enable.auto.commit": False, "allow.auto.create.topics": False})
+    try:
+        partitions = admin().list_topics(timeout=15).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=15)[1]
+                for p in partitions}
+    finally:
+        consumer.close()
+
+
+class CommittedOffsets:
+    """The committed offsets of one consumer group on one topic, fetched with
+    AdminClient.list_consumer_group_offsets (one request per call)."""
+
+    def __init__(self, group: str, topic: str, partitions: int = PARTITIONS) -> None:
+        self.admin = admin()
+        self.request = [ConsumerGroupTopicPartitions(
+            group, [TopicPartition(topic, p) for p in range(partitions)])]
+        self.group = group
+
+    def total(self) -> int:
+        """Sum of the committed offsets (a partition with none counts 0)."""
+        result = self.admin.list_consumer_group_offsets(self.request, request_timeout=10)[self.group]
+        return sum(max(0, tp.offset) for tp in result.result(15).topic_partitions)
+
+    def members(self) -> int:
+        """How many members the group has now (0 when it is not known yet)."""
+        try:
+            described = self.admin.describe_consumer_groups([self.group], request_timeout=10)
+            return len(described[self.group].result(15).members)
+        except KafkaException:
+            return 0

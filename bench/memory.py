@@ -1,0 +1,102 @@
+"""Section `memory`: what the detection engine holds per tracked host.
+
+Template: a busy network from samples/busy.py (1,000 hosts for 5 minutes; --quick: 300 hosts),
+decoded by the producer, so every record is one the engine really gets.  N hosts are copies of
+the template hosts under new addresses (10.100.0.0 on), fed in capture order.
+
+1. traced feed (N = the template's hosts): each record goes through orjson.dumps/loads (as the
+   worker receives it: every string the engine keeps is its own) into Engine.process under
+   tracemalloc; memory per host = traced memory after (gc'd, engine alive) minus before, divided
+   by the hosts tracked.  tracemalloc slows the engine ~6×, so this is the one fed measure.
+2. exported state: every fed host's `engine.state_for(host)` serialised with orjson (what the
+   faust worker writes to its table and changelog per changed host): median, 90th percentile, max.
+3. scale: N = 1,000 / 10,000 / 50,000 hosts (--quick 300 / 3,000) as copies of the fed hosts'
+   exported states installed with Engine.load_state, each N in a fresh process, measured as the
+   growth of its resident set (allocator overhead included).  Loading is what a worker does after
+   a rebalance or restart; the same load, traced, is set beside the traced feed to show how close
+   a loaded state is to a fed one.
+4. peer, for scale: the same hosts' records as plain dicts (orjson.loads) held in a list, per host
+   and per record (tracemalloc).
+"""
+
+from __future__ import annotations
+
+from .busycap import ensure_busy
+from .common import Context, Result, Row, markdown_table, run_json
+
+TITLE = "memory per tracked host in the detection engine"
+TEMPLATE = {"full": (1000, 5), "quick": (300, 5)}  # hosts, minutes of samples/busy.py
+SEED = 7
+HOST_COUNTS = {"full": (1000, 10_000, 50_000), "quick": (300, 3000)}
+
+
+def run(ctx: Context) -> Result:
+    result = Result("memory", TITLE)
+    mode = "quick" if ctx.quick else "full"
+    t_hosts, minutes = TEMPLATE[mode]
+    capture, _meta = ensure_busy(ctx.python, t_hosts, minutes, SEED, ctx.out_dir, log=ctx.log)
+    ctx.generated.append(capture)
+    states = ctx.out_dir / f"states-{t_hosts}h-{minutes}m.jsonl"
+    ctx.log(f"traced feed of {t_hosts:,} hosts' records into the engine ...")
+    fed, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "memory", str(capture),
+                                 "--traced-hosts", str(t_hosts), "--states-out", str(states)])
+    loaded = []
+    for n in HOST_COUNTS[mode]:
+        ctx.log(f"{n:,} hosts' states loaded in a fresh process ...")
+        out, timing = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "memory-loaded",
+                                          str(states), str(n)])
+        loaded.append(out)
+    states.unlink(missing_ok=True)
+
+    feed = fed["feed"]
+    peer = fed["records_list"]
+    name = f"busy {t_hosts:,} hosts × {minutes} min"
+    per_host = feed["records"] / feed["hosts"]
+    result.rows.append(Row(name, f"bytes per tracked host, fed ({per_host:.0f} records per host), "
+                                 "tracemalloc", feed["bytes_per_host"],
+                           "the host's records as dicts in a list", peer["bytes_per_host"], "B"))
+    result.rows.append(Row(name, "exported state per host (orjson), median", feed["state_json_median"],
+                           "the host's records as JSON (orjson), median",
+                           peer["json_bytes_per_host_median"], "B"))
+    for out in loaded:
+        result.rows.append(Row(f"{out['hosts']:,} hosts (copies)",
+                               "resident memory per host, states loaded (load_state)",
+                               out["bytes_per_host"], "fed, tracemalloc (row 1)",
+                               feed["bytes_per_host"], "B"))
+
+    result.markdown.append(markdown_table(
+        ("measure", "value"),
+        [("hosts fed / records", f"{feed['hosts']:,} / {feed['records']:,} "
+                                 f"({per_host:.1f} per host; expired {feed['hosts_expired']}, "
+                                 f"evicted {feed['hosts_evicted']})"),
+         ("traced memory after the feed", f"{feed['bytes'] / 1e6:.1f} MB = "
+                                          f"{feed['bytes_per_host'] / 1e3:.1f} kB per host"),
+         ("same states loaded (load_state), traced", f"{fed['loaded_traced']['bytes_per_host'] / 1e3:.1f} kB "
+                                                     f"per host ({fed['loaded_traced']['bytes_per_host'] / feed['bytes_per_host']:.2f}× fed)"),
+         ("exported state (orjson) median / p90 / max / mean",
+          f"{feed['state_json_median'] / 1e3:.1f} / {feed['state_json_p90'] / 1e3:.1f} / "
+          f"{feed['state_json_max'] / 1e3:.1f} / {feed['state_json_mean'] / 1e3:.1f} kB"),
+         ("one record as a dict / as JSON", f"{peer['bytes_per_record']:,.0f} B / "
+                                            f"{peer['json_bytes_per_record']:,.0f} B"),
+         *[(f"{o['hosts']:,} hosts loaded: resident growth", f"{o['bytes'] / 1e6:,.0f} MB = "
+            f"{o['bytes_per_host'] / 1e3:.1f} kB per host ({o['seconds']:.1f} s to load)")
+           for o in loaded]]))
+    result.markdown.append(
+        "Where the fed engine's memory was allocated (tracemalloc, by source line):\n\n"
+        + markdown_table(("share", "kB per host", "where", "code"),
+                         [(f"{r['share']:.0%}", f"{r['bytes'] / feed['hosts'] / 1e3:.2f}",
+                           f"`{r['where']}`", _explain(r))
+                          for r in feed["top_lines"]]))
+    result.data = {"template": {"hosts": t_hosts, "minutes": minutes, "seed": SEED,
+                                "capture": str(capture)}, "fed": fed, "loaded": loaded}
+    return result
+
+
+def _explain(row: dict) -> str:
+    """The code of a top allocation line, or what it is when the line says little."""
+    if row["where"].startswith("bench/peers.py"):
+        return ("`process(loads(value))`: the record's values (strings, ints from orjson.loads) "
+                "the state keeps: addresses, SHA-256 and Community ID strings, timestamps")
+    if row["where"].startswith("<string>"):
+        return "namedtuple instances (`SeenRequest`, one per remembered echo request)"
+    return f"`{row['code']}`" if row["code"] else ""

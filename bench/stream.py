@@ -1,0 +1,392 @@
+"""Section `stream`: records/s through `oddping process` (faust workers), beside its ceilings.
+
+Input: a busy network from samples/busy.py (3,000 hosts for 3 minutes, ~100k records; --quick:
+600 hosts for 4 minutes, ~27k), published once with `oddping produce` to a fresh 4-partition records
+topic (not timed here: the produce section measures that).
+
+1. one worker: `oddping process` (under ctx.pin) with a fresh app id (consumer group), alerts
+   and dead-letter topics (ODDPING_KAFKA__*, ODDPING_PROCESSOR__APP_ID, metrics off, log level
+   WARNING).  The consumer group's committed offsets are polled (AdminClient
+   .list_consumer_group_offsets, every 0.1 s) until they reach the topic's end offsets.
+   records/s = (records - committed at the first poll that saw a commit) / (time from that poll
+   to the first poll that saw everything committed): from the worker's first committed batch to
+   its last, without start-up (group join, table recovery).  faust commits every 10,000 acked
+   messages or 2.8 s, so both ends are that coarse; two cross-checks are given beside it: the
+   steady rate (least squares over the polls between 10 % and 90 % committed) and the rate from
+   the first to the last write to the worker's table changelog (written as each batch is
+   applied).  The worker's CPU time (/proc) between first commit and the end says whether it was
+   busy or waiting.
+2. two workers, same records, another fresh group: one on core 0, one on core 1 (the broker
+   and everything else share them); the same measure; scaling = two ÷ one.
+3. peers, pinned like the worker, in fresh processes:
+   - the faust floor (bench/faustfloor.py): a faust worker with the worker's faust settings whose
+     agent takes the same batches and does nothing; same measure as 1;
+   - the engine alone in-process: producer.decode_file (not timed) then Engine.process of every
+     record + flush: the worker's ceiling;
+   - orjson.loads of every record's JSON, and BatchProcessor (JSON decode + engine + every
+     changed host's exported state as JSON, in batches of 500 like the worker): the worker
+     without faust and Kafka;
+   - a plain aiokafka consumer loop reading the records topic, bytes only.
+
+Topics (records, alerts, dead letters, faust's changelog and assignor topics) and consumer groups
+are deleted when the section ends.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from . import broker
+from .busycap import ensure_busy
+from .common import ROOT, Context, Result, Row, loadavg, markdown_table, run_json
+
+TITLE = "oddping process (faust) vs the engine in-process and a plain aiokafka consumer"
+BUSY = {"full": (3000, 3), "quick": (600, 4)}  # hosts, minutes of samples/busy.py
+SEED = 7
+TARGET = 50_000
+POLL_S = 0.1
+FIRST_COMMIT_TIMEOUT_S = 180
+DRAIN_TIMEOUT_S = 900
+STALL_S = 60  # committed offsets unchanged this long (after the first commit): give up
+BATCH_SIZE = 500  # ProcessorSettings.batch_size default, what the worker's agent takes
+
+
+def run(ctx: Context) -> Result:
+    broker.require_broker()
+    result = Result("stream", TITLE)
+    mode = "quick" if ctx.quick else "full"
+    hosts, minutes = BUSY[mode]
+    capture, meta = ensure_busy(ctx.python, hosts, minutes, SEED, ctx.out_dir, log=ctx.log)
+    ctx.generated.append(capture)
+    rid = broker.run_id()
+    prefix, app_prefix = f"bench.stream.{rid}", f"bench-stream-{rid}"
+    groups: list[str] = []
+    datadir = Path(tempfile.mkdtemp(prefix="faust-", dir=ctx.out_dir))
+    try:
+        records_topic = broker.create_topic(f"{prefix}.records")
+        ctx.log(f"publishing the busy capture to {records_topic} with oddping produce ...")
+        started = time.perf_counter()
+        produced = subprocess.run(
+            [ctx.oddping, "produce", "--pcap", str(capture), "--topic", records_topic,
+             "--metrics-port", "0", "--sensor-id", "bench", "--bootstrap-servers", broker.BOOTSTRAP],
+            capture_output=True, text=True, cwd=ROOT)
+        if produced.returncode != 0:
+            raise RuntimeError(f"oddping produce failed: {produced.stderr[-1000:]}")
+        produce_seconds = time.perf_counter() - started
+        ends = broker.end_offsets(records_topic)
+        total = sum(ends.values())
+        ctx.log(f"{total:,} records on {len(ends)} partitions {sorted(ends.values())} "
+                f"({produce_seconds:.0f} s); one worker ...")
+
+        runs = {}
+        for workers in (1, 2):
+            app_id = f"{app_prefix}-w{workers}"
+            groups.append(app_id)
+            env = os.environ | {
+                "ODDPING_KAFKA__BOOTSTRAP_SERVERS": broker.BOOTSTRAP,
+                "ODDPING_KAFKA__RECORDS_TOPIC": records_topic,
+                "ODDPING_KAFKA__ALERTS_TOPIC": f"{prefix}.alerts.w{workers}",
+                "ODDPING_KAFKA__DEAD_LETTER_TOPIC": f"{prefix}.dlq.w{workers}",
+                "ODDPING_KAFKA__PARTITIONS": str(broker.PARTITIONS),
+                "ODDPING_PROCESSOR__APP_ID": app_id,
+                "ODDPING_PROCESSOR__DATA_DIR": str(datadir),
+                "ODDPING_METRICS__PORT": "0",
+                "ODDPING_LOG_LEVEL": "WARNING",
+            }
+            pins = [ctx.pin] if workers == 1 else [
+                ["taskset", "-c", str(c)] if ctx.pin else [] for c in (0, 1)]
+            runs[workers] = _workers(ctx, env, pins, app_id, records_topic, total)
+            ctx.log(f"{workers} worker(s): {runs[workers]['rate'] / 1e3:.1f}k records/s "
+                    f"(steady {runs[workers]['steady_rate'] / 1e3:.1f}k/s)")
+            if workers == 1:
+                ctx.log("two workers ...")
+
+        ctx.log("peer: the faust floor (same faust settings and batches, an agent doing nothing) ...")
+        floor = None
+        floor_errors = []
+        for attempt in (1, 2):  # see bench/faustfloor.py: a do-nothing faust agent can stall
+            floor_id = f"{app_prefix}-floor{attempt}"
+            groups.append(floor_id)
+            try:
+                floor = _workers(ctx, os.environ.copy(), [ctx.pin], floor_id, records_topic, total,
+                                 argv=[ctx.python, "-m", "bench.faustfloor", floor_id, records_topic,
+                                       broker.BOOTSTRAP, str(datadir)], first_commit_timeout_s=60)
+                ctx.log(f"faust floor: {floor['rate'] / 1e3:.1f}k records/s")
+                break
+            except RuntimeError as exc:
+                floor_errors.append(str(exc).split(":")[0])
+                ctx.log(f"faust floor attempt {attempt}: {floor_errors[-1]}")
+        ctx.log("peers: the engine in-process (decode not timed), JSON, the batch processor ...")
+        engine, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "engine", str(capture),
+                                        "--batch-size", str(BATCH_SIZE)])
+        ctx.log("peer: a plain aiokafka consumer loop ...")
+        consume, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "consume", records_topic,
+                                         str(total), "--bootstrap", broker.BOOTSTRAP])
+    finally:
+        broker.delete_topics(broker.topics_with_prefix(prefix, app_prefix))
+        broker.delete_groups(groups)
+        _rmtree(datadir)
+
+    # -- rows ------------------------------------------------------------------------------------
+    name = f"busy {hosts:,} hosts × {minutes} min ({_count(total)} records)"
+    one, two = runs[1], runs[2]
+    n = engine["records"]
+    engine_rate = n / engine["engine_seconds"]
+    batch_rate = n / engine["batch_seconds"]
+    loads_rate = n / engine["loads_seconds"]
+    consume_rate = consume["messages"] / consume["seconds_first_to_last"]
+    result.rows += [
+        Row(name, "records/s, one worker (first to last commit)", one["rate"],
+            "engine alone, in-process", engine_rate, "/s"),
+        Row(name, "records/s, one worker", one["rate"],
+            f"BatchProcessor in-process (JSON + engine + state export, batches of {BATCH_SIZE})",
+            batch_rate, "/s"),
+        Row(name, "records/s, one worker", one["rate"], "plain aiokafka consumer loop, bytes only",
+            consume_rate, "/s"),
+        Row(name, "records/s, one worker", one["rate"], "target per worker", TARGET, "/s"),
+        Row(name, "records/s, one worker", one["rate"],
+            "faust floor: same faust settings and batches, agent does nothing",
+            floor["rate"] if floor else None, "/s"),
+        Row(name, "records/s, two workers (cores 0 and 1)", two["rate"], "one worker", one["rate"], "/s"),
+        Row(name, "JSON decode: orjson.loads of the record values", loads_rate,
+            "engine alone, in-process", engine_rate, "/s"),
+    ]
+
+    us = {  # µs per record
+        "worker": 1e6 / one["rate"], "engine": 1e6 / engine_rate, "batch": 1e6 / batch_rate,
+        "loads": 1e6 / loads_rate, "consume": 1e6 / consume_rate,
+        "floor": 1e6 / floor["rate"] if floor else None,
+    }
+    rest_us = us["worker"] - us["batch"] - (us["floor"] or 0.0)
+    state_us = us["batch"] - us["engine"] - us["loads"]
+    worker_cpu_us = one["cpu"] / total * 1e6
+    result.markdown.append("\n".join([
+        "**What bounds it** (µs per record, one worker)",
+        "",
+        markdown_table(("part", "µs per record", "share of the worker's"), [
+            ("JSON decode (orjson.loads)", f"{us['loads']:.1f}", f"{us['loads'] / us['worker']:.0%}"),
+            ("engine (Engine.process)", f"{us['engine']:.1f}", f"{us['engine'] / us['worker']:.0%}"),
+            ("state export per batch (take_changes: state_for + orjson.dumps) and batch bookkeeping",
+             f"{max(0.0, state_us):.1f}", f"{max(0.0, state_us) / us['worker']:.0%}"),
+            ("faust consuming: fetch, events, take_events, acks, commits (the faust floor)",
+             _fmt(us["floor"]), _fmt(us["floor"] and us["floor"] / us["worker"], "{:.0%}")
+             if floor else f"floor failed: {'; '.join(floor_errors)}"),
+            ("the rest: changelog and alert sends through faust's producer, awaiting their acks"
+             + ("" if floor else " (and faust's consuming: no floor)"),
+             f"{rest_us:.1f}", f"{rest_us / us['worker']:.0%}"),
+            ("worker total (wall, first to last commit)", f"{us['worker']:.1f}", "100%"),
+            ("*for scale: aiokafka consumer loop alone, bytes only*", f"{us['consume']:.1f}", ""),
+            ("*worker CPU per record, first to last commit*", _fmt(one["cpu_us_per_record"]),
+             f"*CPU busy {_fmt(one['cpu_utilisation'], '{:.0%}')} of that time*"),
+            ("*worker CPU per record, whole process (start-up included)*", f"{worker_cpu_us:.1f}", ""),
+        ]),
+        "",
+        f"- One worker: {one['rate'] / 1e3:.1f}k records/s ({one['rate'] / TARGET:.0%} of the "
+        f"{TARGET / 1e3:.0f}k/s target). The engine alone does {engine_rate / 1e3:.1f}k/s and JSON + "
+        f"engine + state export {batch_rate / 1e3:.1f}k/s: "
+        + ("even with a free transport the worker could not reach the target. "
+           if batch_rate < TARGET else
+           "our own per-record work would allow the target; the transport is what stops it. ")
+        + f"Table updates: {engine['table_updates']:,} exported states "
+        f"({engine['table_update_bytes'] / 1e6:.0f} MB of JSON) for {n:,} records, each one "
+        "also a changelog message the worker sends.",
+        f"- Two workers: {two['rate'] / 1e3:.1f}k/s = {two['rate'] / one['rate']:.2f}× one "
+        f"(group members seen: {two['max_members']}); on 2 cores shared with the broker, the "
+        "producer of the changelog and alerts, and everything else on the machine.",
+        f"- Worker warnings (stderr, WARNING level): one worker {_fmt_warnings(one['warnings'])}; "
+        f"two workers {_fmt_warnings(two['warnings'])}.",
+        f"- Cross-checks of the commit-based rate: steady (10–90 % committed) one worker "
+        f"{one['steady_rate'] / 1e3:.1f}k/s, two {two['steady_rate'] / 1e3:.1f}k/s; from the first "
+        f"to the last write to the table's changelog (written per batch, not on faust's commit "
+        f"timer) one worker {_fmt(_k(one['changelog_rate']))}k/s, two "
+        f"{_fmt(_k(two['changelog_rate']))}k/s. Start-up to the first commit: "
+        f"{one['startup_s']:.1f} s / {two['startup_s']:.1f} s.",
+    ]))
+    result.markdown.append(markdown_table(
+        ("run", "records", "first commit seen at", "all committed at", "records/s", "steady",
+         "CPU busy, first to last commit", "worker CPU, whole process"),
+        [(f"{w} worker{'s' if w > 1 else ''}", f"{total:,}",
+          f"{r['startup_s']:.1f} s ({r['first_committed']:,} committed)", f"{r['done_s']:.1f} s",
+          f"{r['rate'] / 1e3:.1f}k/s", f"{r['steady_rate'] / 1e3:.1f}k/s",
+          _fmt(r["cpu_utilisation"], "{:.0%}") + (" of one core" if w == 1 else " of one core (both summed)"),
+          " + ".join(f"{c:.1f} s" for c in r["cpus"]))
+         for w, r in runs.items()]))
+    result.data = {"capture": {"path": str(capture), **meta}, "records": total, "end_offsets": ends,
+                   "produce_seconds": produce_seconds, "workers": runs, "engine": engine,
+                   "consume": consume, "faust_floor": floor, "faust_floor_errors": floor_errors,
+                   "us_per_record": us,
+                   "loadavg_end": loadavg()}
+    return result
+
+
+def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic: str,
+             total: int, argv: list[str] | None = None,
+             first_commit_timeout_s: float = FIRST_COMMIT_TIMEOUT_S) -> dict:
+    """Start len(pins) workers, poll the group's committed offsets until all `total` records are
+    committed, stop the workers; the timeline and rates."""
+    offsets = broker.CommittedOffsets(app_id, topic)
+    procs = []
+    errs = []
+    started = time.perf_counter()
+    for pin in pins:
+        err = tempfile.TemporaryFile()
+        errs.append(err)
+        procs.append(subprocess.Popen(pin + (argv or [ctx.oddping, "process"]), env=env, cwd=ROOT,
+                                      stdout=subprocess.DEVNULL, stderr=err))
+    timeline: list[tuple[float, int]] = []
+    changelog = broker.Watermarks(f"{app_id}-host-state-changelog")
+    writes: list[tuple[float, int]] = []  # (time, changelog messages): when batches were applied
+    members = 0
+    next_members = 0.0
+    cpu_at_first = cpu_at_done = None
+    try:
+        while True:
+            now = time.perf_counter() - started
+            committed = offsets.total()
+            written = changelog.total()
+            if not writes or written != writes[-1][1]:
+                writes.append((time.perf_counter() - started, written))
+            if not timeline or committed != timeline[-1][1]:
+                timeline.append((now, committed))
+                if cpu_at_first is None and committed > 0:
+                    cpu_at_first = _cpu_now(procs)
+            if committed >= total:
+                cpu_at_done = _cpu_now(procs)
+                break
+            if now >= next_members:
+                members = max(members, offsets.members())
+                next_members = now + 1.0
+            dead = [p for p in procs if p.poll() is not None]
+            limit = first_commit_timeout_s if committed == 0 else DRAIN_TIMEOUT_S
+            stalled = committed > 0 and now - timeline[-1][0] > STALL_S
+            if dead or now > limit or stalled:
+                why = "exited" if dead else "stalled" if stalled else "too slow"
+                raise RuntimeError(f"workers {why} at {committed:,} of {total:,} committed "
+                                   f"after {now:.0f} s: {_tail(errs)}")
+            time.sleep(POLL_S)
+    finally:
+        cpus = _stop(procs)
+        changelog.close()
+        stderr = _tail(errs)
+        warnings = _warnings(errs)
+        for err in errs:
+            err.close()
+    first = next((t, c) for t, c in timeline if c > 0)
+    done = timeline[-1][0]
+    span = done - first[0]
+    rate = (total - first[1]) / span if span > 0 and first[1] < total else total / max(done, 1e-9)
+    # the changelog is written as each batch is applied, unlike the commits (every 10,000 acked
+    # messages or 2.8 s): first and last write bracket the processing more tightly
+    w_first = next((t for t, c in writes if c > 0), None)
+    w_span = writes[-1][0] - w_first if w_first is not None else 0.0
+    busy_cpu = (cpu_at_done - cpu_at_first) if cpu_at_first is not None and cpu_at_done is not None else None
+    return {"workers": len(pins), "rate": rate,
+            "changelog_rate": total / w_span if w_span > 0 else None,
+            "changelog_first_s": w_first, "changelog_last_s": writes[-1][0] if writes else None,
+            "changelog_messages": writes[-1][1] if writes else 0, "changelog_timeline": writes,
+            "cpu_first_to_last": busy_cpu, "cpu_utilisation": busy_cpu / span if busy_cpu and span > 0 else None,
+            "cpu_us_per_record": busy_cpu / (total - first[1]) * 1e6 if busy_cpu and total > first[1] else None, "steady_rate": _steady(timeline, total) or rate,
+            "startup_s": first[0], "first_committed": first[1], "done_s": done,
+            "max_members": members, "cpus": cpus, "cpu": sum(cpus), "timeline": timeline,
+            "warnings": warnings, "stderr_tail": stderr}
+
+
+def _cpu_now(procs: list[subprocess.Popen]) -> float:
+    """CPU seconds (user+sys, all threads) the processes have used so far, from /proc."""
+    total = 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    for p in procs:
+        try:
+            with open(f"/proc/{p.pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+        except (OSError, IndexError, ValueError):
+            pass
+    return total
+
+
+def _steady(timeline: list[tuple[float, int]], total: int) -> float | None:
+    """Least-squares slope of committed offsets over time between 10 % and 90 % committed."""
+    points = [(t, c) for t, c in timeline if 0.1 * total <= c <= 0.9 * total]
+    if len(points) < 3:
+        return None
+    n = len(points)
+    mt = sum(t for t, _ in points) / n
+    mc = sum(c for _, c in points) / n
+    var = sum((t - mt) ** 2 for t, _ in points)
+    return sum((t - mt) * (c - mc) for t, c in points) / var if var else None
+
+
+def _stop(procs: list[subprocess.Popen]) -> list[float]:
+    """SIGTERM, wait (kill after 60 s); the CPU seconds (user+sys) of each, from wait4."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    cpus = []
+    for p in procs:
+        usage = None
+        if p.returncode is None:  # not reaped yet: wait4 gives its rusage
+            deadline = time.monotonic() + 60
+            while time.monotonic() < deadline:
+                pid, status, usage = os.wait4(p.pid, os.WNOHANG)
+                if pid:
+                    p.returncode = os.waitstatus_to_exitcode(status)
+                    break
+                usage = None
+                time.sleep(0.2)
+            else:
+                p.kill()
+                _pid, status, usage = os.wait4(p.pid, 0)
+                p.returncode = os.waitstatus_to_exitcode(status)
+        cpus.append(usage.ru_utime + usage.ru_stime if usage else 0.0)
+    return cpus
+
+
+def _warnings(errs) -> dict[str, int]:
+    """The workers' WARNING lines, counted by message (numbers dropped)."""
+    import re
+    from collections import Counter
+
+    counts: Counter = Counter()
+    for err in errs:
+        err.seek(0)
+        for line in err.read().decode(errors="replace").splitlines():
+            if "[WARNING]" in line:
+                message = line.split("[WARNING]", 1)[1].strip()
+                counts[re.sub(r"\d+", "N", message)[:80]] += 1
+    return dict(counts.most_common(8))
+
+
+def _tail(errs) -> str:
+    out = []
+    for err in errs:
+        err.seek(0)
+        out.append(err.read().decode(errors="replace").strip()[-800:])
+    return " | ".join(o for o in out if o)
+
+
+def _k(value: float | None) -> float | None:
+    return None if value is None else value / 1e3
+
+
+def _fmt(value: float | None, spec: str = "{:.1f}") -> str:
+    return "–" if value is None else spec.format(value)
+
+
+def _fmt_warnings(warnings: dict[str, int]) -> str:
+    return ", ".join(f"{n}× “{m}”" for m, n in warnings.items()) or "none"
+
+
+def _rmtree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def _count(n: int) -> str:
+    return f"{n / 1e6:.3g}M" if n >= 1_000_000 else f"{n / 1e3:.3g}k"
