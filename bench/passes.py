@@ -245,7 +245,7 @@ def profile_pass(path: str, out_path: str, top: int) -> dict:
     stats.sort_stats("tottime").print_stats(top)
     records = decoder.account.records + decoder.account.host_observations
     summary = [
-        f"cProfile of `oddping decode` in-process (CaptureReader + Decoder + orjson.dumps + write)",
+        "cProfile of `oddping decode` in-process (CaptureReader + Decoder + orjson.dumps + write)",
         f"capture: {path}",
         f"records: {records}, wall under the profiler: {seconds:.2f} s, profiled total {total:.2f} s",
         "(the profiler adds a fixed cost to every Python call: shares below overweight small functions)",

@@ -20,8 +20,7 @@ from . import wire
 from .fragments import Completed, FragmentError, Reassembler
 
 MAX_ENCAPSULATION_DEPTH = 4  # tunnels inside tunnels beyond this are treated as malformed
-SYN_OBSERVATION_INTERVAL_NS = 60 * 1_000_000_000
-MAX_OBSERVED_HOSTS = 65536
+MAX_OBSERVED_HOSTS = 65536  # hosts whose last SYN observation is remembered (oldest dropped)
 
 
 class Skip(Exception):
