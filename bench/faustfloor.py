@@ -49,9 +49,9 @@ def main() -> None:
             seen[0] += len(events)
 
     # The worker runs a 1-second timer (close_idle_windows); the floor runs one too, which
-    # writes the count to stderr.  Without it this do-nothing agent stalled in 2 of 4 runs of
-    # 100k records here (records consumed, offsets no longer committed), with a silent timer in
-    # 1 of 4 (nothing committed), with this one in none of 8: see bench/README.md.
+    # writes the count to stderr.  Without a timer this do-nothing agent stalled in 3 of 4 runs
+    # of ~100k records here (offsets no longer committed), with a silent timer in 1 of 4, with
+    # this one in none of 11: see bench/README.md.
     @app.timer(interval=1.0)
     async def tick() -> None:
         print(f"floor: {seen[0]} records taken", file=sys.stderr, flush=True)
