@@ -19,6 +19,8 @@ def main() -> None:
     import faust
     from faust.worker import Worker
 
+    from processors.stream.app import WORKER_APP_OPTIONS
+
     app_id, topic = sys.argv[1], sys.argv[2]
     bootstrap = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1:9092"
     datadir = sys.argv[4] if len(sys.argv) > 4 else "/tmp/oddping-bench-faust"
@@ -29,15 +31,7 @@ def main() -> None:
         datadir=datadir,
         topic_partitions=4,
         topic_replication_factor=1,
-        consumer_auto_offset_reset="earliest",
-        processing_guarantee="at_least_once",
-        web_enabled=False,
-        table_standby_replicas=0,
-        producer_acks=-1,
-        producer_compression_type="lz4",
-        stream_wait_empty=False,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=3.0,
+        **WORKER_APP_OPTIONS,
     )
     records = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw",
                         value_serializer="raw", partitions=4)

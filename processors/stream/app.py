@@ -35,6 +35,23 @@ IDLE_FLUSH_S = 10.0  # wall-clock quiet time after which open windows are closed
 TAKE_WITHIN_S = 0.5
 
 
+# faust settings of the worker (also used by bench/faustfloor.py, so the floor it measures is
+# this worker's consuming machinery and nothing else)
+WORKER_APP_OPTIONS: dict[str, Any] = {
+    "consumer_auto_offset_reset": "earliest",
+    "processing_guarantee": "at_least_once",
+    "web_enabled": False,  # /metrics and /healthz come from our own small server
+    "table_standby_replicas": 0,
+    "producer_acks": -1,
+    "producer_compression_type": "lz4",
+    "stream_wait_empty": False,
+    # a worker that dies hard is noticed in seconds, not after the 60 s default, so its
+    # partitions move to the survivors (or its restarted self) quickly
+    "broker_session_timeout": 10.0,
+    "broker_heartbeat_interval": 3.0,
+}
+
+
 class ProcessorMetrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
@@ -85,17 +102,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
         datadir=proc.data_dir,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        consumer_auto_offset_reset="earliest",
-        processing_guarantee="at_least_once",
-        web_enabled=False,  # /metrics and /healthz come from our own small server
-        table_standby_replicas=0,
-        producer_acks=-1,
-        producer_compression_type="lz4",
-        stream_wait_empty=False,
-        # a worker that dies hard is noticed in seconds, not after the 60 s default, so its
-        # partitions move to the survivors (or its restarted self) quickly
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=3.0,
+        **WORKER_APP_OPTIONS,
     )
     records = app.topic(kafka.records_topic, key_type=bytes, value_type=bytes,
                         key_serializer="raw", value_serializer="raw",
