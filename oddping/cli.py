@@ -75,6 +75,22 @@ def _table_row(record: dict) -> str:
     return " ".join(str(v)[:w].ljust(w) for v, (_, w) in zip(values, _TABLE_COLUMNS)).rstrip()
 
 
+def _capture_records(captures, settings: Settings, bpf: str | None, account, errors: list[str]):
+    """Records of each capture in turn; what became of every frame is merged into `account`,
+    a damaged capture's one-line reason appended to `errors`."""
+    from producer import Decoder, iter_records
+    from producer.capture.files import CaptureReader
+
+    for path in captures:
+        # one decoder per capture: a file decodes to the same records however it is fed
+        decoder = Decoder(settings.sensor_id, settings.capture.host_observation_interval_s)
+        reader = CaptureReader(path, bpf=bpf or settings.capture.bpf)
+        yield from iter_records(reader, decoder)
+        account.merge(decoder.account)
+        if reader.error:
+            errors.append(reader.error)
+
+
 def _write_records(records, out: IO[bytes], fmt: str) -> None:
     if fmt == "jsonl":
         dumps = orjson.dumps
@@ -109,23 +125,15 @@ def decode(captures: tuple[str, ...], fmt: str | None, sensor_id: str | None, bp
       oddping decode samples/footprints.pcap --format table
       tcpdump -i eth0 -w - 'icmp or icmp6' | oddping decode - > records.jsonl
     """
-    from producer import Accounting, Decoder, iter_records
-    from producer.capture.files import CaptureReader
+    from producer import Accounting
 
     settings = _settings(config, sensor_id=sensor_id)
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     out = sys.stdout.buffer
-    errors = []
+    errors: list[str] = []
     account = Accounting()
     try:
-        for path in captures:
-            # one decoder per capture: a file decodes to the same records however it is fed
-            decoder = Decoder(settings.sensor_id, settings.capture.host_observation_interval_s)
-            reader = CaptureReader(path, bpf=bpf or settings.capture.bpf)
-            _write_records(iter_records(reader, decoder), out, fmt)
-            account.merge(decoder.account)
-            if reader.error:
-                errors.append(reader.error)
+        _write_records(_capture_records(captures, settings, bpf, account, errors), out, fmt)
         out.flush()
     except BrokenPipeError:  # `| head` closed the pipe: not an error of ours
         sys.stderr.close()
@@ -361,8 +369,7 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
       oddping scan big.pcapng --format ecs > alerts.ndjson
       oddping scan nightly/*.pcap --fail-on high --config tuned.toml
     """
-    from producer import Accounting, Decoder, iter_records
-    from producer.capture.files import CaptureReader
+    from producer import Accounting
     from processors.engine import Engine
     from processors.scan import latest_versions
 
@@ -374,16 +381,10 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     emitted = []
     account = Accounting()
-    errors = []
+    errors: list[str] = []
     process_record = engine.process
-    for path in captures:
-        decoder = Decoder(settings.sensor_id, settings.capture.host_observation_interval_s)
-        reader = CaptureReader(path, bpf=bpf or settings.capture.bpf)
-        for record in iter_records(reader, decoder):
-            emitted.extend(process_record(record))
-        account.merge(decoder.account)
-        if reader.error:
-            errors.append(reader.error)
+    for record in _capture_records(captures, settings, bpf, account, errors):
+        emitted.extend(process_record(record))
     emitted.extend(engine.flush())
     alerts = latest_versions(emitted)
     out = sys.stdout
