@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import itertools
+import logging
 from typing import Any
 
 import communityid
@@ -19,6 +20,8 @@ from processors.payloads import p0f_initial_ttl
 T0 = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z
 _frames = itertools.count(1)
 _cid = communityid.CommunityID()
+# the reference package logs every hash at INFO, byte by byte: debugging output, not the tests'
+logging.getLogger(communityid.LOG.name).setLevel(logging.WARNING)
 
 WINDOWS_DATA = b"abcdefghijklmnopqrstuvwabcdefghi"
 LINUX_DATA = bytes(16) + bytes(range(0x10, 0x38))  # timeval (zeroed) + 0x10..0x37: 56 bytes

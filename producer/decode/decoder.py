@@ -361,10 +361,9 @@ class Decoder:
                 message = ip.src + ip.dst + len(message).to_bytes(4, "big") + b"\0\0\0\x3a" + message
             checksum_ok = _internet_checksum_ok(message)
         payload = buf[off + wire.ICMP_HEADER_LEN:captured_end]
-        ntop = _NTOP[ip.version]
         ctx.out.append(build_icmp_record(
             sensor_id=self.sensor_id, ts_ns=ctx.ts_ns,
-            ip_version=ip.version, src_ip=ntop(ip.src), dst_ip=ntop(ip.dst), ttl=ip.ttl,
+            ip_version=ip.version, src=ip.src, dst=ip.dst, ttl=ip.ttl,
             ip_id=ip.ip_id, ip_total_len=ip.total_len, df=ip.df, fragmented=fragmented,
             icmp_type=icmp_type, icmp_code=icmp_code, ident=ident, seq=seq,
             checksum_ok=checksum_ok, payload=bytes(payload),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from binascii import b2a_base64
 from hashlib import sha256
 
@@ -24,13 +25,20 @@ INITIATOR_IS_SOURCE = {
 }
 
 
+def ntop(ip_version: int, packed: bytes) -> str:
+    return socket.inet_ntoa(packed) if ip_version == 4 else socket.inet_ntop(socket.AF_INET6, packed)
+
+
 def build_icmp_record(
-    *, sensor_id: str, ts_ns: int, ip_version: int, src_ip: str, dst_ip: str,
+    *, sensor_id: str, ts_ns: int, ip_version: int, src: bytes, dst: bytes,
     ttl: int, ip_id: int | None, ip_total_len: int, df: bool, fragmented: bool, icmp_type: int,
     icmp_code: int, ident: int, seq: int, checksum_ok: bool | None, payload: bytes,
     payload_len: int, padding: int, link: str, vlan_ids: list[int], encapsulation: list[str],
 ) -> dict:
+    """src and dst are the packed addresses (4 or 16 bytes)."""
     is_echo = icmp_type in ECHO_TYPES[ip_version]
+    src_ip = ntop(ip_version, src)
+    dst_ip = ntop(ip_version, dst)
     return {
         "schema_version": RECORD_SCHEMA_VERSION,
         "kind": "icmp",
@@ -60,7 +68,7 @@ def build_icmp_record(
         "link": link,
         "vlan_ids": vlan_ids,
         "encapsulation": encapsulation,
-        "community_id": community_id(ip_version, src_ip, dst_ip, icmp_type, icmp_code),
+        "community_id": community_id(ip_version, src, dst, icmp_type, icmp_code),
     }
 
 
