@@ -251,6 +251,18 @@ def test_sample_through_the_cli(samples_dir, run_oddping, name):
     assert _jsonl(proc.stdout) == _roundtrip(_decode(samples_dir / name).records)
 
 
+@pytest.mark.parametrize("name", SAMPLE_FILES)
+def test_sample_decodes_alike_without_the_fast_path(samples_dir, name, monkeypatch):
+    """The decoder's one-unpack path for plain Ethernet/IPv4/ICMP frames changes nothing."""
+    from producer.decode.decoder import Decoder
+
+    fast = _decode(samples_dir / name)
+    monkeypatch.setattr(Decoder, "_ethernet_ipv4_icmp", lambda self, data, ts_ns: None)
+    layered = _decode(samples_dir / name)
+    assert fast.records == layered.records
+    assert fast.account.as_dict() == layered.account.as_dict()
+
+
 def test_samples_regenerate_byte_for_byte(samples_dir, tmp_path):
     from samples.generate import generate
 

@@ -23,6 +23,11 @@ GRE = struct.Struct(dpkt.gre.GRE.__hdr_fmt__)  # flags, proto
 ICMP = struct.Struct(dpkt.icmp.ICMP.__hdr_fmt__ + "HH")  # type, code, sum, id, seq (echo)
 UDP = struct.Struct(dpkt.udp.UDP.__hdr_fmt__)  # sport, dport, ulen, sum
 TCP_FLAGS_OFFSET = 13  # byte 13 of the TCP header holds the flags (RFC 9293)
+# The frame most ICMP captures are made of, Ethernet + IPv4 + ICMP echo header, as one layout
+# (dpkt's three tables end to end) so the decoder's fast path reads it in one unpack:
+# eth dst, src, type | v_hl, tos, len, id, flags_off, ttl, p, sum, src, dst | type, code, sum, id, seq
+ETHERNET_IPV4_ICMP = struct.Struct(
+    ">" + "".join(fmt.lstrip("<>!=@") for fmt in (ETHERNET.format, IPV4.format, ICMP.format)))
 
 ETHERNET_LEN = ETHERNET.size
 VLAN_TAG_LEN = VLAN_TAG.size
