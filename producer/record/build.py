@@ -25,8 +25,26 @@ INITIATOR_IS_SOURCE = {
 }
 
 
-def ntop(ip_version: int, packed: bytes) -> str:
-    return socket.inet_ntoa(packed) if ip_version == 4 else socket.inet_ntop(socket.AF_INET6, packed)
+# What a record says about its flow (addresses as text, the initiator, the Community ID) depends
+# only on (src, dst, type, code), and a sensor sees few of those compared with packets: worked
+# out once per flow, it costs one dict lookup instead of ~1.5 µs per record.
+FLOW_CACHE_MAX = 65536  # flows remembered (~0.5 kB each); when full, start over (no LRU upkeep)
+_flows: dict[tuple[bytes, bytes, int, int], tuple[str, str, str, str]] = {}
+
+
+def _flow(ip_version: int, src: bytes, dst: bytes, icmp_type: int, icmp_code: int,
+          key: tuple[bytes, bytes, int, int]) -> tuple[str, str, str, str]:
+    """(src_ip, dst_ip, initiator_ip, community_id) of a flow, cached under `key`."""
+    if ip_version == 4:
+        src_ip, dst_ip = socket.inet_ntoa(src), socket.inet_ntoa(dst)
+    else:
+        src_ip, dst_ip = socket.inet_ntop(socket.AF_INET6, src), socket.inet_ntop(socket.AF_INET6, dst)
+    initiator_ip = src_ip if icmp_type in INITIATOR_IS_SOURCE[ip_version] else dst_ip
+    facts = (src_ip, dst_ip, initiator_ip, community_id(ip_version, src, dst, icmp_type, icmp_code))
+    if len(_flows) >= FLOW_CACHE_MAX:
+        _flows.clear()
+    _flows[key] = facts
+    return facts
 
 
 def build_icmp_record(
@@ -38,8 +56,9 @@ def build_icmp_record(
     """src and dst are the packed addresses (4 or 16 bytes).  The decoder's fast path passes the
     arguments by position: with 21 of them, a call by keyword costs ~2 µs more."""
     is_echo = icmp_type in ECHO_TYPES[ip_version]
-    src_ip = ntop(ip_version, src)
-    dst_ip = ntop(ip_version, dst)
+    flow_key = (src, dst, icmp_type, icmp_code)  # the address length says the IP version
+    src_ip, dst_ip, initiator_ip, flow_community_id = (
+        _flows.get(flow_key) or _flow(ip_version, src, dst, icmp_type, icmp_code, flow_key))
     return {
         "schema_version": RECORD_SCHEMA_VERSION,
         "kind": "icmp",
@@ -48,7 +67,7 @@ def build_icmp_record(
         "ip_version": ip_version,
         "src_ip": src_ip,
         "dst_ip": dst_ip,
-        "initiator_ip": src_ip if icmp_type in INITIATOR_IS_SOURCE[ip_version] else dst_ip,
+        "initiator_ip": initiator_ip,
         "ttl": ttl,
         "initial_ttl_guess": initial_ttl_guess(ttl),
         "hop_distance_guess": hop_distance_guess(ttl),
@@ -69,7 +88,7 @@ def build_icmp_record(
         "link": link,
         "vlan_ids": vlan_ids,
         "encapsulation": encapsulation,
-        "community_id": community_id(ip_version, src, dst, icmp_type, icmp_code),
+        "community_id": flow_community_id,
     }
 
 

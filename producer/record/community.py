@@ -7,8 +7,7 @@ taken from the reference `communityid` package's own tables, so there is one cop
 reference package itself costs ~50 µs a call (it round-trips the addresses through text and
 builds three FlowTuple objects), which made it ~20 % of `oddping produce` on a capture with many
 flows; this costs ~2 µs and the tests check it against the reference for every type and code.
-Results are still cached per (addresses, type, code): a sensor sees few distinct flows compared
-with packets.
+The record builder caches the result per flow (producer/record/build.py).
 """
 
 from __future__ import annotations
@@ -23,23 +22,10 @@ SEED = 0  # the spec's default; other tools compare ids only when seeds agree
 _SEED_BYTES = SEED.to_bytes(2, "big")
 _PROTO_AND_PAD = {4: bytes((1, 0)), 6: bytes((58, 0))}  # IP protocol number, one zero byte
 _TYPE_PAIRS = {4: zeek_icmp.TYPE_MAPPER, 6: zeek_icmp6.TYPE_MAPPER}
-_CACHE_MAX = 131072
-_cache: dict[tuple[bytes, bytes, int, int], str] = {}
 
 
 def community_id(ip_version: int, src: bytes, dst: bytes, icmp_type: int, icmp_code: int) -> str:
     """src and dst are the packed addresses (4 or 16 bytes, network byte order)."""
-    key = (src, dst, icmp_type, icmp_code)  # the address length says the version
-    cid = _cache.get(key)
-    if cid is None:
-        cid = _compute(ip_version, src, dst, icmp_type, icmp_code)
-        if len(_cache) >= _CACHE_MAX:
-            _cache.clear()
-        _cache[key] = cid
-    return cid
-
-
-def _compute(ip_version: int, src: bytes, dst: bytes, icmp_type: int, icmp_code: int) -> str:
     counterpart = _TYPE_PAIRS[ip_version].get(icmp_type)
     if counterpart is None:  # no request/reply pairing: one-way, the tuple is hashed as it is
         sport, dport = icmp_type, icmp_code
