@@ -85,7 +85,12 @@ class ProcessorSettings(_Section):
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: str = "/tmp/oddping"
     alert_format: Literal["native", "ecs", "ocsf"] = "native"
-    batch_size: int = Field(500, ge=1)
+    batch_size: int = Field(500, ge=1, description="records the worker takes from faust at once")
+    checkpoint_interval_s: float = Field(
+        5.0, gt=0, description="how often changed host state goes to the changelog and the "
+        "records consumed since are committed: longer is faster, and replays more after a crash")
+    checkpoint_max_records: int = Field(
+        50_000, ge=1, description="records consumed before a checkpoint is taken regardless")
     max_tracked_hosts: int = Field(100_000, ge=1)
     host_idle_expiry_s: float = Field(900.0, gt=0)
 

@@ -146,15 +146,12 @@ class Engine:
         *,
         lateness_s: float = 60.0,
         sweep_interval_s: float = 10.0,
-        state_loader: Callable[[str], dict[str, Any] | None] | None = None,
         track_changes: bool = False,
     ) -> None:
         """
         lateness_s: how far behind the newest capture time (over all hosts) a host's records
             may arrive; windows are emitted early and idle hosts reclaimed only beyond it.
         sweep_interval_s: capture time between sweeps over all hosts.
-        state_loader: called with a host IP the engine has no state for (the faust worker
-            passes its table's get), returning an exported state or None.
         track_changes: remember which hosts changed, for take_changes() (the worker's table).
         """
         settings = settings if settings is not None else Settings()
@@ -176,7 +173,6 @@ class Engine:
         self.max_hosts = settings.processor.max_tracked_hosts
         self.lateness_ns = int(lateness_s * NS_PER_S)
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
-        self.state_loader = state_loader
         self.track_changes = track_changes
         self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
         self.stats = EngineStats()
@@ -204,7 +200,7 @@ class Engine:
             self.hosts.move_to_end(host_ip)
         if ts - host.last_ns > self.idle_ns:  # the host's own silence: start afresh
             self._expire(host, alerts)
-            host = self._admit(host_ip, record, alerts, load=False)
+            host = self._admit(host_ip, record, alerts)
         self._touch += 1
         host.touched = self._touch
         if ts > host.last_ns:
@@ -349,23 +345,15 @@ class Engine:
         self.stats.hosts_expired += 1
         self.stats.hosts_tracked = len(self.hosts)
 
-    def _admit(
-        self, host_ip: str, record: dict[str, Any], alerts: list[Alert], load: bool = True
-    ) -> HostState:
+    def _admit(self, host_ip: str, record: dict[str, Any], alerts: list[Alert]) -> HostState:
         if len(self.hosts) >= self.max_hosts:
             _, victim = self.hosts.popitem(last=False)  # least recently active
             self._close_due(victim, None, alerts)
             self.stats.hosts_evicted += 1
             if self.track_changes:
                 self._changed[victim.ip] = False
-        host = None
-        if load and self.state_loader is not None:
-            saved = self.state_loader(host_ip)
-            if saved is not None:
-                host = HostState.from_dict(saved)
-        if host is None:
-            ts = record["ts_ns"]
-            host = HostState(host_ip, record["ip_version"], ts, ts)
+        ts = record["ts_ns"]
+        host = HostState(host_ip, record["ip_version"], ts, ts)
         self.hosts[host_ip] = host
         self.stats.hosts_tracked = len(self.hosts)
         return host

@@ -93,3 +93,24 @@ def wait_first_message(topic: str, timeout_s: float = 120.0) -> bool:
         return False
     finally:
         consumer.close()
+
+
+def committed_total(group: str, topic: str, partitions: int) -> int:
+    """Sum of a consumer group's committed offsets on a topic (a partition with none: 0)."""
+    from confluent_kafka import ConsumerGroupTopicPartitions
+
+    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
+    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
+                                                    for p in range(partitions)])]
+    result = admin.list_consumer_group_offsets(request, request_timeout=10)[group].result(15)
+    return sum(max(0, tp.offset) for tp in result.topic_partitions)
+
+
+def end_offsets_total(topic: str, partitions: int) -> int:
+    """How many messages a topic holds (sum of its partitions' high watermarks)."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": f"watermarks-{uuid.uuid4()}"})
+    try:
+        return sum(consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+                   for p in range(partitions))
+    finally:
+        consumer.close()

@@ -15,7 +15,8 @@ from pathlib import Path
 import orjson
 import pytest
 from confluent_kafka import Producer
-from kafkakit import BOOTSTRAP, consume_all, new_topic, require_broker, wait_first_message
+from kafkakit import (BOOTSTRAP, committed_total, consume_all, end_offsets_total, new_topic,
+                      require_broker, wait_first_message)
 
 import schemas
 
@@ -72,6 +73,8 @@ def _identity(alert: dict) -> tuple[str, str, str]:
 class Pipeline:
     def __init__(self, partitions: int = 4) -> None:
         run = uuid.uuid4().hex[:8]
+        self.partitions = partitions
+        self.app_id = f"stream-{run}"
         self.records = new_topic(partitions, prefix=f"stream-{run}.records")
         self.alerts = f"stream-{run}.alerts"
         self.dead_letters = f"stream-{run}.dlq"
@@ -81,7 +84,10 @@ class Pipeline:
             "ODDPING_KAFKA__ALERTS_TOPIC": self.alerts,
             "ODDPING_KAFKA__DEAD_LETTER_TOPIC": self.dead_letters,
             "ODDPING_KAFKA__PARTITIONS": str(partitions),
-            "ODDPING_PROCESSOR__APP_ID": f"stream-{run}",
+            "ODDPING_PROCESSOR__APP_ID": self.app_id,
+            # checkpoints (state to the changelog, then offsets committed) every second, so a
+            # worker killed mid-stream has saved state to resume from
+            "ODDPING_PROCESSOR__CHECKPOINT_INTERVAL_S": "1",
             "ODDPING_METRICS__PORT": "0",
             "ODDPING_LOG_LEVEL": "WARNING",
         }
@@ -96,6 +102,9 @@ class Pipeline:
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.workers.append(worker)
         return worker
+
+    def committed(self) -> int:
+        return committed_total(self.app_id, self.records, self.partitions)
 
     def alert_documents(self) -> list[dict]:
         return [orjson.loads(m.value()) for m in consume_all(self.alerts, timeout_s=15,
@@ -151,10 +160,16 @@ def test_worker_killed_midstream_loses_no_alert(long_capture: Path) -> None:
         pipeline.publish(long_capture)
         first = pipeline.start_worker()
         assert wait_first_message(pipeline.alerts, timeout_s=180), "no alert from the worker"
+        deadline = time.monotonic() + 120
+        while pipeline.committed() == 0 and time.monotonic() < deadline:
+            time.sleep(0.2)  # a checkpoint has been taken: there is saved state to resume from
+        committed = pipeline.committed()
         first.send_signal(signal.SIGKILL)  # mid-stream: alerts started, far from all of them
         first.wait(30)
         partial = {_identity(doc) for doc in pipeline.alert_documents()}
         assert partial and partial < scanned
+        total = end_offsets_total(pipeline.records, pipeline.partitions)
+        assert 0 < committed < total, f"killed with {committed:,} of {total:,} committed"
         pipeline.start_worker()
         got = pipeline.wait_for(scanned)
         documents = pipeline.alert_documents()

@@ -1,15 +1,18 @@
 """The faust-streaming worker: records topic -> detection engine -> alerts topic.
 
 - aiokafka transport (`kafka://`), so faust's co-partitioning assignor keeps the records topic
-  and the host-state changelog aligned; one agent, concurrency 1.
+  and the host-state changelog aligned; one agent, concurrency 1.  The consumer hands fetched
+  messages to the agent more cheaply than stock faust (transport.py).
 - Host state lives in a faust Table (memory store, or rocksdb) backed by its changelog topic.
   Writes name their partition explicitly (the partition the host's records arrive on) because a
   batch from `take_events` spans partitions and faust would otherwise use the last event's.
 - Findings are emitted by the engine on event time; faust's wall-clock windows
   (`on_window_close`) are not used.
-- A batch's alerts, dead letters and state are acknowledged by Kafka before the batch's
-  offsets can be committed: at-least-once, with replays skipped by offset (see batch.py), and a
-  repeated alert carries the same alert_id.
+- Checkpoints (every `checkpoint_interval_s` or `checkpoint_max_records`): the state of the
+  hosts changed since the last one goes to the table's changelog, and only once Kafka has
+  acknowledged it, and every alert and dead letter sent since, are the messages consumed since
+  acked, so faust may commit their offsets: at-least-once, with replays skipped by offset (see
+  batch.py), and a repeated alert carries the same alert_id.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from oddping.logs import get_logger
 from processors.engine import Engine
 
 from .batch import BatchProcessor, BatchResult, Message
+from .transport import App
 
 log = get_logger("oddping.process")
 
@@ -94,7 +98,7 @@ def _credentials(settings: Settings) -> Any:
 def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
     kafka = settings.kafka
     proc = settings.processor
-    app = faust.App(
+    app = App(
         proc.app_id,
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
@@ -123,67 +127,120 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
     alert_format = proc.alert_format
     last_input = [time.monotonic()]
     idle_flushed = [False]  # a restarted worker may hold adopted windows to emit
+    # Sent but not yet acknowledged by Kafka, and consumed but not yet acked to faust: both are
+    # settled together at the next checkpoint.
+    in_flight: list[asyncio.Future] = []
+    unacked: list[faust.EventT] = []
+    the_stream: list[faust.StreamT] = []
+    last_checkpoint = [time.monotonic()]
+    # The agent and the timers interleave at every await; one of them at a time may touch the
+    # engine, or a checkpoint could ack messages whose alerts are still being handed over.
+    engine_lock = asyncio.Lock()
 
-    async def publish(result: BatchResult) -> None:
-        pending = []
+    async def send(result: BatchResult) -> None:
         for alert in result.alerts:
-            pending.append(await alerts_topic.send(key=alert.src_ip.encode(),
-                                                   value=alert.to_json(alert_format)))
+            in_flight.append(await alerts_topic.send(key=alert.src_ip.encode(),
+                                                     value=alert.to_json(alert_format)))
             metrics.alerts.labels(alert.rule_id).inc()
         for dead in result.dead_letters:
-            pending.append(await dead_letters.send(
+            in_flight.append(await dead_letters.send(
                 key=dead.message.key, value=dead.message.value or b"",
                 headers=[("reason", dead.reason.encode()),
                          ("source_partition", str(dead.message.partition).encode()),
                          ("source_offset", str(dead.message.offset).encode())]))
             metrics.dead_letters.labels(dead.reason.split(":")[0]).inc()
-        for host, (partition, value) in result.table_updates.items():
+
+    def current(events: list[faust.EventT]) -> list[faust.EventT]:
+        """The events fetched in this consumer generation.  Others were buffered before a
+        rebalance: faust seeks back to the committed offsets and delivers them again, and
+        applying them now, ahead of the records before them, would defeat the offset guard."""
+        if app.rebalancing:
+            return []
+        generation = app.consumer_generation_id
+        return [e for e in events if e.message.generation_id == generation]
+
+    async def checkpoint() -> None:
+        """Changed hosts' state to the table and its changelog; once Kafka has acknowledged
+        that and every alert and dead letter sent since the last checkpoint, ack the messages
+        consumed since, so faust may commit their offsets."""
+        if app.rebalancing:
+            return  # partitions are moving: their new owners replay from the last checkpoint
+        for host, (partition, value) in processor.checkpoint().items():
             key = host.encode()
             if value is None:
                 hosts.data.pop(key, None)
-                pending.append(hosts.send_changelog(partition, key, None, value_serializer="raw"))
+                in_flight.append(hosts.send_changelog(partition, key, None,
+                                                      value_serializer="raw"))
             else:
                 hosts.data[key] = value
-                pending.append(hosts.send_changelog(partition, key, value))
-        if pending:  # acknowledged before this batch's offsets may be committed
-            await asyncio.gather(*pending)
+                in_flight.append(hosts.send_changelog(partition, key, value))
+        if in_flight:
+            sent = list(in_flight)
+            in_flight.clear()
+            await asyncio.gather(*sent)
+        if unacked and the_stream:
+            consumed = current(unacked)
+            unacked.clear()
+            for event in consumed:
+                await the_stream[0].ack(event)
+        last_checkpoint[0] = time.monotonic()
         stats = processor.engine.stats
         metrics.hosts.set(stats.hosts_tracked)
         metrics.evicted.set(stats.hosts_evicted)
         for rule, n in stats.suppressed.items():
             metrics.suppressed.labels(rule).set(n)
 
+    def checkpoint_due() -> bool:
+        return (len(unacked) >= proc.checkpoint_max_records
+                or time.monotonic() - last_checkpoint[0] >= proc.checkpoint_interval_s)
+
     @app.agent(records, concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
-        async for events in stream.take_events(proc.batch_size, within=TAKE_WITHIN_S):
-            batch = [Message(e.message.partition, e.message.offset, e.message.key, e.value)
-                     for e in events]
-            before = processor.stats.replays_skipped
-            result = processor.process(batch)
-            metrics.consumed.inc(len(batch))
-            metrics.replays.inc(processor.stats.replays_skipped - before)
-            await publish(result)
+        the_stream[:] = [stream]
+        async for taken in stream.noack_take(proc.batch_size, within=TAKE_WITHIN_S):
+            async with engine_lock:
+                events = current(taken)
+                batch = [Message(e.message.partition, e.message.offset, e.message.key, e.value)
+                         for e in events]
+                before = processor.stats.replays_skipped
+                result = processor.process(batch)
+                unacked.extend(events)
+                metrics.consumed.inc(len(batch))
+                metrics.replays.inc(processor.stats.replays_skipped - before)
+                await send(result)
+                if checkpoint_due():
+                    await checkpoint()
             last_input[0] = time.monotonic()
             idle_flushed[0] = False
 
     @app.timer(interval=1.0)
-    async def close_idle_windows() -> None:
-        if idle_flushed[0] or time.monotonic() - last_input[0] < IDLE_FLUSH_S:
-            return
-        idle_flushed[0] = True
-        await publish(processor.flush_idle())
+    async def settle_when_quiet() -> None:
+        """A checkpoint when the input slows down (the agent only checkpoints as batches
+        arrive), and, once it has been quiet for IDLE_FLUSH_S, the open windows' alerts."""
+        async with engine_lock:
+            if unacked and time.monotonic() - last_checkpoint[0] >= proc.checkpoint_interval_s:
+                await checkpoint()
+            if idle_flushed[0] or time.monotonic() - last_input[0] < IDLE_FLUSH_S:
+                return
+            idle_flushed[0] = True
+            await send(processor.flush_idle())
+            await checkpoint()
 
     @hosts.on_recover
     async def adopt_recovered_hosts() -> None:
-        adopted = processor.adopt_saved((key.decode(), value) for key, value in
-                                        list(hosts.data.items()) if value is not None)
-        await publish(adopted)
-        idle_flushed[0] = False
+        async with engine_lock:
+            await send(processor.adopt_saved((key.decode(), value) for key, value in
+                                             list(hosts.data.items()) if value is not None))
+            idle_flushed[0] = False
 
     @app.on_partitions_revoked.connect
     async def on_revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
-        processor.forget_partitions({tp.partition for tp in revoked
-                                     if tp.topic == kafka.records_topic})
+        # Their hosts' state now lives with the new owner, which replays what this worker
+        # consumed since its last checkpoint: none of it may be acked from here on.
+        gone = {tp.partition for tp in revoked if tp.topic == kafka.records_topic}
+        async with engine_lock:
+            processor.forget_partitions(gone)
+            unacked[:] = [e for e in unacked if e.message.partition not in gone]
 
     app.oddping_processor = processor  # type: ignore[attr-defined]
     return app

@@ -1,4 +1,4 @@
-"""One batch of records from the topic -> engine -> alerts, dead letters and table updates.
+"""Batches of records from the topic -> engine -> alerts and dead letters; checkpoints -> table.
 
 Kept apart from faust so the bookkeeping can be read (and tested) without a broker:
 
@@ -6,7 +6,11 @@ Kept apart from faust so the bookkeeping can be read (and tested) without a brok
   one its host's saved state has already seen) or dead-lettered with a reason;
 - each host's table entry is {"partition", "offset", "state"}: the engine's exported state plus
   the last offset applied to it, so a worker restarted after a crash re-reads uncommitted
-  messages without applying them twice.
+  messages without applying them twice;
+- state is exported at checkpoints, not per batch: a busy host changes in nearly every batch,
+  and exporting (and sending) its whole state each time cost more than detecting.  Between
+  checkpoints nothing is committed (app.py acks the messages only once their hosts' state is
+  in the changelog), so a crash replays from the last checkpoint instead of losing anything.
 """
 
 from __future__ import annotations
@@ -39,8 +43,10 @@ class DeadLetter:
 class BatchResult:
     alerts: list[Alert] = field(default_factory=list)
     dead_letters: list[DeadLetter] = field(default_factory=list)
-    # host -> (partition, serialized table value or None to delete)
-    table_updates: dict[str, tuple[int, bytes | None]] = field(default_factory=dict)
+
+
+#: host -> (partition, serialized table value, or None to delete the host's entry)
+TableUpdates = dict[str, tuple[int, bytes | None]]
 
 
 @dataclass
@@ -99,7 +105,6 @@ class BatchProcessor:
                 continue
             self._offset[host] = message.offset
             self._partition[host] = message.partition
-        self._collect_table_updates(result)
         return result
 
     def adopt_saved(self, entries: Iterable[tuple[str, bytes]]) -> BatchResult:
@@ -120,9 +125,7 @@ class BatchProcessor:
         """The input went quiet: emit the windows still open, as `oddping scan` does at the end
         of a capture, so their alerts are not held back; they stay open, and evidence arriving
         later re-emits the same alert_id."""
-        result = BatchResult(alerts=self.engine.emit_pending())
-        self._collect_table_updates(result)
-        return result
+        return BatchResult(alerts=self.engine.emit_pending())
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Partitions moved to another worker: their hosts' state now lives there."""
@@ -131,19 +134,22 @@ class BatchProcessor:
             self._offset.pop(host, None)
             self._partition.pop(host, None)
 
-    def _collect_table_updates(self, result: BatchResult) -> None:
+    def checkpoint(self) -> TableUpdates:
+        """The table entries of every host changed since the last checkpoint."""
+        updates: TableUpdates = {}
         for host, state in self.engine.take_changes().items():
             partition = self._partition.get(host)
             if partition is None:
                 continue
             if state is None:
-                result.table_updates[host] = (partition, None)
+                updates[host] = (partition, None)
                 self._offset.pop(host, None)
                 self._partition.pop(host, None)
             else:
-                result.table_updates[host] = (partition, orjson.dumps(
+                updates[host] = (partition, orjson.dumps(
                     {"partition": partition, "offset": self._offset.get(host, -1),
                      "state": state}))
+        return updates
 
     def _dead_letter(self, result: BatchResult, message: Message, reason: str) -> None:
         self.stats.dead_letters[reason.split(":")[0]] += 1
