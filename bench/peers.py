@@ -178,6 +178,7 @@ async def _partitions(consumer, topic: str) -> set[int]:
 def engine(capture: str, batch_size: int) -> dict:
     import orjson
 
+    from oddping.config import Settings
     from processors.engine import Engine
     from processors.stream.batch import BatchProcessor, Message
     from producer import decode_file
@@ -218,15 +219,26 @@ def engine(capture: str, batch_size: int) -> dict:
         p = zlib.crc32(key) & 3
         messages.append(Message(p, offsets[p], key, value))
         offsets[p] += 1
+    # checkpoints on the worker's policy (processors/stream/app.py): every checkpoint_interval_s
+    # of wall time or checkpoint_max_records records, whichever comes first
+    policy = Settings().processor
     processor = BatchProcessor(lambda: Engine(track_changes=True), lambda _host: None)
-    table_updates = state_bytes = batch_alerts = 0
-    t = time.perf_counter()
+    table_updates = state_bytes = batch_alerts = checkpoints = 0
+    t = last_checkpoint = time.perf_counter()
+    since_checkpoint = 0
     for i in range(0, n, batch_size):
-        result = processor.process(messages[i:i + batch_size])
-        table_updates += len(result.table_updates)
+        batch = messages[i:i + batch_size]
+        result = processor.process(batch)
         batch_alerts += len(result.alerts)
-        for _partition, value in result.table_updates.values():
-            state_bytes += len(value or b"")
+        since_checkpoint += len(batch)
+        now = time.perf_counter()
+        if (since_checkpoint >= policy.checkpoint_max_records or i + batch_size >= n
+                or now - last_checkpoint >= policy.checkpoint_interval_s):
+            updates = processor.checkpoint()
+            checkpoints += 1
+            table_updates += len(updates)
+            state_bytes += sum(len(value or b"") for _partition, value in updates.values())
+            since_checkpoint, last_checkpoint = 0, time.perf_counter()
     batch_seconds = time.perf_counter() - t
     return {"records": n, "hosts": hosts, "engine_seconds": engine_seconds, "alerts": alerts,
             "rules": dict(stats.findings), "invalid": stats.invalid_records,
@@ -234,6 +246,7 @@ def engine(capture: str, batch_size: int) -> dict:
             "value_bytes": sum(map(len, values)),
             "batch_seconds": batch_seconds, "batch_size": batch_size, "batch_alerts": batch_alerts,
             "table_updates": table_updates, "table_update_bytes": state_bytes,
+            "checkpoints": checkpoints,
             "dead_letters": sum(processor.stats.dead_letters.values())}
 
 

@@ -5,17 +5,16 @@ Input: a busy network from samples/busy.py (3,000 hosts for 3 minutes, ~100k rec
 topic (not timed here: the produce section measures that).
 
 1. one worker: `oddping process` (under ctx.pin) with a fresh app id (consumer group), alerts
-   and dead-letter topics (ODDPING_KAFKA__*, ODDPING_PROCESSOR__APP_ID, metrics off, log level
-   WARNING).  The consumer group's committed offsets are polled (AdminClient
-   .list_consumer_group_offsets, every 0.1 s) until they reach the topic's end offsets.
-   records/s = (records - committed at the first poll that saw a commit) / (time from that poll
-   to the first poll that saw everything committed): from the worker's first committed batch to
-   its last, without start-up (group join, table recovery).  faust commits every 10,000 acked
-   messages or 2.8 s, so both ends are that coarse; two cross-checks are given beside it: the
-   steady rate (least squares over the polls between 10 % and 90 % committed) and the rate from
-   the first to the last write to the worker's table changelog (written as each batch is
-   applied).  The worker's CPU time (/proc) between first commit and the end says whether it was
-   busy or waiting.
+   and dead-letter topics (ODDPING_KAFKA__*, ODDPING_PROCESSOR__APP_ID, its own metrics port,
+   log level WARNING) and the default checkpoint policy.  The worker's
+   `oddping_records_consumed_total` (/metrics) is polled every 0.1 s: records/s = (records -
+   taken at the first poll that saw any) / (time from that poll to the first that saw them
+   all), without start-up (group join, table recovery).  The group's committed offsets
+   (AdminClient.list_consumer_group_offsets) are polled too, until everything is committed:
+   they move only at checkpoints, seconds apart, so they say when, not how fast.  Cross-check:
+   the steady rate (least squares over the polls between 10 % and 90 % taken).  The worker's
+   CPU time (/proc) between the first and the last record taken says whether it was busy or
+   waiting.
 2. two workers, same records, another fresh group: one on core 0, one on core 1 (the broker
    and everything else share them); the same measure; scaling = two ÷ one.
 3. peers, pinned like the worker, in fresh processes:
@@ -50,9 +49,9 @@ BUSY = {"full": (3000, 3), "quick": (600, 4)}  # hosts, minutes of samples/busy.
 SEED = 7
 TARGET = 50_000
 POLL_S = 0.1
-FIRST_COMMIT_TIMEOUT_S = 180
+FIRST_RECORD_TIMEOUT_S = 180
 DRAIN_TIMEOUT_S = 900
-STALL_S = 60  # committed offsets unchanged this long (after the first commit): give up
+STALL_S = 60  # nothing taken and nothing committed this long (after the first record): give up
 BATCH_SIZE = 500  # ProcessorSettings.batch_size default, what the worker's agent takes
 
 
@@ -106,21 +105,27 @@ def run(ctx: Context) -> Result:
             if workers == 1:
                 ctx.log("two workers ...")
 
-        ctx.log("peer: the faust floor (same faust settings and batches, an agent doing nothing) ...")
-        floor = None
-        floor_errors = []
-        for attempt in (1, 2):  # see bench/faustfloor.py: a do-nothing faust agent can stall
-            floor_id = f"{app_prefix}-floor{attempt}"
-            groups.append(floor_id)
-            try:
-                floor = _workers(ctx, os.environ.copy(), [ctx.pin], floor_id, records_topic, total,
-                                 argv=[ctx.python, "-m", "bench.faustfloor", floor_id, records_topic,
-                                       broker.BOOTSTRAP, str(datadir)], first_commit_timeout_s=60)
-                ctx.log(f"faust floor: {floor['rate'] / 1e3:.1f}k records/s")
-                break
-            except RuntimeError as exc:
-                floor_errors.append(str(exc).split(":")[0])
-                ctx.log(f"faust floor attempt {attempt}: {floor_errors[-1]}")
+        floors: dict[str, dict | None] = {}
+        floor_errors: list[str] = []
+        for variant in ("worker", "stock"):
+            ctx.log(f"peer: the faust floor on the {variant} app (same faust settings and "
+                    "batches, an agent doing nothing) ...")
+            floors[variant] = None
+            for attempt in (1, 2):  # see bench/faustfloor.py: a do-nothing faust agent can stall
+                floor_id = f"{app_prefix}-floor-{variant}{attempt}"
+                groups.append(floor_id)
+                try:
+                    floors[variant] = _workers(
+                        ctx, os.environ | {"ODDPING_BENCH_FLOOR": variant}, [ctx.pin], floor_id,
+                        records_topic, total,
+                        argv=[ctx.python, "-m", "bench.faustfloor", floor_id, records_topic,
+                              broker.BOOTSTRAP, str(datadir)], first_record_timeout_s=60)
+                    ctx.log(f"faust floor ({variant}): {floors[variant]['rate'] / 1e3:.1f}k records/s")
+                    break
+                except RuntimeError as exc:
+                    floor_errors.append(f"{variant}: {str(exc).split(':')[0]}")
+                    ctx.log(f"faust floor ({variant}) attempt {attempt}: {floor_errors[-1]}")
+        floor, stock_floor = floors["worker"], floors["stock"]
         ctx.log("peers: the engine in-process (decode not timed), JSON, the batch processor ...")
         engine, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "engine", str(capture),
                                         "--batch-size", str(BATCH_SIZE)])
@@ -141,7 +146,7 @@ def run(ctx: Context) -> Result:
     loads_rate = n / engine["loads_seconds"]
     consume_rate = consume["messages"] / consume["seconds_first_to_last"]
     result.rows += [
-        Row(name, "records/s, one worker (first to last commit)", one["rate"],
+        Row(name, "records/s, one worker (first to last record taken)", one["rate"],
             "engine alone, in-process", engine_rate, "/s"),
         Row(name, "records/s, one worker", one["rate"],
             f"BatchProcessor in-process (JSON + engine + state export, batches of {BATCH_SIZE})",
@@ -150,8 +155,10 @@ def run(ctx: Context) -> Result:
             consume_rate, "/s"),
         Row(name, "records/s, one worker", one["rate"], "target per worker", TARGET, "/s"),
         Row(name, "records/s, one worker", one["rate"],
-            "faust floor: same faust settings and batches, agent does nothing",
+            "faust floor: same faust app and batches, agent does nothing",
             floor["rate"] if floor else None, "/s"),
+        Row(name, "faust floor, the worker's app (transport.py)", floor["rate"] if floor else None,
+            "faust floor, stock faust.App", stock_floor["rate"] if stock_floor else None, "/s"),
         Row(name, "records/s, two workers (cores 0 and 1)", two["rate"], "one worker", one["rate"], "/s"),
         Row(name, "JSON decode: orjson.loads of the record values", loads_rate,
             "engine alone, in-process", engine_rate, "/s"),
@@ -171,17 +178,17 @@ def run(ctx: Context) -> Result:
         markdown_table(("part", "µs per record", "share of the worker's"), [
             ("JSON decode (orjson.loads)", f"{us['loads']:.1f}", f"{us['loads'] / us['worker']:.0%}"),
             ("engine (Engine.process)", f"{us['engine']:.1f}", f"{us['engine'] / us['worker']:.0%}"),
-            ("state export per batch (take_changes: state_for + orjson.dumps) and batch bookkeeping",
+            ("state export at checkpoints (take_changes: state_for + orjson.dumps) and batch bookkeeping",
              f"{max(0.0, state_us):.1f}", f"{max(0.0, state_us) / us['worker']:.0%}"),
-            ("faust consuming: fetch, events, take_events, acks, commits (the faust floor)",
+            ("faust consuming: fetch, events, noack_take, acks, commits (the faust floor)",
              _fmt(us["floor"]), _fmt(us["floor"] and us["floor"] / us["worker"], "{:.0%}")
              if floor else f"floor failed: {'; '.join(floor_errors)}"),
             ("the rest: changelog and alert sends through faust's producer, awaiting their acks"
              + ("" if floor else " (and faust's consuming: no floor)"),
              f"{rest_us:.1f}", f"{rest_us / us['worker']:.0%}"),
-            ("worker total (wall, first to last commit)", f"{us['worker']:.1f}", "100%"),
+            ("worker total (wall, first to last record taken)", f"{us['worker']:.1f}", "100%"),
             ("*for scale: aiokafka consumer loop alone, bytes only*", f"{us['consume']:.1f}", ""),
-            ("*worker CPU per record, first to last commit*", _fmt(one["cpu_us_per_record"]),
+            ("*worker CPU per record, first to last record taken*", _fmt(one["cpu_us_per_record"]),
              f"*CPU busy {_fmt(one['cpu_utilisation'], '{:.0%}')} of that time*"),
             ("*worker CPU per record, whole process (start-up included)*", f"{worker_cpu_us:.1f}", ""),
         ]),
@@ -192,33 +199,35 @@ def run(ctx: Context) -> Result:
         + ("even with a free transport the worker could not reach the target. "
            if batch_rate < TARGET else
            "our own per-record work would allow the target; the transport is what stops it. ")
-        + f"Table updates: {engine['table_updates']:,} exported states "
-        f"({engine['table_update_bytes'] / 1e6:.0f} MB of JSON) for {n:,} records, each one "
+        + f"Table updates in-process, on the worker's checkpoint policy: "
+        f"{engine['table_updates']:,} exported states in {engine['checkpoints']} checkpoints "
+        f"({engine['table_update_bytes'] / 1e6:.1f} MB of JSON) for {n:,} records, each one "
         "also a changelog message the worker sends.",
         f"- Two workers: {two['rate'] / 1e3:.1f}k/s = {two['rate'] / one['rate']:.2f}× one "
         f"(group members seen: {two['max_members']}); on 2 cores shared with the broker, the "
         "producer of the changelog and alerts, and everything else on the machine.",
         f"- Worker warnings (stderr, WARNING level): one worker {_fmt_warnings(one['warnings'])}; "
         f"two workers {_fmt_warnings(two['warnings'])}.",
-        f"- Cross-checks of the commit-based rate: steady (10–90 % committed) one worker "
-        f"{one['steady_rate'] / 1e3:.1f}k/s, two {two['steady_rate'] / 1e3:.1f}k/s; from the first "
-        f"to the last write to the table's changelog (written per batch, not on faust's commit "
-        f"timer) one worker {_fmt(_k(one['changelog_rate']))}k/s, two "
-        f"{_fmt(_k(two['changelog_rate']))}k/s. Start-up to the first commit: "
-        f"{one['startup_s']:.1f} s / {two['startup_s']:.1f} s.",
+        f"- Cross-checks: steady (10–90 % taken) one worker {one['steady_rate'] / 1e3:.1f}k/s, "
+        f"two {two['steady_rate'] / 1e3:.1f}k/s. Checkpoints seen as commits: "
+        f"{one['checkpoints']} / {two['checkpoints']}; changelog messages "
+        f"{one['changelog_messages']:,} / {two['changelog_messages']:,} for {total:,} records. "
+        f"Start-up to the first record taken: {one['startup_s']:.1f} s / {two['startup_s']:.1f} s.",
     ]))
     result.markdown.append(markdown_table(
-        ("run", "records", "first commit seen at", "all committed at", "records/s", "steady",
-         "CPU busy, first to last commit", "worker CPU, whole process"),
+        ("run", "records", "first taken at", "all taken at", "all committed at", "records/s",
+         "steady", "CPU busy, first to last taken", "worker CPU, whole process"),
         [(f"{w} worker{'s' if w > 1 else ''}", f"{total:,}",
-          f"{r['startup_s']:.1f} s ({r['first_committed']:,} committed)", f"{r['done_s']:.1f} s",
+          f"{r['startup_s']:.1f} s ({r['first_consumed']:,} taken)", f"{r['done_s']:.1f} s",
+          f"{r['committed_s']:.1f} s",
           f"{r['rate'] / 1e3:.1f}k/s", f"{r['steady_rate'] / 1e3:.1f}k/s",
           _fmt(r["cpu_utilisation"], "{:.0%}") + (" of one core" if w == 1 else " of one core (both summed)"),
           " + ".join(f"{c:.1f} s" for c in r["cpus"]))
          for w, r in runs.items()]))
     result.data = {"capture": {"path": str(capture), **meta}, "records": total, "end_offsets": ends,
                    "produce_seconds": produce_seconds, "workers": runs, "engine": engine,
-                   "consume": consume, "faust_floor": floor, "faust_floor_errors": floor_errors,
+                   "consume": consume, "faust_floor": floor, "faust_floor_stock": stock_floor,
+                   "faust_floor_errors": floor_errors,
                    "us_per_record": us,
                    "loadavg_end": loadavg()}
     return result
@@ -226,48 +235,59 @@ def run(ctx: Context) -> Result:
 
 def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic: str,
              total: int, argv: list[str] | None = None,
-             first_commit_timeout_s: float = FIRST_COMMIT_TIMEOUT_S) -> dict:
-    """Start len(pins) workers, poll the group's committed offsets until all `total` records are
-    committed, stop the workers; the timeline and rates."""
+             first_record_timeout_s: float = FIRST_RECORD_TIMEOUT_S) -> dict:
+    """Start len(pins) workers, poll what they have taken and the group's committed offsets
+    until all `total` records are taken and committed, stop the workers; timelines and rates."""
     offsets = broker.CommittedOffsets(app_id, topic)
     procs = []
     errs = []
+    ports = []
     started = time.perf_counter()
     for pin in pins:
         err = tempfile.TemporaryFile()
         errs.append(err)
-        procs.append(subprocess.Popen(pin + (argv or [ctx.oddping, "process"]), env=env, cwd=ROOT,
-                                      stdout=subprocess.DEVNULL, stderr=err))
-    timeline: list[tuple[float, int]] = []
+        port = _free_port()
+        ports.append(port)
+        command = pin + (argv + [str(port)] if argv else [ctx.oddping, "process"])
+        procs.append(subprocess.Popen(command, env=env | {"ODDPING_METRICS__PORT": str(port)},
+                                      cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
+    timeline: list[tuple[float, int]] = []  # (time, committed offsets)
+    consumed_timeline: list[tuple[float, int]] = []  # (time, records taken by the workers)
     changelog = broker.Watermarks(f"{app_id}-host-state-changelog")
-    writes: list[tuple[float, int]] = []  # (time, changelog messages): when batches were applied
+    writes: list[tuple[float, int]] = []  # (time, changelog messages): checkpoints
     members = 0
     next_members = 0.0
     cpu_at_first = cpu_at_done = None
+    consumed_done = False
     try:
         while True:
             now = time.perf_counter() - started
+            consumed = sum(_consumed(port) for port in ports)
+            if not consumed_timeline or consumed != consumed_timeline[-1][1]:
+                consumed_timeline.append((now, consumed))
+                if cpu_at_first is None and consumed > 0:
+                    cpu_at_first = _cpu_now(procs)
+            if consumed >= total and not consumed_done:
+                consumed_done = True
+                cpu_at_done = _cpu_now(procs)
             committed = offsets.total()
             written = changelog.total()
             if not writes or written != writes[-1][1]:
                 writes.append((time.perf_counter() - started, written))
             if not timeline or committed != timeline[-1][1]:
                 timeline.append((now, committed))
-                if cpu_at_first is None and committed > 0:
-                    cpu_at_first = _cpu_now(procs)
-            if committed >= total:
-                cpu_at_done = _cpu_now(procs)
+            if committed >= total and consumed_done:
                 break
             if now >= next_members:
                 members = max(members, offsets.members())
                 next_members = now + 1.0
             dead = [p for p in procs if p.poll() is not None]
-            limit = first_commit_timeout_s if committed == 0 else DRAIN_TIMEOUT_S
-            stalled = committed > 0 and now - timeline[-1][0] > STALL_S
+            limit = first_record_timeout_s if consumed == 0 else DRAIN_TIMEOUT_S
+            stalled = consumed > 0 and now - max(timeline[-1][0], consumed_timeline[-1][0]) > STALL_S
             if dead or now > limit or stalled:
                 why = "exited" if dead else "stalled" if stalled else "too slow"
-                raise RuntimeError(f"workers {why} at {committed:,} of {total:,} committed "
-                                   f"after {now:.0f} s: {_tail(errs)}")
+                raise RuntimeError(f"workers {why} at {consumed:,} taken, {committed:,} of "
+                                   f"{total:,} committed after {now:.0f} s: {_tail(errs)}")
             time.sleep(POLL_S)
     finally:
         cpus = _stop(procs)
@@ -276,24 +296,47 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
         warnings = _warnings(errs)
         for err in errs:
             err.close()
-    first = next((t, c) for t, c in timeline if c > 0)
-    done = timeline[-1][0]
+    # The rate: records the workers took from faust (their consumed counter, polled every
+    # POLL_S), from the first poll that saw any to the first that saw them all.  Offsets are
+    # committed only at checkpoints (seconds apart), too coarse to time by.
+    first = next((t, c) for t, c in consumed_timeline if c > 0)
+    done = next(t for t, c in consumed_timeline if c >= total)
     span = done - first[0]
     rate = (total - first[1]) / span if span > 0 and first[1] < total else total / max(done, 1e-9)
-    # the changelog is written as each batch is applied, unlike the commits (every 10,000 acked
-    # messages or 2.8 s): first and last write bracket the processing more tightly
-    w_first = next((t for t, c in writes if c > 0), None)
-    w_span = writes[-1][0] - w_first if w_first is not None else 0.0
     busy_cpu = (cpu_at_done - cpu_at_first) if cpu_at_first is not None and cpu_at_done is not None else None
     return {"workers": len(pins), "rate": rate,
-            "changelog_rate": total / w_span if w_span > 0 else None,
-            "changelog_first_s": w_first, "changelog_last_s": writes[-1][0] if writes else None,
+            "checkpoints": sum(1 for _t, c in timeline if c > 0),
             "changelog_messages": writes[-1][1] if writes else 0, "changelog_timeline": writes,
             "cpu_first_to_last": busy_cpu, "cpu_utilisation": busy_cpu / span if busy_cpu and span > 0 else None,
-            "cpu_us_per_record": busy_cpu / (total - first[1]) * 1e6 if busy_cpu and total > first[1] else None, "steady_rate": _steady(timeline, total) or rate,
-            "startup_s": first[0], "first_committed": first[1], "done_s": done,
+            "cpu_us_per_record": busy_cpu / (total - first[1]) * 1e6 if busy_cpu and total > first[1] else None,
+            "steady_rate": _steady(consumed_timeline, total) or rate,
+            "startup_s": first[0], "first_consumed": first[1], "done_s": done,
+            "committed_s": timeline[-1][0],
             "max_members": members, "cpus": cpus, "cpu": sum(cpus), "timeline": timeline,
+            "consumed_timeline": consumed_timeline,
             "warnings": warnings, "stderr_tail": stderr}
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _consumed(port: int) -> int:
+    """A worker's oddping_records_consumed_total from its /metrics (0 until it answers)."""
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=1) as response:
+            for line in response.read().decode().splitlines():
+                if line.startswith("oddping_records_consumed_total "):
+                    return int(float(line.split()[1]))
+    except OSError:
+        pass
+    return 0
 
 
 def _cpu_now(procs: list[subprocess.Popen]) -> float:
@@ -311,7 +354,7 @@ def _cpu_now(procs: list[subprocess.Popen]) -> float:
 
 
 def _steady(timeline: list[tuple[float, int]], total: int) -> float | None:
-    """Least-squares slope of committed offsets over time between 10 % and 90 % committed."""
+    """Least-squares slope of records taken over time between 10 % and 90 % of them."""
     points = [(t, c) for t, c in timeline if 0.1 * total <= c <= 0.9 * total]
     if len(points) < 3:
         return None
