@@ -133,6 +133,8 @@ through verbatim, `config` deep-merged last.
   "data_dir" $p.dataDir
   "alert_format" $p.alertFormat
   "batch_size" (int $p.batchSize)
+  "checkpoint_interval_s" $p.checkpointIntervalSeconds
+  "checkpoint_max_records" (int $p.checkpointMaxRecords)
   "max_tracked_hosts" (int $p.maxTrackedHosts)
   "host_idle_expiry_s" $p.hostIdleExpirySeconds }}
 {{- $cfg := dict
