@@ -34,7 +34,8 @@ PRODUCER_DEFAULTS = {
 SCHEMA_VERSION_HEADER = str(RECORD_SCHEMA_VERSION).encode()
 BACKPRESSURE_POLL_S = 0.05
 WARNING_INTERVAL_S = 10.0
-POLL_EVERY = 512
+POLL_EVERY = 512  # records between polls: delivery callbacks and the published metric, in bulk
+RECORD_KINDS = ("icmp", "host_observation")
 
 
 class DeliveryFailed(Exception):
@@ -57,7 +58,8 @@ class RecordPublisher:
         except KafkaException as exc:
             raise KafkaUnavailable(f"cannot create a Kafka producer: {exc.args[0].str()}") from None
         self.sensor_header = sensor_id.encode()
-        self.delivered = 0
+        self.delivered_by_kind = dict.fromkeys(RECORD_KINDS, 0)
+        self._reported_by_kind = dict.fromkeys(RECORD_KINDS, 0)  # what the metric already says
         self.failed = 0
         self.first_failure: str | None = None
         self.fatal: str | None = None
@@ -66,9 +68,13 @@ class RecordPublisher:
         self._by_kind = {
             kind: ([("schema_version", SCHEMA_VERSION_HEADER), ("sensor_id", self.sensor_header),
                     ("kind", kind.encode())], self._delivered(kind))
-            for kind in ("icmp", "host_observation")
+            for kind in RECORD_KINDS
         }
         self._unpolled = 0
+
+    @property
+    def delivered(self) -> int:
+        return sum(self.delivered_by_kind.values())
 
     # -- callbacks -------------------------------------------------------------------------------
 
@@ -85,16 +91,25 @@ class RecordPublisher:
             log.warning("kafka trouble, retrying", error=error.str())
 
     def _delivered(self, kind: str):  # noqa: ANN202 (a delivery callback per record kind)
-        published = self.metrics.published.labels(kind)
+        delivered = self.delivered_by_kind
 
+        # Runs once per record: a plain count here, the Prometheus counter (a lock per inc) is
+        # brought up to date in bulk by _report_delivered.
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             if err is None:
-                self.delivered += 1
-                published.inc()
+                delivered[kind] += 1
             else:
                 self._failed(err)
 
         return on_delivery
+
+    def _report_delivered(self) -> None:
+        """Bring oddping_records_published_total up to the deliveries counted so far."""
+        reported = self._reported_by_kind
+        for kind, count in self.delivered_by_kind.items():
+            if count != reported[kind]:
+                self.metrics.published.labels(kind).inc(count - reported[kind])
+                reported[kind] = count
 
     def _failed(self, err: KafkaError) -> None:
         self.failed += 1
@@ -123,6 +138,7 @@ class RecordPublisher:
         if self._unpolled >= POLL_EVERY:  # serve delivery callbacks in bulk, not per record
             self._unpolled = 0
             self.producer.poll(0)
+            self._report_delivered()
 
     def produce_raw(self, topic: str, key: bytes, value: bytes) -> None:
         """A message that is not a record (the watch progress marker)."""
@@ -136,6 +152,7 @@ class RecordPublisher:
     def serve(self) -> None:
         """Run delivery callbacks that are due (the live loop calls this while traffic is quiet)."""
         self.producer.poll(0)
+        self._report_delivered()
 
     def queue_depth(self) -> int:
         depth = len(self.producer)
@@ -145,6 +162,7 @@ class RecordPublisher:
     def flush(self, timeout_s: float = 60.0) -> int:
         """Wait for outstanding deliveries; returns how many are still undelivered."""
         remaining = self.producer.flush(timeout_s)
+        self._report_delivered()
         self.queue_depth()
         return remaining
 
@@ -161,3 +179,4 @@ class RecordPublisher:
             self.producer.commit_transaction(timeout_s)
         except KafkaException as exc:
             raise DeliveryFailed(f"transaction commit failed: {exc.args[0].str()}") from None
+        self._report_delivered()  # the commit waited for (and served) the chunk's deliveries
