@@ -217,6 +217,8 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
     async def settle_when_quiet() -> None:
         """A checkpoint when the input slows down (the agent only checkpoints as batches
         arrive), and, once it has been quiet for IDLE_FLUSH_S, the open windows' alerts."""
+        if engine_lock.locked():
+            return  # the agent is at work: it checkpoints itself, and the input is not quiet
         async with engine_lock:
             if unacked and time.monotonic() - last_checkpoint[0] >= proc.checkpoint_interval_s:
                 await checkpoint()
