@@ -41,7 +41,11 @@ def run_id() -> str:
 
 def create_topic(name: str, partitions: int = PARTITIONS) -> str:
     client = admin()
-    client.create_topics([NewTopic(name, partitions, 1)])[name].result(30)
+    # The records carry capture times, minutes to years old: kept by size, as the topics oddping
+    # creates are (oddping/kafka.py).  With the broker's default 7-day time retention its next
+    # check (every 5 minutes) deleted a run's records while a worker was still reading them.
+    config = {"retention.ms": "-1", "retention.bytes": str(1 << 30)}
+    client.create_topics([NewTopic(name, partitions, 1, config=config)])[name].result(30)
     deadline = time.monotonic() + 30  # until the metadata shows every partition with a leader
     while time.monotonic() < deadline:
         topic = client.list_topics(timeout=10).topics.get(name)
