@@ -5,7 +5,7 @@
   messages to the agent more cheaply than stock faust (transport.py).
 - Host state lives in a faust Table (memory store, or rocksdb) backed by its changelog topic.
   Writes name their partition explicitly (the partition the host's records arrive on) because a
-  batch from `take_events` spans partitions and faust would otherwise use the last event's.
+  batch from `noack_take` spans partitions and faust would otherwise use the last event's.
 - Findings are emitted by the engine on event time; faust's wall-clock windows
   (`on_window_close`) are not used.
 - Checkpoints (every `checkpoint_interval_s` or `checkpoint_max_records`): the state of the
