@@ -7,23 +7,12 @@ from __future__ import annotations
 import zlib
 
 import orjson
-import pytest
-from test_engine import final, long_mix, run_engine
+from test_engine import final, mix, reference  # noqa: F401 (the engine tests' fixtures)
 
 from processors.engine import Engine
 from processors.stream.batch import BatchProcessor, Message
 
 PARTITIONS = 4
-
-
-@pytest.fixture(scope="module")
-def mix():
-    return long_mix()
-
-
-@pytest.fixture(scope="module")
-def reference(mix):
-    return run_engine(mix)
 
 
 def as_messages(records: list[dict]) -> list[Message]:
