@@ -91,6 +91,8 @@ class ProcessorSettings(_Section):
         "records consumed since are committed: longer is faster, and replays more after a crash")
     checkpoint_max_records: int = Field(
         50_000, ge=1, description="records consumed before a checkpoint is taken regardless")
+    stall_timeout_s: float = Field(
+        120.0, gt=0, description="/healthz fails when records wait and none is taken this long")
     max_tracked_hosts: int = Field(100_000, ge=1)
     host_idle_expiry_s: float = Field(900.0, gt=0)
 

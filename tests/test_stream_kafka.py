@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -97,8 +99,9 @@ class Pipeline:
         subprocess.run([ODDPING, "produce", "--pcap", str(capture), "--sensor-id", SENSOR],
                        env=self.env, check=True, capture_output=True, timeout=300)
 
-    def start_worker(self) -> subprocess.Popen:
-        worker = subprocess.Popen([ODDPING, "process"], env=self.env, cwd=ROOT,
+    def start_worker(self, metrics_port: int = 0) -> subprocess.Popen:
+        env = self.env | {"ODDPING_METRICS__PORT": str(metrics_port)}
+        worker = subprocess.Popen([ODDPING, "process"], env=env, cwd=ROOT,
                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         self.workers.append(worker)
         return worker
@@ -134,6 +137,12 @@ class Pipeline:
                 worker.kill()
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def _describe(got: set, expected: set) -> str:
     return f"missing {sorted(expected - got)[:5]} extra {sorted(got - expected)[:5]}"
 
@@ -142,13 +151,17 @@ def test_two_workers_find_what_scan_finds(busy_capture: Path, scanned: set) -> N
     pipeline = Pipeline(partitions=4)
     try:
         pipeline.publish(busy_capture)
-        pipeline.start_worker()
+        port = _free_port()
+        pipeline.start_worker(metrics_port=port)
         pipeline.start_worker()
         got = pipeline.wait_for(scanned)
         documents = pipeline.alert_documents()
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+            health = (response.status, response.read())
     finally:
         pipeline.stop()
     assert got == scanned, _describe(got, scanned)
+    assert health == (200, b"ok\n")  # all taken, nothing waiting: not stuck
     for doc in documents[:50]:
         assert schemas.first_error(schemas.ALERT_SCHEMA, doc) is None
 

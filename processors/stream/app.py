@@ -31,6 +31,7 @@ from oddping.logs import get_logger
 from processors.engine import Engine
 
 from .batch import BatchProcessor, BatchResult, Message
+from .health import Progress
 from .transport import App
 
 log = get_logger("oddping.process")
@@ -95,7 +96,7 @@ def _credentials(settings: Settings) -> Any:
     return None
 
 
-def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
+def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress) -> faust.App:
     kafka = settings.kafka
     proc = settings.processor
     app = App(
@@ -198,6 +199,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
     async def detect(stream: faust.StreamT) -> None:
         the_stream[:] = [stream]
         async for taken in stream.noack_take(proc.batch_size, within=TAKE_WITHIN_S):
+            progress.took()
             async with engine_lock:
                 events = current(taken)
                 batch = [Message(e.message.partition, e.message.offset, e.message.key, e.value)
@@ -216,7 +218,9 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
     @app.timer(interval=1.0)
     async def settle_when_quiet() -> None:
         """A checkpoint when the input slows down (the agent only checkpoints as batches
-        arrive), and, once it has been quiet for IDLE_FLUSH_S, the open windows' alerts."""
+        arrive), and, once it has been quiet for IDLE_FLUSH_S, the open windows' alerts.
+        Also the heartbeat /healthz reads."""
+        report_progress()
         if engine_lock.locked():
             return  # the agent is at work: it checkpoints itself, and the input is not quiet
         async with engine_lock:
@@ -227,6 +231,13 @@ def build_app(settings: Settings, metrics: ProcessorMetrics) -> faust.App:
             idle_flushed[0] = True
             await send(processor.flush_idle())
             await checkpoint()
+
+    def report_progress() -> None:
+        queued = the_stream[0].channel.queue.qsize() if the_stream else 0
+        waiting = queued + app.consumer.records_waiting(kafka.records_topic)
+        settling = ("rebalancing" if app.rebalancing
+                    else "recovering" if not app.tables.recovery.completed.is_set() else None)
+        progress.beat(waiting, settling)
 
     @hosts.on_recover
     async def adopt_recovered_hosts() -> None:
@@ -255,11 +266,12 @@ def run_worker(settings: Settings) -> int:
     from oddping.observability import HealthServer
 
     metrics = ProcessorMetrics()
-    app = build_app(settings, metrics)
+    progress = Progress(settings.processor.stall_timeout_s)
+    app = build_app(settings, metrics, progress)
     health = None
     if settings.metrics.port:
         health = HealthServer(settings.metrics.host, settings.metrics.port, metrics.registry,
-                              lambda: (True, "ok")).start()
+                              progress.verdict).start()
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     try:
         worker.execute_from_commandline()

@@ -27,6 +27,18 @@ YIELD_EVERY = 1000
 
 
 class Consumer(aiokafka_driver.Consumer):
+    def records_waiting(self, topic: str) -> int:
+        """Records of `topic` on the broker past what has been handed to the streams, over the
+        assigned partitions whose positions are known (0 while they are not)."""
+        waiting = 0
+        for tp in self.assignment():
+            if tp.topic != topic:
+                continue
+            highwater, read_offset = self.highwater(tp), self._read_offset.get(tp)
+            if highwater is not None and read_offset is not None:
+                waiting += max(0, highwater - read_offset - 1)
+        return waiting
+
     async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover - see the tests
         callback = self.callback
         getmany = self.getmany

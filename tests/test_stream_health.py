@@ -1,0 +1,71 @@
+"""/healthz of the stream worker (processors/stream/health.py): stuck only when records wait and
+none is taken for the stall timeout; never while rebalancing or recovering; a loop that stops
+beating is stuck."""
+
+from __future__ import annotations
+
+from processors.stream.health import Progress
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def progress(timeout_s: float = 120.0) -> tuple[Progress, Clock]:
+    clock = Clock()
+    return Progress(timeout_s, clock=clock), clock
+
+
+def test_starting_until_the_first_heartbeat():
+    p, clock = progress()
+    clock.now += 600
+    assert p.verdict() == (True, "starting")
+
+
+def test_records_waiting_and_none_taken_is_stuck_after_the_timeout():
+    p, clock = progress()
+    p.beat(waiting=5000, settling=None)
+    clock.now += 119
+    p.beat(waiting=5000, settling=None)
+    assert p.verdict()[0]
+    clock.now += 2
+    p.beat(waiting=5000, settling=None)
+    ok, reason = p.verdict()
+    assert not ok and "5,000 records waiting" in reason and "121 s" in reason
+    p.took()
+    assert p.verdict() == (True, "ok")
+
+
+def test_nothing_waiting_is_never_stuck():
+    p, clock = progress()
+    for _ in range(10):
+        clock.now += 60
+        p.beat(waiting=0, settling=None)
+    assert p.verdict() == (True, "ok")
+    p.beat(waiting=10, settling=None)  # records arrive after a quiet hour: the clock starts now
+    clock.now += 60
+    assert p.verdict()[0]
+
+
+def test_rebalancing_and_recovering_are_not_stuck():
+    p, clock = progress()
+    for settling in ("recovering", "rebalancing"):
+        for _ in range(10):
+            clock.now += 60
+            p.beat(waiting=10_000, settling=settling)
+        assert p.verdict() == (True, settling)
+    clock.now += 60
+    p.beat(waiting=10_000, settling=None)  # recovered: the stall clock starts from here
+    assert p.verdict() == (True, "ok")
+
+
+def test_a_loop_that_stops_beating_is_stuck():
+    p, clock = progress(timeout_s=30)
+    p.beat(waiting=0, settling=None)
+    clock.now += 31
+    ok, reason = p.verdict()
+    assert not ok and reason.startswith("event loop blocked")
