@@ -4,7 +4,8 @@ faust hands each fetched message to the streams with
 ``await wait_first(callback(message), suspend_flow.wait())``: two tasks and an
 ``asyncio.wait`` per message, so that a rebalance (``suspend_flow``) can interrupt a delivery
 that waits.  On this project's 2-vCPU machines that alone was about half of a do-nothing
-agent's CPU time (4.8k -> 9.9k records/s without it, bench/README.md).  A delivery only waits
+agent's CPU time (without it: 4.7k -> 7.0k records/s on the stream bench's capture, about 2× on
+smaller records; bench/README.md).  A delivery only waits
 while faust rebuilds its topic index; the streams' queues never block the fetcher (a queue under
 pressure pauses its partition instead).  So: await the delivery directly while the flow is
 running, and keep faust's interruptible form whenever it is suspended.  Everything else
