@@ -5,10 +5,11 @@ faust hands each fetched message to the streams with
 ``asyncio.wait`` per message, so that a rebalance (``suspend_flow``) can interrupt a delivery
 that waits.  On this project's 2-vCPU machines that alone was about half of a do-nothing
 agent's CPU time (without it: 4.7k -> 7.0k records/s on the stream bench's capture, about 2× on
-smaller records; bench/README.md).  A delivery only waits
-while faust rebuilds its topic index; the streams' queues never block the fetcher (a queue under
-pressure pauses its partition instead).  So: await the delivery directly while the flow is
-running, and keep faust's interruptible form whenever it is suspended.  Everything else
+smaller records; bench/README.md).  A delivery waits only while faust rebuilds its topic
+index, or while the agent's queue is full (until the agent takes more, or a rebalance clears the
+queues); the worker drops events fetched before a rebalance whenever they reach it (app.py,
+`current`).  So: await the delivery directly while the flow is running, and keep faust's
+interruptible form whenever it is suspended.  Everything else
 (read offsets, gaps, commit cadence, stopping) is faust's loop as it is in the pinned version
 (faust-streaming 0.15.3, ``faust.transport.consumer.Consumer._drain_messages``); the stream
 tests run the worker through it.
