@@ -575,34 +575,44 @@ def capture_path(kind: str, packets: int, seed: int = SEED, out_dir: Path = OUT_
     return out_dir / f"{kind}-{packets}-seed{seed}-v{GEN_VERSION}.pcap"
 
 
-def ensure_capture(kind: str, packets: int, seed: int = SEED, out_dir: Path = OUT_DIR,
-                   log: Callable[[str], None] = lambda _m: None) -> tuple[Path, dict]:
-    """The capture for these parameters, generated unless a complete one is already there."""
-    path = capture_path(kind, packets, seed, out_dir)
+def cached(path: Path, describe: str, make: Callable[[Path], dict],
+           log: Callable[[str], None] = lambda _m: None) -> tuple[Path, dict]:
+    """`path`, made by `make(partial_path) -> facts` unless a complete one is there: a file counts
+    as complete while its `.json` sidecar (written last) gives its size.  Returns (path, the
+    sidecar's facts: make's, plus bytes and generate_seconds)."""
     sidecar = path.with_name(path.name + ".json")
     if path.exists() and sidecar.exists():
         meta = json.loads(sidecar.read_text())
         if meta.get("bytes") == path.stat().st_size:
             log(f"reusing {_shown(path)} ({meta['bytes'] / 1e6:.0f} MB)")
             return path, meta
-    out_dir.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
     sidecar.unlink(missing_ok=True)
-    log(f"generating {_shown(path)} ({packets:,} frames) ...")
+    log(f"generating {_shown(path)} ({describe}) ...")
     tmp = path.with_name(path.name + ".partial")
     started = time.perf_counter()
-    gc.disable()  # millions of short-lived frames, no cycles: the collector only costs time (~25 %)
-    try:
-        meta = GENERATORS[kind](tmp, packets, seed)
-    finally:
-        gc.enable()
+    facts = make(tmp)
     seconds = time.perf_counter() - started
     os.replace(tmp, path)
-    meta = {"kind": kind, "packets": packets, "seed": seed, "gen_version": GEN_VERSION,
-            "generate_seconds": round(seconds, 2), **meta}
+    meta = {**facts, "bytes": path.stat().st_size, "generate_seconds": round(seconds, 2)}
     sidecar.write_text(json.dumps(meta, indent=1) + "\n")
-    log(f"generated {path.name}: {meta['bytes'] / 1e6:.0f} MB in {seconds:.1f} s "
-        f"({packets / seconds / 1e3:.0f}k frames/s)")
+    log(f"generated {path.name}: {meta['bytes'] / 1e6:.0f} MB in {seconds:.1f} s")
     return path, meta
+
+
+def ensure_capture(kind: str, packets: int, seed: int = SEED, out_dir: Path = OUT_DIR,
+                   log: Callable[[str], None] = lambda _m: None) -> tuple[Path, dict]:
+    """The capture for these parameters, generated unless a complete one is already there."""
+
+    def make(tmp: Path) -> dict:
+        gc.disable()  # millions of short-lived frames, no cycles: the collector only costs time (~25 %)
+        try:
+            facts = GENERATORS[kind](tmp, packets, seed)
+        finally:
+            gc.enable()
+        return {"kind": kind, "packets": packets, "seed": seed, "gen_version": GEN_VERSION, **facts}
+
+    return cached(capture_path(kind, packets, seed, out_dir), f"{packets:,} frames", make, log)
 
 
 def remove_capture(path: Path) -> None:
