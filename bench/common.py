@@ -71,6 +71,25 @@ def run_timed(argv: Sequence[str], *, capture_stdout: bool = False, cwd: Path = 
                       out.read().decode(errors="replace"), err.read().decode(errors="replace"))
 
 
+def checked(timing: Timing) -> Timing:
+    """The timing of a command that must have succeeded."""
+    if timing.returncode != 0:
+        raise RuntimeError(f"command failed ({timing.returncode}): {timing.stderr.strip()[-2000:]}")
+    return timing
+
+
+def warm(path: Path) -> None:
+    """Read the file once so every measured run finds it in the page cache."""
+    with open(path, "rb", buffering=0) as f:
+        while f.read(8 << 20):
+            pass
+
+
+def count_label(n: int) -> str:
+    """1000000 -> "1M", 30000 -> "30k" (capture names in the report)."""
+    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
+
+
 def run_json(argv: Sequence[str]) -> tuple[dict, Timing]:
     """Run a command that prints one JSON object as its last stdout line."""
     timing = run_timed(argv, capture_stdout=True)

@@ -19,7 +19,8 @@ import shutil
 from pathlib import Path
 
 from . import gen
-from .common import Context, Result, Row, Timing, loadavg, markdown_table, median, run_json, run_timed
+from .common import (Context, Result, Row, Timing, checked, count_label, loadavg, markdown_table,
+                     median, run_json, run_timed, warm)
 
 TITLE = "oddping decode vs tcpdump and a plain dpkt loop"
 SUMMARY = re.compile(r"packets read (\d+): records (\d+), host observations (\d+)")
@@ -37,10 +38,10 @@ def run(ctx: Context) -> Result:
     icmp, icmp_meta = gen.ensure_capture("icmp", ctx.size(gen.SIZES["icmp"]), out_dir=ctx.out_dir,
                                          log=ctx.log)
     ctx.generated += [mixed, icmp]
-    mixed_name = f"mixed {_count(mixed_meta['packets'])}"
-    icmp_name = f"all-ICMP {_count(icmp_meta['packets'])}"
+    mixed_name = f"mixed {count_label(mixed_meta['packets'])}"
+    icmp_name = f"all-ICMP {count_label(icmp_meta['packets'])}"
     for path in (mixed, icmp):
-        _warm(path)
+        warm(path)
 
     startup = _startup(ctx)
     mixed_runs = _mixed_runs(ctx, mixed)
@@ -138,17 +139,12 @@ STAGE_LABELS = {
 
 # -- measurements ------------------------------------------------------------------------------
 
-def _warm(path: Path) -> None:
-    """Read the file once so every measured run finds it in the page cache."""
-    with open(path, "rb", buffering=0) as f:
-        while f.read(8 << 20):
-            pass
 
 
 def _startup(ctx: Context) -> float:
     empty = ctx.out_dir / "empty.pcap"
     empty.write_bytes(gen.c.pcap_header(gen.c.LINKTYPE_ETHERNET))
-    runs = [_check(run_timed(ctx.pin + [ctx.oddping, "decode", str(empty)])) for _ in range(ctx.runs)]
+    runs = [checked(run_timed(ctx.pin + [ctx.oddping, "decode", str(empty)])) for _ in range(ctx.runs)]
     return median([r.wall for r in runs])
 
 
@@ -156,8 +152,8 @@ def _mixed_runs(ctx: Context, path: Path) -> dict[str, list[Timing]]:
     runs: dict[str, list[Timing]] = {"oddping": [], "tcpdump": []}
     for i in range(ctx.runs):
         ctx.log(f"mixed run {i + 1}/{ctx.runs}: oddping decode, tcpdump '{MIXED_FILTER}'")
-        runs["oddping"].append(_check(run_timed(ctx.pin + [ctx.oddping, "decode", str(path)])))
-        runs["tcpdump"].append(_check(run_timed(
+        runs["oddping"].append(checked(run_timed(ctx.pin + [ctx.oddping, "decode", str(path)])))
+        runs["tcpdump"].append(checked(run_timed(
             ctx.pin + ["tcpdump", "-r", str(path), "-w", "/dev/null", MIXED_FILTER])))
     return runs
 
@@ -167,11 +163,11 @@ def _icmp_runs(ctx: Context, path: Path) -> dict[str, list]:
     for i in range(ctx.runs):
         ctx.log(f"all-ICMP run {i + 1}/{ctx.runs}: oddping decode (CLI, then in-process), dpkt loop, "
                 f"tcpdump '{ICMP_FILTER}'")
-        runs["oddping"].append(_check(run_timed(ctx.pin + [ctx.oddping, "decode", str(path)])))
+        runs["oddping"].append(checked(run_timed(ctx.pin + [ctx.oddping, "decode", str(path)])))
         runs["cli_pass"].append(_pass(ctx, "cli", path))
         in_process, timing = run_json(ctx.pin + [ctx.python, "-m", "bench.passes", "dpkt", str(path)])
         runs["dpkt"].append((timing, in_process))
-        runs["tcpdump"].append(_check(run_timed(
+        runs["tcpdump"].append(checked(run_timed(
             ctx.pin + ["tcpdump", "-r", str(path), "-w", "/dev/null", ICMP_FILTER])))
     return runs
 
@@ -182,10 +178,6 @@ def _pass(ctx: Context, mode: str, path: Path) -> dict:
     return result
 
 
-def _check(timing: Timing) -> Timing:
-    if timing.returncode != 0:
-        raise RuntimeError(f"command failed ({timing.returncode}): {timing.stderr.strip()[-2000:]}")
-    return timing
 
 
 def _timing(t: Timing) -> dict:
@@ -254,8 +246,4 @@ def _checks(mixed_runs: dict, icmp_runs: dict, mixed_meta: dict, icmp_meta: dict
 def _per(seconds: float, frames: int, stage: str = "") -> str:
     """µs per frame, blank for start-up (not per frame) or no frames."""
     return f"{seconds / frames * 1e6:.2f}" if frames and stage != "startup" else ""
-
-
-def _count(n: int) -> str:
-    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
 

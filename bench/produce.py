@@ -29,8 +29,8 @@ import re
 import shutil
 
 from . import broker, gen
-from .common import (ROOT, Context, Result, Row, Timing, loadavg, markdown_table, median, run_json,
-                     run_timed)
+from .common import (ROOT, Context, Result, Row, Timing, checked, count_label, loadavg,
+                     markdown_table, median, run_json, run_timed, warm)
 
 TITLE = "oddping produce vs a bare confluent-kafka producer loop (local broker)"
 ICMP_SIZES = {"full": 100_000, "quick": 30_000}
@@ -51,7 +51,7 @@ def run(ctx: Context) -> Result:
                                            log=ctx.log)
     ctx.generated += [icmp, mixed]
     for path in (icmp, mixed):
-        _warm(path)
+        warm(path)
     same = ctx.out_dir / "produce-messages.pickle"
     small = ctx.out_dir / "produce-messages-300.pickle"
     ctx.log("serialising the all-ICMP records for the bare loop ...")
@@ -75,12 +75,12 @@ def run(ctx: Context) -> Result:
             topic = broker.create_topic(f"{prefix}.bare300.{i}")
             runs["bare300"].append(run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "produce", topic,
                                                        str(small), "--bootstrap", broker.BOOTSTRAP]))
-            runs["decode"].append(_check(run_timed(ctx.pin + [ctx.oddping, "decode", str(icmp)])))
+            runs["decode"].append(checked(run_timed(ctx.pin + [ctx.oddping, "decode", str(icmp)])))
             topic = broker.create_topic(f"{prefix}.tiny.{i}")
             runs["tiny"].append(_produce(ctx, TINY, topic))
             topic = broker.create_topic(f"{prefix}.mixed.{i}")
             runs["mixed"].append(_produce(ctx, mixed, topic))
-            runs["tcpdump"].append(_check(run_timed(
+            runs["tcpdump"].append(checked(run_timed(
                 ctx.pin + ["tcpdump", "-r", str(mixed), "-w", "/dev/null", MIXED_FILTER])))
             broker.delete_topics(broker.topics_with_prefix(prefix))  # keep the broker's disk small
     finally:
@@ -90,8 +90,8 @@ def run(ctx: Context) -> Result:
 
     # -- rows ------------------------------------------------------------------------------------
     n_icmp = icmp_meta["packets"]
-    icmp_name = f"all-ICMP {_count(n_icmp)}"
-    mixed_name = f"mixed {_count(mixed_meta['packets'])}"
+    icmp_name = f"all-ICMP {count_label(n_icmp)}"
+    mixed_name = f"mixed {count_label(mixed_meta['packets'])}"
     delivered = [d for _, d in runs["oddping"]]
     o_wall = median([t.wall for t, _ in runs["oddping"]])
     o_cpu = median([t.cpu for t, _ in runs["oddping"]])
@@ -174,7 +174,7 @@ def run(ctx: Context) -> Result:
 
 
 def _produce(ctx: Context, capture, topic: str) -> tuple[Timing, int]:
-    timing = _check(run_timed(ctx.pin + [ctx.oddping, "produce", "--pcap", str(capture), "--topic", topic,
+    timing = checked(run_timed(ctx.pin + [ctx.oddping, "produce", "--pcap", str(capture), "--topic", topic,
                                          "--metrics-port", "0", "--sensor-id", "bench",
                                          "--bootstrap-servers", broker.BOOTSTRAP]))
     found = DELIVERED.search(timing.stderr)
@@ -183,21 +183,10 @@ def _produce(ctx: Context, capture, topic: str) -> tuple[Timing, int]:
     return timing, int(found[1])
 
 
-def _check(timing: Timing) -> Timing:
-    if timing.returncode != 0:
-        raise RuntimeError(f"command failed ({timing.returncode}): {timing.stderr.strip()[-2000:]}")
-    return timing
 
 
 def _timing(t: Timing) -> dict:
     return {"wall": t.wall, "user": t.user, "sys": t.sys}
 
 
-def _warm(path) -> None:
-    with open(path, "rb", buffering=0) as f:
-        while f.read(8 << 20):
-            pass
 
-
-def _count(n: int) -> str:
-    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"

@@ -17,7 +17,8 @@ import re
 import shutil
 
 from . import gen
-from .common import Context, Result, Row, Timing, loadavg, markdown_table, median, run_timed
+from .common import (Context, Result, Row, Timing, checked, count_label, loadavg, markdown_table,
+                     median, run_timed, warm)
 
 TITLE = "oddping scan vs tcpdump (and oddping decode) on the mixed capture"
 MIXED_FILTER = "icmp or icmp6"
@@ -31,19 +32,19 @@ def run(ctx: Context) -> Result:
     mixed, meta = gen.ensure_capture("mixed", ctx.size(gen.SIZES["mixed"]), out_dir=ctx.out_dir,
                                      log=ctx.log)
     ctx.generated.append(mixed)
-    _warm(mixed)
+    warm(mixed)
     runs: dict[str, list[Timing]] = {"scan": [], "tcpdump": [], "decode": []}
     for i in range(ctx.runs):
         ctx.log(f"run {i + 1}/{ctx.runs}: oddping scan --format jsonl, tcpdump '{MIXED_FILTER}', "
                 "oddping decode")
-        runs["scan"].append(_check(run_timed(ctx.pin + [ctx.oddping, "scan", str(mixed), "--format", "jsonl",
+        runs["scan"].append(checked(run_timed(ctx.pin + [ctx.oddping, "scan", str(mixed), "--format", "jsonl",
                                                         "--sensor-id", "bench"])))
-        runs["tcpdump"].append(_check(run_timed(
+        runs["tcpdump"].append(checked(run_timed(
             ctx.pin + ["tcpdump", "-r", str(mixed), "-w", "/dev/null", MIXED_FILTER])))
-        runs["decode"].append(_check(run_timed(ctx.pin + [ctx.oddping, "decode", str(mixed),
+        runs["decode"].append(checked(run_timed(ctx.pin + [ctx.oddping, "decode", str(mixed),
                                                           "--sensor-id", "bench"])))
 
-    name = f"mixed {_count(meta['packets'])}"
+    name = f"mixed {count_label(meta['packets'])}"
     wall = {k: median([t.wall for t in v]) for k, v in runs.items()}
     cpu = {k: median([t.cpu for t in v]) for k, v in runs.items()}
     result.rows += [
@@ -78,17 +79,6 @@ def run(ctx: Context) -> Result:
     return result
 
 
-def _check(timing: Timing) -> Timing:
-    if timing.returncode != 0:
-        raise RuntimeError(f"command failed ({timing.returncode}): {timing.stderr.strip()[-2000:]}")
-    return timing
 
 
-def _warm(path) -> None:
-    with open(path, "rb", buffering=0) as f:
-        while f.read(8 << 20):
-            pass
 
-
-def _count(n: int) -> str:
-    return f"{n / 1e6:g}M" if n >= 1_000_000 else f"{n / 1e3:g}k"
