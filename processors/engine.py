@@ -444,11 +444,14 @@ class Engine:
         self.stats.hosts_tracked = len(self.hosts)
         return alerts
 
-    def take_changes(self) -> dict[str, dict[str, Any] | None]:
-        """Hosts changed since the last call: host -> exported state, or None if dropped."""
-        changes = {
-            ip: (self.state_for(ip) if alive else None) for ip, alive in self._changed.items()
-        }
+    def take_changes(self) -> dict[str, bytes | None]:
+        """Hosts changed since the last call: host -> exported state as JSON, or None if
+        dropped."""
+        hosts = self.hosts
+        changes = {}
+        for ip, alive in self._changed.items():
+            host = hosts.get(ip) if alive else None
+            changes[ip] = None if host is None else host.to_json()
         self._changed.clear()
         return changes
 

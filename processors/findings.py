@@ -166,13 +166,9 @@ class AlertWindow:
         else:
             self.evidence_omitted += 1
 
-    def to_dict(self) -> dict[str, Any]:
-        data = {name: getattr(self, name) for name in self.__slots__}
-        for name in ("dst_ips", "sensor_ids", "icmp_ids", "icmp_types", "payload_classes"):
-            data[name] = list(data[name])
-        data["facts"] = dict(self.facts)
-        data["evidence"] = [dict(e) for e in self.evidence]
-        return data
+    def exported(self) -> dict[str, Any]:
+        """Every field, sharing the live containers (HostState.to_json serialises it at once)."""
+        return {name: getattr(self, name) for name in self.__slots__}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> AlertWindow:

@@ -9,10 +9,11 @@ spraying random identifiers (icmptunnel) cannot grow without limit.
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+import orjson
 
 from processors.findings import AlertWindow
 
@@ -217,8 +218,17 @@ class HostState:
 
     # -- export / import -----------------------------------------------------------------
 
+    def to_json(self) -> bytes:
+        """The exported state as JSON (what the worker's table keeps)."""
+        return orjson.dumps(self._exported())
+
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-able snapshot that shares nothing mutable with the live state."""
+        """The exported state as data that shares nothing with the live state."""
+        return orjson.loads(self.to_json())
+
+    def _exported(self) -> dict[str, Any]:
+        # Shares the live containers, so it is serialised at once and never kept: copying
+        # them first cost more than the rest of a checkpoint together.
         return {
             "state_version": STATE_VERSION,
             "ip": self.ip,
@@ -239,13 +249,14 @@ class HostState:
                 self.profile.learned_from,
                 self.profile.learned_ns,
             ],
-            "scratch": copy.deepcopy(self.scratch),
-            "windows": [w.to_dict() for w in self.windows.values()],
-            "closed_slots": [list(slot) for slot in self.closed_slots],
+            "scratch": self.scratch,
+            "windows": [w.exported() for w in self.windows.values()],
+            "closed_slots": self.closed_slots,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> HostState:
+        """The state `data` (as exported) describes; it takes over data's containers."""
         if data.get("state_version") != STATE_VERSION:
             raise ValueError(f"host state version {data.get('state_version')!r} is not {STATE_VERSION}")
         state = cls(data["ip"], data["ip_version"], data["first_ns"], data["last_ns"])
@@ -258,7 +269,7 @@ class HostState:
         state.outbound_sensors = {s: ts for s, ts in data["outbound_sensors"]}
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])
-        state.scratch = copy.deepcopy(data["scratch"])
+        state.scratch = data["scratch"]
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
             state.windows[restored.slot] = restored

@@ -148,7 +148,7 @@ class BatchProcessor:
             else:
                 updates[host] = (partition, orjson.dumps(
                     {"partition": partition, "offset": self._offset.get(host, -1),
-                     "state": state}))
+                     "state": orjson.Fragment(state)}))
         return updates
 
     def _dead_letter(self, result: BatchResult, message: Message, reason: str) -> None:
