@@ -1,13 +1,14 @@
-"""The faust floor: a faust worker configured like processors/stream/app.py (its aiokafka transport,
-raw bytes topic, memory store, at-least-once, acks=-1, lz4, the same session settings) whose one
-agent takes the same batches (`noack_take(500, within=0.5)`) and acks them, and does nothing else:
+"""The faust floor: a faust worker configured like processors/stream/app.py (its aiokafka transport
+delivering the records topic in chunks, memory store, at-least-once, acks=-1, lz4, the same
+session and fetch settings) whose one agent takes each chunk and acks it, and does nothing else:
 no JSON, no engine, no table, nothing sent.  Records/s of this worker is what faust's consuming
 machinery alone allows on this machine; `oddping process` cannot be faster.
 
     python -m bench.faustfloor APP_ID TOPIC [BOOTSTRAP] [DATADIR] [METRICS_PORT]
 
 With ODDPING_BENCH_FLOOR=stock in the environment it runs on stock `faust.App` instead of the
-worker's (processors/stream/transport.py): what that transport saves.
+worker's (processors/stream/transport.py), a record per event, its agent taking batches of 500
+with `noack_take(500, within=0.5)` as the worker did before chunks: what that transport saves.
 
 Runs until SIGTERM, like `oddping process`; the stream section measures it as it measures the
 worker, by the `oddping_records_consumed_total` it serves on METRICS_PORT.
@@ -24,25 +25,27 @@ def main() -> None:
     from faust.worker import Worker
     from prometheus_client import Counter, start_http_server
 
+    from oddping.config import ProcessorSettings
     from processors.stream.app import WORKER_APP_OPTIONS
-    from processors.stream.transport import App
+    from processors.stream.transport import CHUNKS, App
 
     app_id, topic = sys.argv[1], sys.argv[2]
     bootstrap = sys.argv[3] if len(sys.argv) > 3 else "127.0.0.1:9092"
     datadir = sys.argv[4] if len(sys.argv) > 4 else "/tmp/oddping-bench-faust"
     port = int(sys.argv[5]) if len(sys.argv) > 5 else 0
-    app_class = faust.App if os.environ.get("ODDPING_BENCH_FLOOR") == "stock" else App
-    app = app_class(
-        app_id,
-        broker=[f"kafka://{server}" for server in bootstrap.split(",")],
-        store="memory://",
-        datadir=datadir,
-        topic_partitions=4,
-        topic_replication_factor=1,
-        **WORKER_APP_OPTIONS,
-    )
-    records = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw",
-                        value_serializer="raw", partitions=4)
+    stock = os.environ.get("ODDPING_BENCH_FLOOR") == "stock"
+    common = dict(broker=[f"kafka://{server}" for server in bootstrap.split(",")],
+                  store="memory://", datadir=datadir, topic_partitions=4,
+                  topic_replication_factor=1, **WORKER_APP_OPTIONS)
+    if stock:
+        app = faust.App(app_id, **common | {"stream_buffer_maxsize": 32768})
+        records = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw",
+                            value_serializer="raw", partitions=4)
+    else:
+        app = App(app_id, chunked_topics=frozenset({topic}),
+                  chunk_records=ProcessorSettings().batch_size, **common)
+        records = app.topic(topic, key_type=bytes, value_type=None, key_serializer="raw",
+                            value_serializer=CHUNKS, partitions=4)
     seen = [0]
     consumed = Counter("oddping_records_consumed_total", "Records taken by the agent")
     if port:
@@ -50,11 +53,18 @@ def main() -> None:
 
     @app.agent(records, concurrency=1)
     async def floor(stream: faust.StreamT) -> None:
-        async for events in stream.noack_take(500, within=0.5):
-            seen[0] += len(events)
-            consumed.inc(len(events))
-            for event in events:
-                await stream.ack(event)
+        if stock:
+            async for events in stream.noack_take(500, within=0.5):
+                seen[0] += len(events)
+                consumed.inc(len(events))
+                for event in events:
+                    await stream.ack(event)
+            return
+        manual = stream.noack()
+        async for chunk in manual.events():
+            seen[0] += len(chunk.value)
+            consumed.inc(len(chunk.value))
+            await manual.ack(chunk)
 
     # The worker runs a 1-second timer (settle_when_quiet); the floor runs one too, which
     # writes the count to stderr.  Without a timer this do-nothing agent stalled in 3 of 4 runs

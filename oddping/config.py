@@ -85,7 +85,9 @@ class ProcessorSettings(_Section):
     store: Literal["memory", "rocksdb"] = "memory"
     data_dir: str = "/tmp/oddping"
     alert_format: Literal["native", "ecs", "ocsf"] = "native"
-    batch_size: int = Field(500, ge=1, description="records the worker takes from faust at once")
+    batch_size: int = Field(
+        1000, ge=1, description="most records the worker's agent takes as one event (one "
+        "partition's records from one fetch, split into chunks of at most this many)")
     checkpoint_interval_s: float = Field(
         5.0, gt=0, description="how often changed host state goes to the changelog and the "
         "records consumed since are committed: longer is faster, and replays more after a crash")

@@ -1,11 +1,12 @@
 """The faust-streaming worker: records topic -> detection engine -> alerts topic.
 
 - aiokafka transport (`kafka://`), so faust's co-partitioning assignor keeps the records topic
-  and the host-state changelog aligned; one agent, concurrency 1.  The consumer hands fetched
-  messages to the agent more cheaply than stock faust (transport.py).
+  and the host-state changelog aligned; one agent, concurrency 1.  The consumer hands the agent
+  each partition's share of a fetch as one event (a chunk of records, transport.py), so faust's
+  per-event machinery runs once per chunk, not once per record.
 - Host state lives in a faust Table (memory store, or rocksdb) backed by its changelog topic.
-  Writes name their partition explicitly (the partition the host's records arrive on) because a
-  batch from `noack_take` spans partitions and faust would otherwise use the last event's.
+  Writes name their partition explicitly (the partition the host's records arrive on): they
+  happen at checkpoints, outside any one event, so faust cannot tell the partition by itself.
 - Findings are emitted by the engine on event time; faust's wall-clock windows
   (`on_window_close`) are not used.
 - Checkpoints (every `checkpoint_interval_s` or `checkpoint_max_records`): the state of the
@@ -30,14 +31,13 @@ from oddping.config import Settings
 from oddping.logs import get_logger
 from processors.engine import Engine
 
-from .batch import BatchProcessor, BatchResult, Message
+from .batch import BatchProcessor, BatchResult
 from .health import Progress
-from .transport import App
+from .transport import CHUNKS, App
 
 log = get_logger("oddping.process")
 
 IDLE_FLUSH_S = 10.0  # wall-clock quiet time after which open windows are closed (see batch.py)
-TAKE_WITHIN_S = 0.5
 
 
 # faust settings of the worker (also used by bench/faustfloor.py, so the floor it measures is
@@ -48,14 +48,16 @@ WORKER_APP_OPTIONS: dict[str, Any] = {
     "web_enabled": False,  # /metrics and /healthz come from our own small server
     "table_standby_replicas": 0,
     "producer_acks": -1,
-    "producer_compression_type": "lz4",
+    # A checkpoint sends thousands of ~4 kB host states at once.  aiokafka compresses lz4 at
+    # level 9 (~45 µs per state here); zstd is ~18 µs and a third smaller.  Batches of up to
+    # 1 MB instead of 16 kB: a few requests per checkpoint instead of hundreds.
+    "producer_compression_type": "zstd",
+    "producer_max_batch_size": 1_000_000,
     "stream_wait_empty": False,
-    # Room for several fetches (up to ~1 MB per partition each) in the agent's queue, so that
-    # faust pauses the partitions before the queue is full: a full queue sends every further
-    # message through faust's slow path (a task and an asyncio.wait each).  4096 (faust's
-    # default) -> 32768: a do-nothing agent 6.7k -> 11.0k records/s on 300k records, ~40 MB more
-    # resident (bench/README.md).
-    "stream_buffer_maxsize": 32768,
+    # The agent's queue holds chunks (up to processor.batch_size records each): room for a few
+    # fetches ahead of the agent, after which faust pauses the partitions (backpressure that
+    # bounds the worker's memory).
+    "stream_buffer_maxsize": 64,
     # a worker that dies hard is noticed in seconds, not after the 60 s default, so its
     # partitions move to the survivors (or its restarted self) quickly
     "broker_session_timeout": 10.0,
@@ -107,16 +109,19 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
     proc = settings.processor
     app = App(
         proc.app_id,
+        chunked_topics=frozenset({kafka.records_topic}),
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
         store="rocksdb://" if proc.store == "rocksdb" else "memory://",
         datadir=proc.data_dir,
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
+        chunk_records=proc.batch_size,
         **WORKER_APP_OPTIONS,
     )
-    records = app.topic(kafka.records_topic, key_type=bytes, value_type=bytes,
-                        key_serializer="raw", value_serializer="raw",
+    # each event's value is a chunk: one partition's records from one fetch (transport.py)
+    records = app.topic(kafka.records_topic, key_type=bytes, value_type=None,
+                        key_serializer="raw", value_serializer=CHUNKS,
                         partitions=kafka.partitions)
     alerts_topic = app.topic(kafka.alerts_topic, key_serializer="raw", value_serializer="raw",
                              partitions=kafka.partitions)
@@ -137,7 +142,8 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
     # Sent but not yet acknowledged by Kafka, and consumed but not yet acked to faust: both are
     # settled together at the next checkpoint.
     in_flight: list[asyncio.Future] = []
-    unacked: list[faust.EventT] = []
+    unacked: list[faust.EventT] = []  # chunks
+    unacked_records = [0]
     the_stream: list[faust.StreamT] = []
     last_checkpoint = [time.monotonic()]
     # The agent and the timers interleave at every await; one of them at a time may touch the
@@ -166,53 +172,77 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         generation = app.consumer_generation_id
         return [e for e in events if e.message.generation_id == generation]
 
+    async def save(partition: int, key: bytes, value: bytes | None) -> None:
+        """A host's table entry to the changelog, straight through faust's producer:
+        Table.send_changelog queues each message in a buffer that is drained one at a time,
+        and holds back consumption while more than 100 wait, which a checkpoint's thousands of
+        entries always were."""
+        delivery = await app.producer.send(hosts.changelog_topic.get_topic_name(), key, value,
+                                           partition, None, None)
+        delivery.add_done_callback(on_saved)
+        in_flight.append(delivery)
+
+    def on_saved(delivery: asyncio.Future) -> None:
+        # what Table._on_changelog_sent does: a rocksdb store notes how far its data goes
+        if not delivery.cancelled() and delivery.exception() is None:
+            saved = delivery.result()
+            hosts.data.set_persisted_offset(saved.topic_partition, saved.offset)
+
     async def checkpoint() -> None:
         """Changed hosts' state to the table and its changelog; once Kafka has acknowledged
-        that and every alert and dead letter sent since the last checkpoint, ack the messages
+        that and every alert and dead letter sent since the last checkpoint, ack the chunks
         consumed since, so faust may commit their offsets."""
         if app.rebalancing:
             return  # partitions are moving: their new owners replay from the last checkpoint
-        for host, (partition, value) in processor.checkpoint().items():
+        started = time.perf_counter()
+        updates = processor.checkpoint()
+        for host, (partition, value) in updates.items():
             key = host.encode()
             if value is None:
                 hosts.data.pop(key, None)
-                in_flight.append(hosts.send_changelog(partition, key, None,
-                                                      value_serializer="raw"))
             else:
                 hosts.data[key] = value
-                in_flight.append(hosts.send_changelog(partition, key, value))
+            await save(partition, key, value)
         if in_flight:
             sent = list(in_flight)
             in_flight.clear()
             await asyncio.gather(*sent)
+        records = unacked_records[0]
         if unacked and the_stream:
             consumed = current(unacked)
             unacked.clear()
-            for event in consumed:
-                await the_stream[0].ack(event)
+            unacked_records[0] = 0
+            for chunk in consumed:
+                await the_stream[0].ack(chunk)
         last_checkpoint[0] = time.monotonic()
         stats = processor.engine.stats
         metrics.hosts.set(stats.hosts_tracked)
         metrics.evicted.set(stats.hosts_evicted)
         for rule, n in stats.suppressed.items():
             metrics.suppressed.labels(rule).set(n)
+        log.debug("checkpoint", hosts_saved=len(updates), records=records,
+                  seconds=round(time.perf_counter() - started, 3))
 
     def checkpoint_due() -> bool:
-        return (len(unacked) >= proc.checkpoint_max_records
+        return (unacked_records[0] >= proc.checkpoint_max_records
                 or time.monotonic() - last_checkpoint[0] >= proc.checkpoint_interval_s)
 
     @app.agent(records, concurrency=1)
     async def detect(stream: faust.StreamT) -> None:
-        the_stream[:] = [stream]
-        async for taken in stream.noack_take(proc.batch_size, within=TAKE_WITHIN_S):
+        manual = stream.noack()  # acked at checkpoints
+        the_stream[:] = [manual]
+        async for chunk in manual.events():
             progress.took()
             async with engine_lock:
-                events = current(taken)
-                batch = [Message(e.message.partition, e.message.offset, e.message.key, e.value)
-                         for e in events]
+                if not current([chunk]):
+                    continue
+                batch = chunk.value
                 before = processor.stats.replays_skipped
                 result = processor.process(batch)
-                unacked.extend(events)
+                # kept until the checkpoint acks it, so keep only what the ack needs
+                chunk.value = chunk.message.value = None
+                unacked.append(chunk)
+                unacked_records[0] += len(batch)
                 metrics.consumed.inc(len(batch))
                 metrics.replays.inc(processor.stats.replays_skipped - before)
                 await send(result)
@@ -260,6 +290,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         async with engine_lock:
             processor.forget_partitions(gone)
             unacked[:] = [e for e in unacked if e.message.partition not in gone]
+            unacked_records[0] = sum(e.message.count for e in unacked)
 
     app.oddping_processor = processor  # type: ignore[attr-defined]
     return app
@@ -270,10 +301,12 @@ def run_worker(settings: Settings) -> int:
     from faust.worker import Worker
 
     from oddping.observability import HealthServer
+    from oddping.runtime import tune_gc
 
     metrics = ProcessorMetrics()
     progress = Progress(settings.processor.stall_timeout_s)
     app = build_app(settings, metrics, progress)
+    tune_gc()
     health = None
     if settings.metrics.port:
         health = HealthServer(settings.metrics.host, settings.metrics.port, metrics.registry,
