@@ -369,6 +369,7 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
       oddping scan big.pcapng --format ecs > alerts.ndjson
       oddping scan nightly/*.pcap --fail-on high --config tuned.toml
     """
+    from oddping.runtime import tune_gc
     from producer import Accounting
     from processors.engine import Engine
     from processors.scan import latest_versions
@@ -378,6 +379,7 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
         engine = Engine(settings)
     except ConfigError as exc:
         _fail(str(exc))
+    tune_gc()
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     emitted = []
     account = Accounting()
