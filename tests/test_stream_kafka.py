@@ -168,6 +168,46 @@ def test_two_workers_find_what_scan_finds(busy_capture: Path, scanned: set) -> N
         assert schemas.first_error(schemas.ALERT_SCHEMA, doc) is None
 
 
+def _consumed(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith("oddping_records_consumed_total "):
+                return int(float(line.split()[1]))
+    return 0
+
+
+def test_partitions_handed_back_before_any_checkpoint_are_read_again(busy_capture: Path,
+                                                                      scanned: set) -> None:
+    """A worker that has consumed everything but checkpointed nothing loses its partitions in a
+    rebalance and gets some of them back: it dropped that work, so it must read them again."""
+    pipeline = Pipeline(partitions=4)
+    pipeline.env["ODDPING_PROCESSOR__CHECKPOINT_INTERVAL_S"] = "15"
+    try:
+        pipeline.publish(busy_capture)
+        total = end_offsets_total(pipeline.records, pipeline.partitions)
+        port = _free_port()
+        pipeline.start_worker(metrics_port=port)
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if _consumed(port) >= total:
+                    break
+            except OSError:
+                pass  # not serving yet
+            time.sleep(0.2)
+        assert pipeline.committed() == 0, "the first worker checkpointed too soon for this test"
+        pipeline.start_worker()  # a rebalance: the first keeps half of what it had
+        deadline = time.monotonic() + 120
+        while pipeline.committed() < total and time.monotonic() < deadline:
+            time.sleep(1)
+        committed = pipeline.committed()
+        got = pipeline.wait_for(scanned)
+    finally:
+        pipeline.stop()
+    assert committed == total, f"{committed:,} of {total:,} committed"
+    assert got == scanned, _describe(got, scanned)
+
+
 def _decoded(capture: Path) -> list[bytes]:
     """The capture's records, byte for byte what `oddping produce` publishes for it."""
     out = subprocess.run([ODDPING, "decode", str(capture), "--format", "jsonl",

@@ -117,6 +117,19 @@ class Consumer(aiokafka_driver.Consumer):
         if resumed is not None:
             resumed.set()
 
+    async def seek_to_committed(self) -> Any:
+        """faust's, and a chunked topic's partition that was never committed goes back to its
+        beginning.  aiokafka leaves such a partition where it was; after a rebalance that gives
+        it back to this worker, what was consumed before the rebalance and not yet checkpointed
+        would be skipped, though the worker dropped that work to replay it from the last
+        commit (found with two workers whose second joined before the first's checkpoint)."""
+        committed = await super().seek_to_committed()
+        never = [tp for tp, offset in committed.items()
+                 if tp.topic in self.chunked_topics and not offset]
+        if never:
+            await self._thread.seek_to_beginning(*never)
+        return committed
+
     def ack(self, message: Any) -> bool:
         """A chunk's ack stands for all of its offsets: faust commits a partition only up to
         its first offset not acked."""
