@@ -15,7 +15,8 @@ produce  the peer of `oddping produce`: a Producer with producer/publish.py's PR
 consume  the peer of `oddping process`: AIOKafkaConsumer (faust's transport) assigned every
          partition from the beginning, getmany() until COUNT messages, values kept as bytes;
          then orjson.loads of every value, timed on its own.
-engine   the worker's ceiling, in-process: producer.decode_file (not timed), then
+engine   the worker's ceiling, in-process: producer.decode_file (not timed), the garbage
+         collector tuned as in the worker (oddping/runtime.py), then
          Engine.process of every record + flush; orjson.dumps of every record (not timed), then
          orjson.loads of every value; then processors.stream.batch.BatchProcessor (what the
          faust agent calls: JSON decode, engine, exported state of every changed host as JSON)
@@ -183,9 +184,12 @@ def engine(capture: str, batch_size: int) -> dict:
     from processors.stream.batch import BatchProcessor, Message
     from producer import decode_file
 
+    from oddping.runtime import tune_gc
+
     records = decode_file(capture, sensor_id="bench").records
     n = len(records)
     gc.collect()
+    tune_gc()  # as the worker and scan do (the records held here are frozen with the rest)
 
     eng = Engine()
     process = eng.process

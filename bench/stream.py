@@ -1,10 +1,11 @@
 """Section `stream`: records/s through `oddping process` (faust workers), beside its ceilings.
 
-Input: a busy network from samples/busy.py (3,000 hosts for 3 minutes, ~100k records; --quick:
+Input: a busy network from samples/busy.py (3,000 hosts for 9 minutes, ~292k records; --quick:
 600 hosts for 4 minutes, ~27k), published once with `oddping produce` to a fresh 4-partition records
 topic (not timed here: the produce section measures that).
 
-1. one worker: `oddping process` (under ctx.pin) with a fresh app id (consumer group), alerts
+1. one worker, `--runs` times (median reported; each run a fresh group, so it reads everything
+   again): `oddping process` (under ctx.pin) with a fresh app id (consumer group), alerts
    and dead-letter topics (ODDPING_KAFKA__*, ODDPING_PROCESSOR__APP_ID, its own metrics port,
    log level WARNING) and the default checkpoint policy.  The worker's
    `oddping_records_consumed_total` (/metrics) is polled every 0.1 s: records/s = (records -
@@ -15,16 +16,18 @@ topic (not timed here: the produce section measures that).
    the steady rate (least squares over the polls between 10 % and 90 % taken).  The worker's
    CPU time (/proc) between the first and the last record taken says whether it was busy or
    waiting.
-2. two workers, same records, another fresh group: one on core 0, one on core 1 (the broker
-   and everything else share them); the same measure; scaling = two ÷ one.
+2. two workers, same records, another fresh group (`--runs` times, median): one on core 0, one
+   on core 1 (the broker and everything else share them); the same measure; scaling = two ÷ one.
 3. peers, pinned like the worker, in fresh processes:
-   - the faust floor (bench/faustfloor.py): a faust worker with the worker's faust settings whose
-     agent takes the same batches and does nothing; same measure as 1;
+   - the faust floor (bench/faustfloor.py): a faust worker with the worker's faust settings and
+     transport whose agent takes the same chunks and does nothing; same measure as 1; and the same
+     on stock faust (a record per event, `noack_take` batches), what transport.py saves;
    - the engine alone in-process: producer.decode_file (not timed) then Engine.process of every
      record + flush: the worker's ceiling;
    - orjson.loads of every record's JSON, and BatchProcessor (JSON decode + engine + every
-     changed host's exported state as JSON, in batches of 500 like the worker): the worker
-     without faust and Kafka;
+     changed host's exported state as JSON, in batches of processor.batch_size like the
+     worker's chunks, the garbage collector tuned as in the worker): the worker without faust
+     and Kafka;
    - a plain aiokafka consumer loop reading the records topic, bytes only.
 
 Topics (records, alerts, dead letters, faust's changelog and assignor topics) and consumer groups
@@ -40,19 +43,21 @@ import tempfile
 import time
 from pathlib import Path
 
+from oddping.config import ProcessorSettings
+
 from . import broker
 from .busycap import ensure_busy
 from .common import ROOT, Context, Result, Row, loadavg, markdown_table, run_json
 
 TITLE = "oddping process (faust) vs the engine in-process and a plain aiokafka consumer"
-BUSY = {"full": (3000, 3), "quick": (600, 4)}  # hosts, minutes of samples/busy.py
+BUSY = {"full": (3000, 9), "quick": (600, 4)}  # hosts, minutes of samples/busy.py
 SEED = 7
 TARGET = 50_000
 POLL_S = 0.1
 FIRST_RECORD_TIMEOUT_S = 180
 DRAIN_TIMEOUT_S = 900
 STALL_S = 60  # nothing taken and nothing committed this long (after the first record): give up
-BATCH_SIZE = 500  # ProcessorSettings.batch_size default, what the worker's agent takes
+BATCH_SIZE = ProcessorSettings().batch_size  # the most records in one chunk the agent takes
 
 
 def run(ctx: Context) -> Result:
@@ -85,7 +90,6 @@ def run(ctx: Context) -> Result:
         runs = {}
         for workers in (1, 2):
             app_id = f"{app_prefix}-w{workers}"
-            groups.append(app_id)
             env = os.environ | {
                 "ODDPING_KAFKA__BOOTSTRAP_SERVERS": broker.BOOTSTRAP,
                 "ODDPING_KAFKA__RECORDS_TOPIC": records_topic,
@@ -99,7 +103,13 @@ def run(ctx: Context) -> Result:
             }
             pins = [ctx.pin] if workers == 1 else [
                 ["taskset", "-c", str(c)] if ctx.pin else [] for c in (0, 1)]
-            runs[workers] = _workers(ctx, env, pins, app_id, records_topic, total)
+            attempts = []
+            for attempt in range(ctx.runs):
+                run_app = f"{app_id}-r{attempt}"
+                groups.append(run_app)
+                attempts.append(_workers(ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app}, pins,
+                                         run_app, records_topic, total))
+            runs[workers] = _median_run(attempts)
             ctx.log(f"{workers} worker(s): {runs[workers]['rate'] / 1e3:.1f}k records/s "
                     f"(steady {runs[workers]['steady_rate'] / 1e3:.1f}k/s)")
             if workers == 1:
@@ -180,10 +190,11 @@ def run(ctx: Context) -> Result:
             ("engine (Engine.process)", f"{us['engine']:.1f}", f"{us['engine'] / us['worker']:.0%}"),
             ("state export at checkpoints (take_changes: state_for + orjson.dumps) and batch bookkeeping",
              f"{max(0.0, state_us):.1f}", f"{max(0.0, state_us) / us['worker']:.0%}"),
-            ("faust consuming: fetch, events, noack_take, acks, commits (the faust floor)",
+            ("faust consuming: fetch, chunks, acks, commits (the faust floor)",
              _fmt(us["floor"]), _fmt(us["floor"] and us["floor"] / us["worker"], "{:.0%}")
              if floor else f"floor failed: {'; '.join(floor_errors)}"),
-            ("the rest: changelog and alert sends through faust's producer, awaiting their acks"
+            ("the rest: changelog and alert sends through faust's producer, awaiting their acks,"
+             " the consumer thread's share of the core"
              + ("" if floor else " (and faust's consuming: no floor)"),
              f"{rest_us:.1f}", f"{rest_us / us['worker']:.0%}"),
             ("worker total (wall, first to last record taken)", f"{us['worker']:.1f}", "100%"),
@@ -220,7 +231,9 @@ def run(ctx: Context) -> Result:
         [(f"{w} worker{'s' if w > 1 else ''}", f"{total:,}",
           f"{r['startup_s']:.1f} s ({r['first_consumed']:,} taken)", f"{r['done_s']:.1f} s",
           f"{r['committed_s']:.1f} s",
-          f"{r['rate'] / 1e3:.1f}k/s", f"{r['steady_rate'] / 1e3:.1f}k/s",
+          f"{r['rate'] / 1e3:.1f}k/s (runs: "
+          + ", ".join(f"{x / 1e3:.1f}k" for x in r["rates"]) + ")",
+          f"{r['steady_rate'] / 1e3:.1f}k/s",
           _fmt(r["cpu_utilisation"], "{:.0%}") + (" of one core" if w == 1 else " of one core (both summed)"),
           " + ".join(f"{c:.1f} s" for c in r["cpus"]))
          for w, r in runs.items()]))
@@ -231,6 +244,14 @@ def run(ctx: Context) -> Result:
                    "us_per_record": us,
                    "loadavg_end": loadavg()}
     return result
+
+
+def _median_run(attempts: list[dict]) -> dict:
+    """The run with the median rate (the lower middle one of an even number), with every
+    run's rate beside it."""
+    ranked = sorted(attempts, key=lambda r: r["rate"])
+    chosen = ranked[(len(ranked) - 1) // 2]
+    return chosen | {"rates": [r["rate"] for r in attempts]}
 
 
 def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic: str,
