@@ -144,6 +144,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
     in_flight: list[asyncio.Future] = []
     unacked: list[faust.EventT] = []  # chunks
     unacked_records = [0]
+    revoked_generation = [-1]  # the consumer generation whose partitions were last revoked
     the_stream: list[faust.StreamT] = []
     last_checkpoint = [time.monotonic()]
     # The agent and the timers interleave at every await; one of them at a time may touch the
@@ -164,12 +165,14 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             metrics.dead_letters.labels(dead.reason.split(":")[0]).inc()
 
     def current(events: list[faust.EventT]) -> list[faust.EventT]:
-        """The events fetched in this consumer generation.  Others were buffered before a
-        rebalance: faust seeks back to the committed offsets and delivers them again, and
-        applying them now, ahead of the records before them, would defeat the offset guard."""
-        if app.rebalancing:
-            return []
+        """The events fetched in this consumer generation, once it has its partitions.  Others
+        were fetched before a rebalance: faust seeks back to the committed offsets and delivers
+        them again, and applying them now, ahead of the records before them, would defeat the
+        offset guard.  Not `app.rebalancing`: faust resumes fetching before it clears that,
+        and a chunk of the new generation dropped then would never come again."""
         generation = app.consumer_generation_id
+        if generation <= revoked_generation[0]:
+            return []  # partitions revoked, the new assignment not in yet
         return [e for e in events if e.message.generation_id == generation]
 
     async def save(partition: int, key: bytes, value: bytes | None) -> None:
@@ -286,6 +289,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
     async def on_revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
         # Their hosts' state now lives with the new owner, which replays what this worker
         # consumed since its last checkpoint: none of it may be acked from here on.
+        revoked_generation[0] = app.consumer_generation_id
         gone = {tp.partition for tp in revoked if tp.topic == kafka.records_topic}
         async with engine_lock:
             processor.forget_partitions(gone)
