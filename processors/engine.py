@@ -8,8 +8,8 @@ every window, expiry and rate runs on the records' capture time (``ts_ns``).
 Per record::
 
     validate -> host state (admit, expire, evict) -> tracker (shared facts)
-             -> the event's handlers (findings) -> suppress -> alert window
-             -> close windows event time has passed -> alerts
+             -> the event's handlers that can fire on its payload class (findings)
+             -> suppress -> alert window -> close windows event time has passed -> alerts
 
 Determinism.  A host's alerts depend only on that host's records and their order: windows are
 aligned to the epoch, alert ids are derived from (rule, host, key, window start), and a window is
@@ -24,18 +24,20 @@ find; it is counted.
 
 from __future__ import annotations
 
+import math
 from collections import Counter, OrderedDict
 from dataclasses import dataclass, field
 from itertools import product
 from operator import itemgetter
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from oddping.config import Settings
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
+from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
-from processors.rules.base import Detector
+from processors.rules.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState
 from processors.suppress import Suppressions
 
@@ -85,10 +87,14 @@ class _Shape:
         self.fields = fields
         self.values = itemgetter(*(name for name, _ in fields))
         self.allowed = frozenset(product(*(types for _, types in fields)))
+        #: the combination nearly every record has (no nulls): comparing with it is cheaper
+        #: than hashing the tuple to look it up in `allowed`
+        self.usual = tuple(types[0] for _, types in fields)
 
     def first_bad_field(self, record: dict[str, Any]) -> str | None:
         try:
-            if tuple(map(type, self.values(record))) in self.allowed:
+            types = tuple(map(type, self.values(record)))
+            if types == self.usual or types in self.allowed:
                 return None
         except KeyError:
             pass
@@ -105,10 +111,17 @@ _ECHO = frozenset({events.ECHO_REQUEST, events.ECHO_REPLY})
 
 @dataclass
 class EngineStats:
-    """Counters a person can read (the summary line, /metrics).  Nothing is lost silently."""
+    """Counters a person can read (the summary line, /metrics).  Nothing is lost silently.
+
+    Two are counted for every record and every finding: records by event and findings by
+    rule.  They are kept as plain dicts of ints (``event_counts``, ``rule_counts``: an item
+    update costs half a Counter's) and read as the Counters ``records_by_event`` and
+    ``findings``.
+    """
 
     records_seen: int = 0
-    records_by_event: Counter = field(default_factory=Counter)
+    #: event -> records (see records_by_event)
+    event_counts: dict[str, int] = field(default_factory=dict)
     #: ICMP messages no rule handles (destination unreachable, redirects ...)
     records_other_icmp: int = 0
     invalid_records: int = 0
@@ -117,7 +130,8 @@ class EngineStats:
     last_invalid_reason: str | None = None
     #: records older than their host's latest (processed normally, counted)
     out_of_order: int = 0
-    findings: Counter = field(default_factory=Counter)
+    #: rule id -> findings, suppressed ones included (see findings)
+    rule_counts: dict[str, int] = field(default_factory=dict)
     suppressed: Counter = field(default_factory=Counter)
     #: findings that only an expired suppression matched (so they went through)
     suppression_expired: Counter = field(default_factory=Counter)
@@ -132,11 +146,24 @@ class EngineStats:
     hosts_expired: int = 0
     hosts_evicted: int = 0
 
+    @property
+    def records_by_event(self) -> Counter:
+        return Counter(self.event_counts)
+
+    @property
+    def findings(self) -> Counter:
+        return Counter(self.rule_counts)
+
     def as_dict(self) -> dict[str, Any]:
+        shown = {_SHOWN_AS.get(name, name): value for name, value in self.__dict__.items()}
         return {
-            name: dict(sorted(value.items())) if isinstance(value, Counter) else value
-            for name, value in self.__dict__.items()
+            name: dict(sorted(value.items())) if isinstance(value, dict) else value
+            for name, value in shown.items()
         }
+
+
+#: EngineStats fields shown by as_dict (and read) under another name
+_SHOWN_AS = {"event_counts": "records_by_event", "rule_counts": "findings"}
 
 
 class Engine:
@@ -161,12 +188,21 @@ class Engine:
         self.window_ns = {
             d.rule_id: int(d.tunables.alert_window_s * NS_PER_S) for d in self.detectors
         }
-        # event -> the handlers subscribed to it, in registry order: the dispatch table
-        self.handlers: dict[str, tuple[Callable, ...]] = {
-            event: tuple(
-                d.handlers()[event] for d in self.detectors if event in d.handlers()
-            )
-            for event in events.ALL_EVENTS
+        # event -> (detector, handler) for each detector subscribed to it, in registry order
+        subscribed: dict[str, list[tuple[Detector, Handler]]] = {e: [] for e in events.ALL_EVENTS}
+        for detector in self.detectors:
+            for event, handler in detector.handlers().items():
+                subscribed[event].append((detector, handler))
+        self._subscribed = subscribed
+        # event -> the handlers subscribed to it: the dispatch table
+        self.handlers: dict[str, tuple[Handler, ...]] = {
+            event: tuple(handler for _, handler in pairs) for event, pairs in subscribed.items()
+        }
+        # ICMP event -> payload class -> the handlers that can fire on it (Detector.fires_on):
+        # an ordinary ping skips the rules that only look at odd payloads
+        self.handlers_by_class: dict[str, dict[str, tuple[Handler, ...]]] = {
+            event: {name: self._handlers_for_class(event, name) for name in PAYLOAD_CLASSES}
+            for event in set(events.ICMP_EVENTS.values())
         }
         self.suppressions = Suppressions(settings.suppressions, RULE_IDS)
         self.idle_ns = int(settings.processor.host_idle_expiry_s * NS_PER_S)
@@ -180,6 +216,11 @@ class Engine:
         self._next_sweep_ns: int | None = None
         self._touch = 0
         self._touch_at_last_sweep = 0
+        # Lower bounds on the tracked hosts' last_ns and next_window_end, so that a sweep with
+        # nothing to expire or emit need not visit every host (see _sweep).  Only admitting or
+        # loading a host and opening a window can lower them; each walk makes them exact.
+        self._least_last_ns: float = math.inf
+        self._least_window_end: float = math.inf
         self._changed: dict[str, bool] = {}
 
     # -- the hot path --------------------------------------------------------------------
@@ -187,9 +228,10 @@ class Engine:
     def process(self, record: dict[str, Any]) -> list[Alert]:
         """Feed one record (in per-host order); returns alerts whose windows closed."""
         self.stats.records_seen += 1
-        event = self._event_of(record)
-        if event is None:
+        routed = self._route(record)
+        if routed is None:
             return []
+        event, handlers = routed
         alerts: list[Alert] = []
         host_ip = record["initiator_ip"]
         ts = record["ts_ns"]
@@ -209,7 +251,7 @@ class Engine:
             self.stats.out_of_order += 1
 
         context = TRACKERS[event](host, record)
-        for handler in self.handlers[event]:
+        for handler in handlers:
             for finding in handler(host, record, context):
                 self._add(host, finding)
         if context is True and event in ANNOUNCES_HOP_DISTANCE:
@@ -229,8 +271,9 @@ class Engine:
                 self._sweep(alerts)
         return alerts
 
-    def _event_of(self, record: Any) -> str | None:
-        """The record's event, or None (counted) when it is invalid or no rule's business."""
+    def _route(self, record: Any) -> tuple[str, tuple[Handler, ...]] | None:
+        """The record's event and the handlers to call for it, or None (counted) when the
+        record is invalid or no rule's business."""
         kind = record.get("kind") if isinstance(record, dict) else None
         shape = _SHAPES.get(kind)
         if shape is None:
@@ -240,6 +283,7 @@ class Engine:
             return self._invalid(bad)
         if kind == "host_observation":
             event = events.HOST_OBSERVATION
+            handlers = self.handlers[event]
         else:
             event = events.ICMP_EVENTS.get((record["ip_version"], record["icmp_type"]))
             if event is None:
@@ -247,8 +291,20 @@ class Engine:
                 return None
             if event in _ECHO and (record["icmp_id"] is None or record["icmp_seq"] is None):
                 return self._invalid("icmp_id")
-        self.stats.records_by_event[event] += 1
-        return event
+            payload_class = record["payload_class"]
+            handlers = self.handlers_by_class[event].get(payload_class)
+            if handlers is None:  # a class newer than processors/payloads.py: ask each time
+                handlers = self._handlers_for_class(event, payload_class)
+        counts = self.stats.event_counts
+        counts[event] = counts.get(event, 0) + 1
+        return event, handlers
+
+    def _handlers_for_class(self, event: str, payload_class: str) -> tuple[Handler, ...]:
+        return tuple(
+            handler
+            for detector, handler in self._subscribed[event]
+            if detector.fires_on(payload_class)
+        )
 
     def _invalid(self, field_name: str) -> None:
         self.stats.invalid_records += 1
@@ -262,7 +318,8 @@ class Engine:
         rule_id = finding.rule_id
         peer = peer_of(host.ip, record)
         ts = record["ts_ns"]
-        self.stats.findings[rule_id] += 1
+        counts = self.stats.rule_counts
+        counts[rule_id] = counts.get(rule_id, 0) + 1
         if self.suppressions.entries:
             verdict = self.suppressions.check(rule_id, host.ip, peer, record["payload_class"], ts)
             if verdict is not None:
@@ -306,6 +363,8 @@ class Engine:
         host.windows[slot] = window
         if host.next_window_end is None or window.end_ns < host.next_window_end:
             host.next_window_end = window.end_ns
+            if window.end_ns < self._least_window_end:
+                self._least_window_end = window.end_ns
         return window
 
     # -- closing windows -----------------------------------------------------------------
@@ -356,27 +415,49 @@ class Engine:
         host = HostState(host_ip, record["ip_version"], ts, ts)
         self.hosts[host_ip] = host
         self.stats.hosts_tracked = len(self.hosts)
+        if ts < self._least_last_ns:
+            self._least_last_ns = ts
         return host
 
     def _sweep(self, alerts: list[Alert]) -> None:
-        """Emit windows event time has long passed; reclaim hosts idle in both senses."""
+        """Emit windows event time has long passed; reclaim hosts idle in both senses.
+
+        Only hosts whose last_ns or next_window_end is behind the thresholds can be concerned:
+        when the engine's lower bounds on both are ahead of them, no host is visited.
+        """
         now = self.watermark_ns
         close_before = now - self.lateness_ns
         idle_before = close_before - self.idle_ns
+        if self._least_last_ns <= idle_before or self._least_window_end <= close_before:
+            self._walk_hosts(close_before, idle_before, alerts)
+        self._touch_at_last_sweep = self._touch
+        self._next_sweep_ns = now + self.sweep_ns
+
+    def _walk_hosts(self, close_before: int, idle_before: int, alerts: list[Alert]) -> None:
+        """The sweep's visit of every host, in activity order; sets the bounds exactly."""
+        untouched_since = self._touch_at_last_sweep
+        least_last_ns = least_window_end = math.inf
         for host in list(self.hosts.values()):
-            if host.last_ns <= idle_before and host.touched <= self._touch_at_last_sweep:
+            if host.last_ns <= idle_before and host.touched <= untouched_since:
                 self._expire(host, alerts)
                 if self.track_changes:
                     self._changed[host.ip] = False
                 continue
-            if host.next_window_end is not None and host.next_window_end <= close_before:
+            if host.last_ns < least_last_ns:
+                least_last_ns = host.last_ns
+            next_end = host.next_window_end
+            if next_end is None:
+                continue
+            if next_end < least_window_end:
+                least_window_end = next_end
+            if next_end <= close_before:
                 for window in host.windows.values():
                     if window.dirty and window.end_ns <= close_before:
                         self._emit(host, window, alerts)
                 if self.track_changes:
                     self._changed[host.ip] = True
-        self._touch_at_last_sweep = self._touch
-        self._next_sweep_ns = now + self.sweep_ns
+        self._least_last_ns = least_last_ns
+        self._least_window_end = least_window_end
 
     # -- end of input, and state for the worker's table ----------------------------------
 
@@ -442,6 +523,9 @@ class Engine:
                 self._changed[victim.ip] = False
         self.hosts[host_ip] = restored
         self.stats.hosts_tracked = len(self.hosts)
+        self._least_last_ns = min(self._least_last_ns, restored.last_ns)
+        if restored.next_window_end is not None:
+            self._least_window_end = min(self._least_window_end, restored.next_window_end)
         return alerts
 
     def take_changes(self) -> dict[str, bytes | None]:

@@ -14,7 +14,7 @@ worker computes the same window, hence the same alert id.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 #: Bounds on what one window keeps (an alert stays small whatever the traffic).
 DST_LIMIT = 32
@@ -22,34 +22,50 @@ ID_LIMIT = 16
 SENSOR_LIMIT = 16
 CLASS_LIMIT = 8
 
-#: Record fields copied into an evidence entry.
-EVIDENCE_FIELDS = (
-    "ts_ns",
-    "frame",
-    "sensor_id",
-    "src_ip",
-    "dst_ip",
-    "icmp_type",
-    "icmp_code",
-    "icmp_id",
-    "icmp_seq",
-    "ttl",
-    "payload_len",
-    "payload_class",
-    "payload_sha256",
-    "community_id",
-)
+
+def evidence_entry(rec: Mapping[str, Any]) -> dict[str, Any]:
+    """The record fields an evidence entry keeps (None where the record lacks one).
+
+    Spelled out as one dict display: every window's first packets become evidence, and a
+    comprehension over the field names costs about twice as much.
+    """
+    get = rec.get
+    return {
+        "ts_ns": get("ts_ns"),
+        "frame": get("frame"),
+        "sensor_id": get("sensor_id"),
+        "src_ip": get("src_ip"),
+        "dst_ip": get("dst_ip"),
+        "icmp_type": get("icmp_type"),
+        "icmp_code": get("icmp_code"),
+        "icmp_id": get("icmp_id"),
+        "icmp_seq": get("icmp_seq"),
+        "ttl": get("ttl"),
+        "payload_len": get("payload_len"),
+        "payload_class": get("payload_class"),
+        "payload_sha256": get("payload_sha256"),
+        "community_id": get("community_id"),
+    }
+
+
+#: Record fields copied into an evidence entry, in order.
+EVIDENCE_FIELDS = tuple(evidence_entry({}))
 
 
 @dataclass(slots=True)
 class Finding:
-    """One rule hit on one packet; ``facts`` are rule-specific values the summary uses."""
+    """One rule hit on one packet; ``facts`` are rule-specific values the summary uses.
+
+    ``note`` is the evidence entry's note, or a function that makes it: it is called only
+    if the finding is kept as evidence (most are only counted), so a rule that fires on
+    every packet of a flood does not format thousands of notes nobody reads.
+    """
 
     rule_id: str
     record: Mapping[str, Any]
     key: str = ""
     facts: dict[str, Any] | None = None
-    note: str | None = None
+    note: str | Callable[[], str] | None = None
 
 
 def peer_of(host_ip: str, record: Mapping[str, Any]) -> str:
@@ -102,7 +118,11 @@ class AlertWindow:
         return (self.rule_id, self.key, self.start_ns)
 
     def add(self, finding: Finding, peer: str) -> None:
-        """Fold one finding in.  Cheap: a few comparisons and bounded list appends."""
+        """Fold one finding in.  Cheap: a few comparisons and bounded list appends.
+
+        It runs for most findings of a busy host, so ranges are kept with plain comparisons
+        rather than min()/max() calls, and each record field is read once.
+        """
         rec = finding.record
         ts = rec["ts_ns"]
         if self.count == 0 or ts < self.first_ns:
@@ -135,12 +155,15 @@ class AlertWindow:
             if self.seq_max is None or seq > self.seq_max:
                 self.seq_max = seq
         ttl = rec["ttl"]
-        self.ttl_min = min(self.ttl_min, ttl)
-        self.ttl_max = max(self.ttl_max, ttl)
+        if ttl < self.ttl_min:
+            self.ttl_min = ttl
+        if ttl > self.ttl_max:
+            self.ttl_max = ttl
         length = rec["payload_len"]
         if self.len_min is None or length < self.len_min:
             self.len_min = length
-        self.len_max = max(self.len_max, length)
+        if length > self.len_max:
+            self.len_max = length
         ip_len = rec.get("ip_total_len")
         if ip_len is not None and (self.ip_len_min is None or ip_len < self.ip_len_min):
             self.ip_len_min = ip_len
@@ -153,15 +176,17 @@ class AlertWindow:
             facts = self.facts
             for name, value in finding.facts.items():
                 # The first finding's facts describe the window, except max_* counters.
-                if name.startswith("max_") and name in facts:
-                    if value > facts[name]:
-                        facts[name] = value
-                else:
-                    facts.setdefault(name, value)
+                if name not in facts:
+                    facts[name] = value
+                elif name.startswith("max_") and value > facts[name]:
+                    facts[name] = value
         if len(self.evidence) < self.evidence_limit:
-            entry = {name: rec.get(name) for name in EVIDENCE_FIELDS}
-            if finding.note:
-                entry["note"] = finding.note
+            entry = evidence_entry(rec)
+            note = finding.note
+            if callable(note):
+                note = note()
+            if note:
+                entry["note"] = note
             self.evidence.append(entry)
         else:
             self.evidence_omitted += 1

@@ -10,7 +10,9 @@ A rule module reads like a Zeek policy script with Sigma/Elastic metadata on top
 * ``Detector`` (a :class:`Detector` subclass) has one method per event it handles, named
   ``on_<event>`` (``on_echo_request``, ``on_echo_reply``, ``on_hop_distance_learned``...), each
   taking ``(host, record, context)`` and returning findings, plus ``summary(window)``: the one
-  sentence an analyst reads.
+  sentence an analyst reads.  A detector whose record handlers only ever fire on some payload
+  classes says so in ``fires_on(payload_class)``, and the engine does not call them for the
+  others.
 """
 
 from __future__ import annotations
@@ -70,7 +72,11 @@ class RuleTunables(BaseModel):
 
 
 class Detector:
-    """Base of every rule's detector.  Subclasses set ``metadata`` and define ``on_<event>``."""
+    """Base of every rule's detector.  Subclasses set ``metadata`` and define ``on_<event>``.
+
+    Handlers run for every packet: a tunable they read each time is copied to a plain attribute
+    in ``__init__`` (a pydantic model's attribute costs several times as much to read).
+    """
 
     metadata: ClassVar[RuleMetadata]
     #: TTL and payload judgements a traceroute run explains away (see HostState.traceroute_*)
@@ -90,12 +96,21 @@ class Detector:
                 found[event] = handler
         return found
 
+    def fires_on(self, payload_class: str) -> bool:
+        """Whether this detector's handlers for ICMP records can find anything in a record of
+        this payload class.  The engine skips them for the classes where they cannot (an
+        ordinary ping need not visit the payload rules), so this must be exact: False only
+        where every handler would return nothing and change no state.  The engine asks once
+        per class, not per record.  Default: every class.
+        """
+        return True
+
     def finding(
         self,
         record: dict[str, Any],
         key: str = "",
         facts: dict[str, Any] | None = None,
-        note: str | None = None,
+        note: str | Callable[[], str] | None = None,
     ) -> tuple[Finding]:
         return (Finding(self.rule_id, record, key, facts, note),)
 

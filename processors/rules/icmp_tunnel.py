@@ -90,8 +90,16 @@ class Detector(BaseDetector):
     def __init__(self, tunables: Tunables) -> None:
         super().__init__(tunables)
         self.tunnel = frozenset(tunables.tunnel_classes)
+        #: tunnel class -> its finding's signal (a tunnel sends thousands of packets)
+        self.magic_signals = {
+            name: f"{describe(name).sender} magic in the data" for name in self.tunnel
+        }
         self.ordinary = frozenset(tunables.ordinary_payload_classes)
         self.window_ns = int(tunables.window_s * 1e9)
+
+    def fires_on(self, payload_class: str) -> bool:
+        # Ordinary pings are never counted (see _judge), unless the class is also a tunnel's.
+        return payload_class in self.tunnel or payload_class not in self.ordinary
 
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
         return self._judge(host, record, None, is_reply=False)
@@ -101,10 +109,9 @@ class Detector(BaseDetector):
 
     def _judge(self, host: HostState, record: dict[str, Any], request, is_reply: bool):
         payload_class = record["payload_class"]
-        if payload_class in self.tunnel:
-            return self.finding(
-                record, facts={"signal": f"{describe(payload_class).sender} magic in the data"}
-            )
+        magic_signal = self.magic_signals.get(payload_class)
+        if magic_signal is not None:
+            return self.finding(record, facts={"signal": magic_signal})
         length = record["payload_len"]
         if payload_class in self.ordinary or length == 0:
             return NOTHING

@@ -115,25 +115,26 @@ class Detector(BaseDetector):
     def __init__(self, tunables: Tunables) -> None:
         super().__init__(tunables)
         self.within_ns = int(tunables.within_s * 1e9)
+        self.min_destinations = tunables.min_destinations
         self.ordinary = frozenset(tunables.ordinary_payload_classes)
         self.normal = within_tolerance(tunables.normal_initial_ttls, 1)
         self.os_ttls = OsTtlTable(tunables.max_hops, 1)
 
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
         ring = host.requests.get(record["icmp_id"])
-        t = self.tunables
+        min_destinations = self.min_destinations
         # Judge only when this request switched destination: ordinary single-target pings
         # (the vast majority) cost one comparison.
-        if ring is None or len(ring) < t.min_destinations or ring[-2].dst_ip == record["dst_ip"]:
+        if ring is None or len(ring) < min_destinations or ring[-2].dst_ip == record["dst_ip"]:
             return NOTHING
         run = self._run_ending_now(ring)
-        if len(run) < t.min_destinations:
+        if len(run) < min_destinations:
             return NOTHING
         destinations = {seen.dst_ip for seen in run}
-        if len(destinations) < t.min_destinations:
+        if len(destinations) < min_destinations:
             return NOTHING
         switches = sum(1 for a, b in zip(run, run[1:]) if a.dst_ip != b.dst_ip)
-        if switches < t.min_interleave * (len(run) - 1):
+        if switches < self.tunables.min_interleave * (len(run) - 1):
             return NOTHING
         if all(self._ordinary(host, seen) for seen in run):
             return NOTHING

@@ -69,6 +69,9 @@ class Detector(BaseDetector):
         super().__init__(tunables)
         self.os_ttls = OsTtlTable(tunables.max_hops, tunables.hop_tolerance)
 
+    def fires_on(self, payload_class: str) -> bool:
+        return self.os_ttls.names_os(payload_class)  # other data cannot contradict an OS
+
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
         ttl = record["ttl"]
         if self.os_ttls.fits(host, ttl, record["payload_class"]) is not False:

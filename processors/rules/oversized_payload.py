@@ -46,12 +46,17 @@ class Tunables(RuleTunables):
 class Detector(BaseDetector):
     metadata = METADATA
 
+    def __init__(self, tunables: Tunables) -> None:
+        super().__init__(tunables)
+        self.max_bytes = tunables.max_bytes
+        self.flag_fragmented = tunables.flag_fragmented
+
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
-        oversized = record["payload_len"] > self.tunables.max_bytes
-        fragmented = self.tunables.flag_fragmented and record["fragmented"]
+        oversized = record["payload_len"] > self.max_bytes
+        fragmented = self.flag_fragmented and record["fragmented"]
         if not (oversized or fragmented):
             return NOTHING
-        facts = {"max_bytes": self.tunables.max_bytes}
+        facts = {"max_bytes": self.max_bytes}
         if fragmented:
             facts["fragmented"] = True  # set by any finding, so the window shows it
         return self.finding(record, facts=facts)

@@ -56,6 +56,7 @@ class Detector(BaseDetector):
     def __init__(self, tunables: Tunables) -> None:
         super().__init__(tunables)
         self.within_ns = int(tunables.within_s * 1e9)
+        self.min_destinations = tunables.min_destinations
         self.capacity = max(256, 2 * tunables.min_destinations)
 
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
@@ -70,14 +71,14 @@ class Detector(BaseDetector):
         recent[dst] = ts
         # Stale entries only matter once there are enough to be a sweep; the capacity bounds
         # memory meanwhile.  An ordinary pinger costs two dictionary operations.
-        if len(recent) < self.tunables.min_destinations:
+        if len(recent) < self.min_destinations:
             return NOTHING
         while recent:
             oldest = next(iter(recent))
             if ts - recent[oldest] <= self.within_ns and len(recent) <= self.capacity:
                 break
             del recent[oldest]
-        if len(recent) < self.tunables.min_destinations:
+        if len(recent) < self.min_destinations:
             return NOTHING
         return self.finding(record, facts={"max_destinations": len(recent)})
 

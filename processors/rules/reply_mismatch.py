@@ -59,24 +59,30 @@ class Tunables(RuleTunables):
 class Detector(BaseDetector):
     metadata = METADATA
 
+    def __init__(self, tunables: Tunables) -> None:
+        super().__init__(tunables)
+        self.compare = tunables.compare
+
     def on_echo_reply(self, host: HostState, record: dict[str, Any], request: SeenRequest | None):
         if request is None:
             return NOTHING
         same_length = record["payload_len"] == request.payload_len
         if same_length and (
-            self.tunables.compare == "length"
+            self.compare == "length"
             or record["icmp_checksum_ok"] is None
             or record["payload_sha256"] == request.payload_sha256
         ):
             return NOTHING
-        return self.finding(
-            record,
-            facts={"request_payload_class": request.payload_class},
-            note=(
+
+        def note() -> str:  # formatted only for the replies kept as evidence
+            return (
                 f"reply seq {record['icmp_seq']}: {record['payload_len']} bytes"
                 f" ({record['payload_class']}) for a request of {request.payload_len} bytes"
                 f" ({request.payload_class}, sha256 {request.payload_sha256[:16]})"
-            ),
+            )
+
+        return self.finding(
+            record, facts={"request_payload_class": request.payload_class}, note=note
         )
 
     def summary(self, window: AlertWindow) -> str:

@@ -74,6 +74,9 @@ class Detector(BaseDetector):
         super().__init__(tunables)
         self.classes = frozenset(tunables.classes)
 
+    def fires_on(self, payload_class: str) -> bool:
+        return payload_class in self.classes
+
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
         if record["payload_class"] not in self.classes:
             return NOTHING

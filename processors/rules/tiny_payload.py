@@ -80,10 +80,11 @@ class Detector(BaseDetector):
 
     def __init__(self, tunables: Tunables) -> None:
         super().__init__(tunables)
+        self.min_bytes = tunables.min_bytes
         self.exempt = frozenset(tunables.exempt_to_internal)
 
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
-        if record["payload_len"] >= self.tunables.min_bytes:
+        if record["payload_len"] >= self.min_bytes:
             return NOTHING
         if record["payload_class"] in self.exempt and is_internal(record["dst_ip"]):
             return NOTHING

@@ -79,6 +79,8 @@ class Detector(BaseDetector):
     def __init__(self, tunables: Tunables) -> None:
         super().__init__(tunables)
         self.normal = within_tolerance(tunables.normal_initial_ttls, tunables.hop_tolerance)
+        self.hop_tolerance = tunables.hop_tolerance
+        self.flag_other_normal_initial = tunables.flag_other_normal_initial
 
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
         if host.profile is None:
@@ -103,11 +105,13 @@ class Detector(BaseDetector):
 
     def _judge(self, host: HostState, record: dict[str, Any]):
         profile = host.profile
-        t = self.tunables
         ttl = record["ttl"]
         implied = ttl + profile.hop_distance
         if implied in self.normal:
-            if not t.flag_other_normal_initial or abs(implied - profile.initial_ttl) <= t.hop_tolerance:
+            if (
+                not self.flag_other_normal_initial
+                or abs(implied - profile.initial_ttl) <= self.hop_tolerance
+            ):
                 return NOTHING
         if host.is_traceroute_probe(record["icmp_id"], ttl, record["ts_ns"]):
             return NOTHING

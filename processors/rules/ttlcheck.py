@@ -47,6 +47,10 @@ class OsTtlTable:
                 )
                 self.implied[name] = within_tolerance(row.initial_ttls, hop_tolerance)
 
+    def names_os(self, payload_class: str) -> bool:
+        """Whether the payload class names an OS (fits() is None for every other class)."""
+        return payload_class in self.arriving
+
     def fits(self, host: HostState, ttl: int, payload_class: str) -> bool | None:
         """Whether the OS the payload names could have sent this TTL; None: it names no OS."""
         profile = host.profile

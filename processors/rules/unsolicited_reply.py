@@ -68,6 +68,7 @@ class Detector(BaseDetector):
     def __init__(self, tunables: Tunables) -> None:
         super().__init__(tunables)
         self.within_ns = int(tunables.within_s * 1e9)
+        self.min_replies = tunables.min_replies
         self.outbound_ns = int(tunables.outbound_seen_within_s * 1e9)
 
     def on_echo_reply(self, host: HostState, record: dict[str, Any], request: SeenRequest | None):
@@ -80,9 +81,9 @@ class Detector(BaseDetector):
         scratch = host.scratch.setdefault(self.rule_id, {"unmatched": []})
         unmatched = scratch["unmatched"]
         unmatched.append(ts)
-        if len(unmatched) > self.tunables.min_replies:
+        if len(unmatched) > self.min_replies:
             del unmatched[0]
-        if len(unmatched) < self.tunables.min_replies or ts - unmatched[0] > self.within_ns:
+        if len(unmatched) < self.min_replies or ts - unmatched[0] > self.within_ns:
             return NOTHING
         return self.finding(record)
 

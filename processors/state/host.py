@@ -133,21 +133,22 @@ class HostState:
         elif next(reversed(requests)) != icmp_id:
             requests[icmp_id] = requests.pop(icmp_id)  # re-inserted last: most recently used
         previous = ring[-1] if ring else None
-        ring.append(
-            SeenRequest(
-                record["ts_ns"],
-                record["icmp_seq"],
-                record["dst_ip"],
-                record["ttl"],
-                record["payload_len"],
-                record["payload_class"],
-                record["payload_sha256"],
-                record["sensor_id"],
-                record["community_id"],
-                record.get("frame"),
-                record["ip_total_len"],
-            )
+        seen = (
+            record["ts_ns"],
+            record["icmp_seq"],
+            record["dst_ip"],
+            record["ttl"],
+            record["payload_len"],
+            record["payload_class"],
+            record["payload_sha256"],
+            record["sensor_id"],
+            record["community_id"],
+            record.get("frame"),
+            record["ip_total_len"],
         )
+        # _make takes the fields as one tuple: the generated __new__ costs twice as much, and
+        # this runs for every request
+        ring.append(SeenRequest._make(seen))
         return previous
 
     def find_request(self, icmp_id: int, seq: int, responder: str) -> SeenRequest | None:
