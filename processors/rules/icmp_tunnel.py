@@ -96,6 +96,8 @@ class Detector(BaseDetector):
         }
         self.ordinary = frozenset(tunables.ordinary_payload_classes)
         self.window_ns = int(tunables.window_s * 1e9)
+        self.min_packets = tunables.min_packets
+        self.min_bytes = tunables.min_bytes
 
     def fires_on(self, payload_class: str) -> bool:
         # Ordinary pings are never counted (see _judge), unless the class is also a tunnel's.
@@ -130,13 +132,18 @@ class Detector(BaseDetector):
             prefix = record["payload_sha256"][:12]
             if prefix not in hashes:
                 hashes.append(prefix)
+        if counters[1] < self.min_packets or counters[2] < self.min_bytes:
+            return NOTHING  # too little exchanged with this peer yet to judge
         signal = self._channel_signal(counters)
         if signal is None:
             return NOTHING
         return self.finding(record, facts={"signal": signal})
 
     def _counters(self, host: HostState, peer: str, ts: int) -> list:
-        peers = host.scratch.setdefault(self.rule_id, {"peers": {}})["peers"]
+        scratch = host.scratch.get(self.rule_id)
+        if scratch is None:
+            scratch = host.scratch[self.rule_id] = {"peers": {}}
+        peers = scratch["peers"]
         start = ts - ts % self.window_ns
         counters = peers.pop(peer, None)
         if counters is None or counters[0] != start:
@@ -147,10 +154,9 @@ class Detector(BaseDetector):
         return counters
 
     def _channel_signal(self, counters: list) -> str | None:
+        """What makes a peer's exchange a channel, for one past min_packets and min_bytes."""
         t = self.tunables
         _, packets, total, size_sum, size_sq_sum, replies, mismatched, hashed, hashes = counters
-        if packets < t.min_packets or total < t.min_bytes:
-            return None
         reasons = []
         distinct = len(hashes) / hashed
         if distinct >= t.min_distinct_ratio:

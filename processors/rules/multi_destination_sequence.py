@@ -142,9 +142,13 @@ class Detector(BaseDetector):
 
     def _report(self, host: HostState, icmp_id: int, run: list[SeenRequest], destinations: int):
         """Findings for the run's odd requests not reported yet, oldest first."""
-        reported = host.scratch.setdefault(self.rule_id, {"reported": {}})["reported"]
-        already = reported.pop(str(icmp_id), -1)
-        reported[str(icmp_id)] = run[0].ts_ns  # run[0] is the newest
+        scratch = host.scratch.get(self.rule_id)
+        if scratch is None:
+            scratch = host.scratch[self.rule_id] = {"reported": {}}
+        reported = scratch["reported"]
+        id_key = str(icmp_id)
+        already = reported.pop(id_key, -1)
+        reported[id_key] = run[0].ts_ns  # run[0] is the newest
         while len(reported) > IDS_PER_HOST:
             del reported[next(iter(reported))]
         key = f"id={phrases.hex_id(icmp_id)}"

@@ -78,7 +78,9 @@ class Detector(BaseDetector):
         last_outbound = host.outbound_sensors.get(record["sensor_id"])
         if last_outbound is None or ts - last_outbound > self.outbound_ns:
             return NOTHING
-        scratch = host.scratch.setdefault(self.rule_id, {"unmatched": []})
+        scratch = host.scratch.get(self.rule_id)
+        if scratch is None:
+            scratch = host.scratch[self.rule_id] = {"unmatched": []}
         unmatched = scratch["unmatched"]
         unmatched.append(ts)
         if len(unmatched) > self.min_replies:

@@ -183,6 +183,8 @@ class HostState:
 
     def is_traceroute_probe(self, icmp_id: int | None, ttl: int, ts_ns: int) -> bool:
         """Whether a request belongs to a recent TTL-stepping run on its identifier."""
+        if not self.traceroute_ids:  # most hosts never run one
+            return False
         mark = self.traceroute_ids.get(icmp_id) if icmp_id is not None else None
         return (
             mark is not None
