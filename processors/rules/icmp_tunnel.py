@@ -96,8 +96,6 @@ class Detector(BaseDetector):
         }
         self.ordinary = frozenset(tunables.ordinary_payload_classes)
         self.window_ns = int(tunables.window_s * 1e9)
-        self.min_packets = tunables.min_packets
-        self.min_bytes = tunables.min_bytes
 
     def fires_on(self, payload_class: str) -> bool:
         # Ordinary pings are never counted (see _judge), unless the class is also a tunnel's.
@@ -132,7 +130,8 @@ class Detector(BaseDetector):
             prefix = record["payload_sha256"][:12]
             if prefix not in hashes:
                 hashes.append(prefix)
-        if counters[1] < self.min_packets or counters[2] < self.min_bytes:
+        tunables = self.tunables
+        if counters[1] < tunables.min_packets or counters[2] < tunables.min_bytes:
             return NOTHING  # too little exchanged with this peer yet to judge
         signal = self._channel_signal(counters)
         if signal is None:
