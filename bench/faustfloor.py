@@ -26,7 +26,7 @@ def main() -> None:
     from prometheus_client import Counter, start_http_server
 
     from oddping.config import ProcessorSettings
-    from processors.stream.app import WORKER_APP_OPTIONS
+    from processors.stream.app import worker_app_options
     from processors.stream.transport import CHUNKS, App
 
     app_id, topic = sys.argv[1], sys.argv[2]
@@ -36,7 +36,7 @@ def main() -> None:
     stock = os.environ.get("ODDPING_BENCH_FLOOR") == "stock"
     common = dict(broker=[f"kafka://{server}" for server in bootstrap.split(",")],
                   store="memory://", datadir=datadir, topic_partitions=4,
-                  topic_replication_factor=1, **WORKER_APP_OPTIONS)
+                  topic_replication_factor=1, **worker_app_options(ProcessorSettings()))
     if stock:
         app = faust.App(app_id, **common | {"stream_buffer_maxsize": 32768})
         records = app.topic(topic, key_type=bytes, value_type=bytes, key_serializer="raw",

@@ -461,6 +461,8 @@ def test_configmap_loads_with_oddpings_own_loader(helm: str, scenario: str, tmp_
     assert settings.processor.data_dir == values["processor"]["dataDir"]
     assert settings.processor.app_id == values["processor"]["appId"]
     assert settings.processor.alert_format == values["processor"]["alertFormat"]
+    assert settings.processor.fetch_partition_bytes == values["processor"]["fetchPartitionBytes"]
+    assert settings.processor.poll_records == values["processor"]["pollRecords"]
     assert settings.rules == values["rules"]
     assert [s.model_dump(exclude_none=True) for s in settings.suppressions] == values["suppressions"]
 

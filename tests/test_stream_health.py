@@ -69,3 +69,19 @@ def test_a_loop_that_stops_beating_is_stuck():
     clock.now += 31
     ok, reason = p.verdict()
     assert not ok and reason.startswith("event loop blocked")
+
+
+def test_the_worker_app_fetches_as_the_processor_section_says():
+    """The fetch depth reaches faust's consumer settings (which faust hands to aiokafka as
+    max_partition_fetch_bytes and max_poll_records)."""
+    from oddping.config import Settings
+    from processors.stream.app import ProcessorMetrics, build_app
+
+    default = build_app(Settings(), ProcessorMetrics(), Progress(120.0))
+    assert default.conf.consumer_max_fetch_size == 4 * 1024 * 1024
+    assert default.conf.broker_max_poll_records == 5000
+    tuned = Settings(processor={"fetch_partition_bytes": 1 << 20, "poll_records": 777,
+                                "app_id": "oddping-tuned"})
+    app = build_app(tuned, ProcessorMetrics(), Progress(120.0))
+    assert app.conf.consumer_max_fetch_size == 1 << 20
+    assert app.conf.broker_max_poll_records == 777

@@ -27,7 +27,7 @@ import faust
 import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
-from oddping.config import Settings
+from oddping.config import ProcessorSettings, Settings
 from oddping.logs import get_logger
 from processors.engine import Engine
 
@@ -40,8 +40,8 @@ log = get_logger("oddping.process")
 IDLE_FLUSH_S = 10.0  # wall-clock quiet time after which open windows are closed (see batch.py)
 
 
-# faust settings of the worker (also used by bench/faustfloor.py, so the floor it measures is
-# this worker's consuming machinery and nothing else)
+# faust settings of the worker (with worker_app_options also used by bench/faustfloor.py, so
+# the floor it measures is this worker's consuming machinery and nothing else)
 WORKER_APP_OPTIONS: dict[str, Any] = {
     "consumer_auto_offset_reset": "earliest",
     "processing_guarantee": "at_least_once",
@@ -63,6 +63,14 @@ WORKER_APP_OPTIONS: dict[str, Any] = {
     "broker_session_timeout": 10.0,
     "broker_heartbeat_interval": 3.0,
 }
+
+
+def worker_app_options(proc: ProcessorSettings) -> dict[str, Any]:
+    """The worker's faust settings: the fixed ones and those the processor section sets."""
+    return WORKER_APP_OPTIONS | {
+        "consumer_max_fetch_size": proc.fetch_partition_bytes,
+        "broker_max_poll_records": proc.poll_records,
+    }
 
 
 class ProcessorMetrics:
@@ -117,7 +125,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
         chunk_records=proc.batch_size,
-        **WORKER_APP_OPTIONS,
+        **worker_app_options(proc),
     )
     # each event's value is a chunk: one partition's records from one fetch (transport.py)
     records = app.topic(kafka.records_topic, key_type=bytes, value_type=None,

@@ -135,6 +135,8 @@ through verbatim, `config` deep-merged last.
   "batch_size" (int $p.batchSize)
   "checkpoint_interval_s" $p.checkpointIntervalSeconds
   "checkpoint_max_records" (int $p.checkpointMaxRecords)
+  "fetch_partition_bytes" (int $p.fetchPartitionBytes)
+  "poll_records" (int $p.pollRecords)
   "stall_timeout_s" $p.stallTimeoutSeconds
   "max_tracked_hosts" (int $p.maxTrackedHosts)
   "host_idle_expiry_s" $p.hostIdleExpirySeconds }}
