@@ -204,6 +204,12 @@ class Engine:
             event: {name: self._handlers_for_class(event, name) for name in PAYLOAD_CLASSES}
             for event in set(events.ICMP_EVENTS.values())
         }
+        # (ip_version, icmp_type) -> (event, whether it is an echo, its handlers by class):
+        # one lookup routes an ICMP record
+        self._icmp_routes: dict[tuple[int, int], tuple[str, bool, dict[str, tuple[Handler, ...]]]] = {
+            key: (event, event in _ECHO, self.handlers_by_class[event])
+            for key, event in events.ICMP_EVENTS.items()
+        }
         self.suppressions = Suppressions(settings.suppressions, RULE_IDS)
         self.idle_ns = int(settings.processor.host_idle_expiry_s * NS_PER_S)
         self.max_hosts = settings.processor.max_tracked_hosts
@@ -285,14 +291,15 @@ class Engine:
             event = events.HOST_OBSERVATION
             handlers = self.handlers[event]
         else:
-            event = events.ICMP_EVENTS.get((record["ip_version"], record["icmp_type"]))
-            if event is None:
+            route = self._icmp_routes.get((record["ip_version"], record["icmp_type"]))
+            if route is None:
                 self.stats.records_other_icmp += 1
                 return None
-            if event in _ECHO and (record["icmp_id"] is None or record["icmp_seq"] is None):
+            event, is_echo, by_class = route
+            if is_echo and (record["icmp_id"] is None or record["icmp_seq"] is None):
                 return self._invalid("icmp_id")
             payload_class = record["payload_class"]
-            handlers = self.handlers_by_class[event].get(payload_class)
+            handlers = by_class.get(payload_class)
             if handlers is None:  # a class newer than processors/payloads.py: ask each time
                 handlers = self._handlers_for_class(event, payload_class)
         counts = self.stats.event_counts
