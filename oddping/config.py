@@ -101,9 +101,11 @@ class ProcessorSettings(_Section):
         "faust's 1 MiB because the agent outruns a 1 MiB fetch (~6,000 records) and waited "
         "for the next one ~15 % of the time; held compressed, so 4 MiB costs little memory")
     poll_records: int = Field(
-        5000, ge=1, description="most records handed from the consumer's fetch buffer to the "
+        20_000, ge=1, description="most records handed from the consumer's fetch buffer to the "
         "agent's queue at once: the rest stay compressed in the buffer, so a big fetch does not "
-        "become tens of thousands of Python objects in one go")
+        "become ~90,000 Python objects in one go (peak RSS 440 MB unbounded, 350 MB at 20,000 on "
+        "the stream bench); at 5,000 the consumer waits on its own buffer and caps a worker at "
+        "~57k records/s")
     stall_timeout_s: float = Field(
         120.0, gt=0, description="/healthz fails when records wait and none is taken this long")
     max_tracked_hosts: int = Field(100_000, ge=1)
