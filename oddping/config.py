@@ -101,11 +101,11 @@ class ProcessorSettings(_Section):
         "faust's 1 MiB because the agent outruns a 1 MiB fetch (~6,000 records) and waited "
         "for the next one ~15 % of the time; held compressed, so 4 MiB costs little memory")
     poll_records: int = Field(
-        20_000, ge=1, description="most records handed from the consumer's fetch buffer to the "
-        "agent's queue at once: the rest stay compressed in the buffer, so a big fetch does not "
-        "become ~90,000 Python objects in one go (peak RSS 440 MB unbounded, 350 MB at 20,000 on "
-        "the stream bench); at 5,000 the consumer waits on its own buffer and caps a worker at "
-        "~57k records/s")
+        50_000, ge=1, description="most records handed from the consumer's fetch buffer to the "
+        "agent's queue at once: the rest stay compressed in the buffer, so the fetches of many "
+        "partitions do not all become Python objects in one go (stream bench, 4 partitions: peak "
+        "RSS 445 MB unbounded, 390 MB at 50,000); at 5,000 or 20,000 the consumer waited on its "
+        "own buffer (bench/README.md)")
     stall_timeout_s: float = Field(
         120.0, gt=0, description="/healthz fails when records wait and none is taken this long")
     max_tracked_hosts: int = Field(100_000, ge=1)

@@ -79,7 +79,7 @@ def test_the_worker_app_fetches_as_the_processor_section_says():
 
     default = build_app(Settings(), ProcessorMetrics(), Progress(120.0))
     assert default.conf.consumer_max_fetch_size == 4 * 1024 * 1024
-    assert default.conf.broker_max_poll_records == 20_000
+    assert default.conf.broker_max_poll_records == 50_000
     tuned = Settings(processor={"fetch_partition_bytes": 1 << 20, "poll_records": 777,
                                 "app_id": "oddping-tuned"})
     app = build_app(tuned, ProcessorMetrics(), Progress(120.0))
