@@ -249,7 +249,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                     continue
                 batch = chunk.value
                 before = processor.stats.replays_skipped
-                result = processor.process(batch)
+                result = processor.process(batch, chunk.message.partition)
                 # kept until the checkpoint acks it, so keep only what the ack needs
                 chunk.value = chunk.message.value = None
                 unacked.append(chunk)

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
@@ -74,19 +74,23 @@ class BatchProcessor:
         self._partition[host] = entry["partition"]
         return entry["state"]
 
-    def process(self, messages: list[Message]) -> BatchResult:
+    def process(self, messages: Sequence[Any], partition: int | None = None) -> BatchResult:
+        """messages: anything with offset, key and value (a chunk's records, Message);
+        partition: the one they all come from (a chunk's), or None to read each one's own."""
         result = BatchResult()
         engine = self.engine
         stats = self.stats
         for message in messages:
             stats.consumed += 1
+            source = message.partition if partition is None else partition
             try:
                 record = orjson.loads(message.value or b"")
             except orjson.JSONDecodeError as exc:
-                self._dead_letter(result, message, f"not JSON: {exc}")
+                self._dead_letter(result, message, source, f"not JSON: {exc}")
                 continue
             if not isinstance(record, dict) or not isinstance(record.get("initiator_ip"), str):
-                self._dead_letter(result, message, "not an oddping record (no initiator_ip)")
+                self._dead_letter(result, message, source,
+                                  "not an oddping record (no initiator_ip)")
                 continue
             host = record["initiator_ip"]
             if host not in self._offset and host not in engine.hosts:
@@ -101,10 +105,10 @@ class BatchProcessor:
             result.alerts.extend(engine.process(record))
             if engine.stats.invalid_records != invalid_before:
                 reason = engine.stats.last_invalid_reason or "schema"
-                self._dead_letter(result, message, f"invalid record: {reason}")
+                self._dead_letter(result, message, source, f"invalid record: {reason}")
                 continue
             self._offset[host] = message.offset
-            self._partition[host] = message.partition
+            self._partition[host] = source
         return result
 
     def adopt_saved(self, entries: Iterable[tuple[str, bytes]]) -> BatchResult:
@@ -151,6 +155,7 @@ class BatchProcessor:
                      "state": orjson.Fragment(state)}))
         return updates
 
-    def _dead_letter(self, result: BatchResult, message: Message, reason: str) -> None:
+    def _dead_letter(self, result: BatchResult, message: Any, partition: int, reason: str) -> None:
         self.stats.dead_letters[reason.split(":")[0]] += 1
-        result.dead_letters.append(DeadLetter(message, reason))
+        kept = Message(partition, message.offset, message.key, message.value)
+        result.dead_letters.append(DeadLetter(kept, reason))
