@@ -98,8 +98,9 @@ class ProcessorSettings(_Section):
     fetch_partition_bytes: int = Field(
         4 * 1024 * 1024, ge=64 * 1024, description="most (compressed) bytes one fetch brings "
         "per records partition: what the consumer holds ready while the agent works.  Above "
-        "faust's 1 MiB because the agent outruns a 1 MiB fetch (~6,000 records) and waited "
-        "for the next one ~15 % of the time; held compressed, so 4 MiB costs little memory")
+        "faust's 1 MiB because the agent outran a 1 MiB fetch (~6,000 records) and waited "
+        "for the next one ~15 % of the time; the buffer stays compressed (peak RSS on the "
+        "stream bench 323 MB at 1 MiB, 390 MB at 4 MiB with poll_records 50,000)")
     poll_records: int = Field(
         50_000, ge=1, description="most records handed from the consumer's fetch buffer to the "
         "agent's queue at once: the rest stay compressed in the buffer, so the fetches of many "

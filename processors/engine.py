@@ -107,6 +107,8 @@ class _Shape:
 #: kind -> the shape of that kind of record
 _SHAPES = {"icmp": _Shape(_ICMP_FIELDS), "host_observation": _Shape(_OBSERVATION_FIELDS)}
 _ECHO = frozenset({events.ECHO_REQUEST, events.ECHO_REPLY})
+#: an ICMP record's route: its event, whether that is an echo, the event's handlers by class
+_IcmpRoute = tuple[str, bool, dict[str, tuple[Handler, ...]]]
 
 
 @dataclass
@@ -206,7 +208,7 @@ class Engine:
         }
         # (ip_version, icmp_type) -> (event, whether it is an echo, its handlers by class):
         # one lookup routes an ICMP record
-        self._icmp_routes: dict[tuple[int, int], tuple[str, bool, dict[str, tuple[Handler, ...]]]] = {
+        self._icmp_routes: dict[tuple[int, int], _IcmpRoute] = {
             key: (event, event in _ECHO, self.handlers_by_class[event])
             for key, event in events.ICMP_EVENTS.items()
         }

@@ -33,11 +33,11 @@ import asyncio
 from typing import Any
 
 import faust
+from aiokafka.consumer import fetcher as aiokafka_fetcher
 from faust.serializers import codecs
 from faust.transport.consumer import CONSUMER_FETCHING as FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types.tuples import ConsumerMessage
-from aiokafka.consumer import fetcher as aiokafka_fetcher
 
 #: how many single-record deliveries go between two yields to the event loop (faust: 100)
 YIELD_EVERY = 1000
