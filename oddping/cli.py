@@ -190,12 +190,13 @@ def _kafka_flags(func):
               help="with --watch: only file names matching this pattern.")
 @click.option("--bpf", default=None, metavar="EXPR", help="extra BPF filter (ANDed with ours).")
 @click.option("--sensor-id", default=None, help="sensor id for records [host name].")
-@click.option("--metrics-port", type=int, default=None,
-              help="port of /metrics and /healthz [9102]; 0 disables.")
+@click.option("--metrics-port", default=None, metavar="PORT|auto",
+              help="port of /metrics and /healthz [9102]; auto: any free port (logged); "
+              "0 disables.")
 @_kafka_flags
 def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
             watch_dir: str | None, watch_glob: str, bpf: str | None, sensor_id: str | None,
-            metrics_port: int | None, config: str | None, bootstrap_servers: str | None,
+            metrics_port: str | None, config: str | None, bootstrap_servers: str | None,
             topic: str | None) -> None:
     """Decode ICMP from captures and publish the records to Kafka.
 
@@ -234,7 +235,7 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
             runner.run_live(interface)
         else:
             runner.run_watch(watch_dir, watch_glob)  # type: ignore[arg-type]
-    except (KafkaUnavailable, CaptureError, FileNotFoundError, DeliveryFailed) as exc:
+    except (KafkaUnavailable, CaptureError, FileNotFoundError, DeliveryFailed, ConfigError) as exc:
         _fail(str(exc))
     except KafkaException as exc:  # anything else librdkafka refuses: still one line
         _fail(f"kafka: {exc.args[0].str() if exc.args else exc}")
@@ -299,12 +300,13 @@ def topics_create(config: str | None, bootstrap_servers: str | None, topic: str 
 @click.option("--app-id", default=None, help="consumer group and state name [oddping].")
 @click.option("--alert-format", type=click.Choice(["native", "ecs", "ocsf"]), default=None,
               help="alert document format [native].")
-@click.option("--metrics-port", type=int, default=None,
-              help="port of /metrics and /healthz [9102]; 0 disables.")
+@click.option("--metrics-port", default=None, metavar="PORT|auto",
+              help="port of /metrics and /healthz [the first free of 9103-9118, so several "
+              "workers share a host]; auto: any free port (logged); 0 disables.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
               help="config file (TOML or YAML).")
 def process(bootstrap_servers: str | None, records_topic: str | None, alerts_topic: str | None,
-            app_id: str | None, alert_format: str | None, metrics_port: int | None,
+            app_id: str | None, alert_format: str | None, metrics_port: str | None,
             config: str | None) -> None:
     """Run a stream worker (faust): consume records, keep per-host state in tables backed by
     changelog topics, and publish alerts.  Start several with the same --app-id to share the
@@ -336,7 +338,11 @@ def process(bootstrap_servers: str | None, records_topic: str | None, alerts_top
         _fail(str(exc))
     from processors.stream.app import run_worker
 
-    sys.exit(run_worker(settings))
+    try:
+        status = run_worker(settings)
+    except ConfigError as exc:  # the metrics port (oddping/metrics_port.py)
+        _fail(str(exc))
+    sys.exit(status)
 
 
 # -- scan ---------------------------------------------------------------------------------------

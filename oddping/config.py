@@ -12,7 +12,7 @@ import os
 import tomllib
 from pathlib import Path
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
@@ -77,7 +77,10 @@ class CaptureSettings(_Section):
 
 class MetricsSettings(_Section):
     host: str = "127.0.0.1"
-    port: int = Field(9102, ge=0, le=65535, description="0 disables /metrics and /healthz")
+    port: Annotated[int, Field(ge=0, le=65535)] | Literal["auto"] | None = Field(
+        None, description="unset: the command's default (produce 9102; process the first free "
+        "of 9103-9118); a number: exactly that port; auto: any free port, logged; 0: off "
+        "(oddping/metrics_port.py)")
 
 
 class ProcessorSettings(_Section):

@@ -20,6 +20,7 @@ from prometheus_client.core import CounterMetricFamily
 from oddping.config import Settings
 from oddping.kafka import client_config, ensure_topics, preflight
 from oddping.logs import get_logger
+from oddping.metrics_port import serve_health
 from oddping.observability import HealthServer, ProducerMetrics
 
 from . import iter_records
@@ -94,9 +95,8 @@ class Producer:
             log.info("created topics", topics=created, partitions=kafka.partitions)
         self.publisher = RecordPublisher(kafka, self.settings.sensor_id, self.metrics,
                                          topic=self.topic, transactional_id=transactional_id)
-        if self.settings.metrics.port:
-            self._health = HealthServer(self.settings.metrics.host, self.settings.metrics.port,
-                                        self.metrics.registry, self._healthy).start()
+        self._health = serve_health(self.settings.metrics, "produce", self.metrics.registry,
+                                    self._healthy)
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, self._on_signal)
 

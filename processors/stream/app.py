@@ -312,17 +312,14 @@ def run_worker(settings: Settings) -> int:
     """Run the worker until SIGTERM/SIGINT; returns the exit status."""
     from faust.worker import Worker
 
-    from oddping.observability import HealthServer
+    from oddping.metrics_port import serve_health
     from oddping.runtime import tune_gc
 
     metrics = ProcessorMetrics()
     progress = Progress(settings.processor.stall_timeout_s)
     app = build_app(settings, metrics, progress)
     tune_gc()
-    health = None
-    if settings.metrics.port:
-        health = HealthServer(settings.metrics.host, settings.metrics.port, metrics.registry,
-                              progress.verdict).start()
+    health = serve_health(settings.metrics, "process", metrics.registry, progress.verdict)
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     try:
         worker.execute_from_commandline()
