@@ -24,6 +24,3 @@ ICMP_EVENTS: dict[tuple[int, int], str] = {
     (6, 129): ECHO_REPLY,
     (6, 3): TIME_EXCEEDED,
 }
-
-#: Message types a request or reply of each IP version carries, for humans reading evidence.
-ECHO_REQUEST_TYPE = {4: 8, 6: 128}

@@ -48,10 +48,6 @@ def evidence_entry(rec: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-#: Record fields copied into an evidence entry, in order.
-EVIDENCE_FIELDS = tuple(evidence_entry({}))
-
-
 @dataclass(slots=True)
 class Finding:
     """One rule hit on one packet; ``facts`` are rule-specific values the summary uses.

@@ -27,7 +27,6 @@ from processors.findings import AlertWindow, Finding
 from processors.state.host import HostState
 
 Severity = Literal["low", "medium", "high", "critical"]
-SEVERITIES: tuple[str, ...] = ("low", "medium", "high", "critical")
 
 #: What a handler returns when nothing matched: an empty tuple costs nothing to iterate.
 NOTHING: tuple[Finding, ...] = ()

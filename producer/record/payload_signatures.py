@@ -150,17 +150,5 @@ PAYLOAD_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(s.payload_class for s in 
     UNKNOWN,
 )
 
-# The classes an ordinary operating system's ping produces; everything else is a tool or a shape.
-ORDINARY_CLASSES = frozenset(
-    {"windows", "linux_iputils", "bsd", "fping", "busybox", "cisco_ios", "single_question"}
-)
-SCANNER_CLASSES = frozenset(
-    {"empty", "icmpenum", "nemesis", "broadscan_smurf", "nmap_os_detection", "superscan",
-     "windows_snort_0123", "l3retriever", "cyberkit", "sniffer_pro", "delphi_piette",
-     "iss_pinger", "whatsup"}
-)
-TUNNEL_CLASSES = frozenset({"ptunnel", "ptunnel_ng", "hans", "pingtunnel", "icmptunnel"})
-TRACEROUTE_CLASSES = frozenset({"traceroute_linux", "mtr"})
-
 # Not echo data at all: ICMP errors and other types carry headers, not a sender's fill pattern.
 NOT_ECHO = "not_echo"
