@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-fast kafka-up kafka-down samples bench clean system-deps
+.PHONY: install run test test-fast kafka-up kafka-down samples bench clean system-deps generate
 
 $(STAMP): pyproject.toml
 	scripts/system-deps.sh
@@ -33,6 +33,10 @@ kafka-up:
 
 kafka-down:
 	dev/kafka/kafka.sh down
+
+# The files that restate the rule registry (README table, alert schema enum, chart values schema).
+generate: $(STAMP)
+	$(BIN)/python -m processors.generated --write
 
 bench: $(STAMP)
 	$(BIN)/python bench/run.py
