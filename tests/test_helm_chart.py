@@ -772,6 +772,9 @@ BAD_VALUES = [
     ({"rules": {"tiny_paylod": {"enabled": False}}}, "tiny_paylod"),
     ({"rules": {"tiny_payload": {"enabled": "no"}}}, "/rules/tiny_payload/enabled"),
     ({"rules": {"tiny_payload": {"severity": "urgent"}}}, "/rules/tiny_payload/severity"),
+    # the rules' own tunables, from their Tunables models (processors/generated.py)
+    ({"rules": {"ping_sweep": {"min_destinatons": 5}}}, "min_destinatons"),
+    ({"rules": {"ping_sweep": {"min_destinations": 1}}}, "/rules/ping_sweep/min_destinations"),
     ({"suppressions": [{"src_cidr": "10.0.0.0/8"}]}, "reason"),
     ({"suppressions": [{"reason": "x", "expires": "next tuesday"}]}, "/suppressions/0/expires"),
     ({"keda": {"enabled": "yes"}}, "/keda/enabled"),
