@@ -1,0 +1,199 @@
+"""Duplicates: the same IP packet captured by several sensors is one packet.
+
+An access-layer SPAN and an edge tap both capture every packet a client sends to the internet.
+Each copy becomes a record, and both reach the same host's state (the key is the echo
+initiator).  Counted twice, they would double every count- and volume-based rule (tunnel
+packets and bytes, unsolicited replies, evidence, packet counts).  So the engine asks this
+module first, for every ICMP record: is it a copy of a packet another sensor already gave?
+
+Copies of one packet have the same addresses, ICMP type, identifier, sequence and payload hash
+(the remembered *key*) and the same IP identification, from *another* sensor, within
+``copy_window_s`` of capture time (clocks and the path between the sensors put them a few ms
+apart; a sensor whose clock is further off than the window no longer has its copies
+recognised, which is why clock offsets are watched below).  Their TTLs differ by the routers
+between the sensors, so the TTL is not part of the key.  A sensor that captures the same
+packet twice (a SPAN of both directions) is that sensor's business: one sensor's records are
+never merged here, so one sensor's results are exactly what they were.
+
+A copy runs no rule.  It is kept as evidence instead: its sensor, TTL and capture-time delay
+go into the copies list of the first copy's evidence entry, and its sensor into the sensor_ids
+of every alert window the packet contributed to, whether the copy arrives before or after the
+finding (rules that report remembered requests, such as multi_destination_sequence, are
+credited too).
+
+Memory, per host (``HostState.copies``, exported with the host so a partition moving to another
+worker keeps recognising copies): the last ``COPY_MEMORY`` ICMP packets, key -> ``[ts_ns,
+sensor, ip_id, ttl, copies, slots]`` (copies: ``[sensor, ttl, delay_ns]`` lists, at most
+``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
+``SLOTS_PER_PACKET``), about 250 bytes a packet.  A copy arriving after its host sent
+``COPY_MEMORY`` newer packets is not recognised and counts as a packet again
+(``EngineStats.copies_unrecognised`` counts the copies older than a full memory).
+
+Clock offsets (``SensorClocks``, per engine): every recognised copy is a sample of how far
+apart two sensors' clocks are (plus the path delay, which requests and replies cancel out).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from statistics import median
+from typing import Any
+
+from processors.findings import SENSOR_LIMIT, AlertWindow
+from processors.state.host import HostState
+
+#: ICMP packets remembered per host for recognising their copies.
+COPY_MEMORY = 64
+#: Other sensors' copies remembered per packet (its evidence).
+COPIES_PER_PACKET = 8
+#: Alert windows one packet's copies are credited to.
+SLOTS_PER_PACKET = 4
+
+# a remembered packet, as a JSON list
+TS_NS, SENSOR, IP_ID, TTL, COPIES, SLOTS = range(6)
+
+
+def packet_key(record: dict[str, Any]) -> tuple:
+    """What copies of one packet share, except the IP id (kept in the entry: the records
+    that rules rebuild from the request rings do not carry it)."""
+    return (
+        record["src_ip"],
+        record["dst_ip"],
+        record["icmp_type"],
+        record["icmp_id"],
+        record["icmp_seq"],
+        record["payload_sha256"],
+    )
+
+
+def copy_of(host: HostState, record: dict[str, Any], window_ns: int) -> list | None:
+    """The remembered packet this record is another sensor's copy of, or None (then the
+    record is remembered as a packet of its own)."""
+    memory = host.copies
+    key = packet_key(record)
+    entry = memory.get(key)
+    ts = record["ts_ns"]
+    if entry is not None:
+        sensor = record["sensor_id"]
+        if (
+            entry[SENSOR] != sensor
+            and entry[IP_ID] == record.get("ip_id")
+            and -window_ns <= ts - entry[TS_NS] <= window_ns
+        ):
+            copies = entry[COPIES]
+            if copies is None:
+                copies = entry[COPIES] = []
+            if len(copies) < COPIES_PER_PACKET:
+                copies.append([sensor, record["ttl"], ts - entry[TS_NS]])
+            return entry
+        del memory[key]  # another packet under the same key: the newer one is remembered
+    memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None, None]
+    if len(memory) > COPY_MEMORY:
+        del memory[next(iter(memory))]
+    return None
+
+
+def older_than_memory(host: HostState, ts_ns: int) -> bool:
+    """Whether a packet this old could have had its first copy forgotten already."""
+    memory = host.copies
+    return len(memory) >= COPY_MEMORY and ts_ns < memory[next(iter(memory))][TS_NS]
+
+
+def credit_copy(host: HostState, entry: list) -> None:
+    """A copy just arrived (the last in entry's copies): credit its sensor to the windows the
+    packet already went to."""
+    for slot in entry[SLOTS] or ():
+        window = host.windows.get(tuple(slot))
+        if window is not None:
+            _credit(window, entry, entry[COPIES][-1:])
+
+
+def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -> None:
+    """A finding on record went into window: remember the window for the packet's later
+    copies, and credit the copies that came already."""
+    entry = host.copies.get(packet_key(record))
+    if entry is None or entry[TS_NS] != record["ts_ns"] or entry[SENSOR] != record["sensor_id"]:
+        return
+    slot = list(window.slot)
+    slots = entry[SLOTS]
+    if slots is None:
+        slots = entry[SLOTS] = []
+    if slot not in slots and len(slots) < SLOTS_PER_PACKET:
+        slots.append(slot)
+    if entry[COPIES]:
+        _credit(window, entry, entry[COPIES])
+
+
+def _credit(window: AlertWindow, entry: list, copies: list) -> None:
+    sensors = window.sensor_ids
+    for sensor, _, _ in copies:
+        if sensor not in sensors and len(sensors) < SENSOR_LIMIT:
+            sensors.append(sensor)
+            window.dirty = True
+    for evidence in window.evidence:
+        if evidence["ts_ns"] == entry[TS_NS] and evidence["sensor_id"] == entry[SENSOR]:
+            kept = evidence.setdefault("copies", [])
+            for sensor, ttl, delay in copies:
+                if not any(c["sensor_id"] == sensor for c in kept):
+                    kept.append({"sensor_id": sensor, "ttl": ttl, "delay_ns": delay})
+                    window.dirty = True
+            break
+
+
+class SensorClocks:
+    """Each sensor's clock offset against the others, from the copies they share.
+
+    A copy seen ``d`` ns after the first is a sample of ``+d`` for its sensor and ``-d`` for
+    the first copy's sensor: the clock difference plus the path between them, which the two
+    directions of an exchange (request one way, reply the other) cancel out in the median.
+    With two sensors their offsets are equal and opposite (which of them is wrong needs a
+    third); with three or more the wrong one stands out.  ``CLOCK_SAMPLES`` latest samples per
+    sensor; the median is worked out every ``CLOCK_CHECK_EVERY`` samples, and a sensor past
+    ``warn_ns`` is reported (once, until it comes back within the bound).
+    """
+
+    CLOCK_SAMPLES = 256
+    CLOCK_CHECK_EVERY = 64
+
+    def __init__(self, warn_ns: int, warn: Any = None) -> None:
+        self.warn_ns = warn_ns
+        self.warn = warn  # called as warn(sensor, offset_s, against) past the bound
+        self.samples: dict[str, deque[int]] = {}
+        self.offsets_ns: dict[str, float] = {}
+        self.peers: dict[str, set[str]] = {}
+        self.warned: set[str] = set()
+        self._since_check: dict[str, int] = {}
+
+    def observe(self, first_sensor: str, copy_sensor: str, delay_ns: int) -> None:
+        self._add(copy_sensor, delay_ns, first_sensor)
+        self._add(first_sensor, -delay_ns, copy_sensor)
+
+    def _add(self, sensor: str, sample: int, other: str) -> None:
+        samples = self.samples.get(sensor)
+        if samples is None:
+            samples = self.samples[sensor] = deque(maxlen=self.CLOCK_SAMPLES)
+            self.peers[sensor] = set()
+        samples.append(sample)
+        if other not in self.peers[sensor] and len(self.peers[sensor]) < SENSOR_LIMIT:
+            self.peers[sensor].add(other)
+        since = self._since_check.get(sensor, 0) + 1
+        if since >= self.CLOCK_CHECK_EVERY or sensor not in self.offsets_ns:
+            since = 0
+            self._check(sensor)
+        self._since_check[sensor] = since
+
+    def _check(self, sensor: str) -> None:
+        offset = median(self.samples[sensor])
+        self.offsets_ns[sensor] = offset
+        if abs(offset) <= self.warn_ns:
+            self.warned.discard(sensor)
+        elif sensor not in self.warned and len(self.samples[sensor]) >= self.CLOCK_CHECK_EVERY:
+            self.warned.add(sensor)
+            if self.warn is not None:
+                self.warn(sensor, offset / 1e9, sorted(self.peers[sensor]))
+
+    def offsets_s(self) -> dict[str, float]:
+        """sensor -> median offset in seconds against the sensors it shares packets with."""
+        for sensor in self.samples:
+            self._check(sensor)
+        return {sensor: offset / 1e9 for sensor, offset in sorted(self.offsets_ns.items())}
