@@ -230,6 +230,10 @@ class Engine:
         processor = settings.processor
         self.late_bound_ns = int(processor.sensor_late_bound_s * NS_PER_S)
         self.copy_window_ns = int(processor.copy_window_s * NS_PER_S)
+        #: the first sensor seen, and whether another has been seen since (then findings are
+        #: noted for their packets, to credit copies to their windows: processors/state/dedup.py)
+        self._first_sensor: str | None = None
+        self._several_sensors = False
         self.clocks = dedup.SensorClocks(int(processor.clock_offset_warn_s * NS_PER_S),
                                          _warn_clock)
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
@@ -308,7 +312,12 @@ class Engine:
 
     def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | None:
         """The packet record is another sensor's copy of (credited to it), or None."""
-        entry = dedup.copy_of(host, record, self.copy_window_ns)
+        if not self._several_sensors and record["sensor_id"] != self._first_sensor:
+            if self._first_sensor is None:
+                self._first_sensor = record["sensor_id"]
+            else:
+                self._several_sensors = True
+        entry = dedup.copy_of(host, record, self.copy_window_ns, self._several_sensors)
         if entry is None:
             if dedup.older_than_memory(host, record["ts_ns"]):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1
@@ -389,7 +398,7 @@ class Engine:
                 self.stats.late_findings[rule_id] += 1
                 return
         window.add(finding, peer)
-        if host.copies:
+        if self._several_sensors:
             dedup.note_finding(host, window, record)
 
     def _open_window(

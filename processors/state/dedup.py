@@ -21,13 +21,19 @@ of every alert window the packet contributed to, whether the copy arrives before
 finding (rules that report remembered requests, such as multi_destination_sequence, are
 credited too).
 
-Memory, per host (``HostState.copies``, exported with the host so a partition moving to another
-worker keeps recognising copies): the last ``COPY_MEMORY`` ICMP packets, key -> ``[ts_ns,
+Memory, per host (``HostState.copies`` and ``copies_before``, exported with the host so a
+partition moving to another worker keeps recognising copies): the last ``GENERATION`` to
+``COPY_MEMORY`` ICMP packets in two generations (no per-packet eviction), key -> ``[ts_ns,
 sensor, ip_id, ttl, copies, slots]`` (copies: ``[sensor, ttl, delay_ns]`` lists, at most
 ``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
 ``SLOTS_PER_PACKET``), about 250 bytes a packet.  A copy arriving after its host sent
-``COPY_MEMORY`` newer packets is not recognised and counts as a packet again
-(``EngineStats.copies_unrecognised`` counts the copies older than a full memory).
+``GENERATION`` to ``COPY_MEMORY`` newer packets is not recognised and counts as a packet again
+(``EngineStats.copies_unrecognised`` counts the records older than the memory reaches).
+
+Cost with one sensor: every ICMP record is remembered (a tuple and a dict insert), since a
+second sensor may start late; findings are noted for their packets (the windows they went to)
+only once the engine has seen a second sensor, and a copy of a packet remembered before that
+finds its windows by their evidence instead.
 
 Clock offsets (``SensorClocks``, per engine): every recognised copy is a sample of how far
 apart two sensors' clocks are (plus the path delay, which requests and replies cancel out).
@@ -42,8 +48,10 @@ from typing import Any
 from processors.findings import SENSOR_LIMIT, AlertWindow
 from processors.state.host import HostState
 
-#: ICMP packets remembered per host for recognising their copies.
+#: ICMP packets remembered per host for recognising their copies: between GENERATION and
+#: COPY_MEMORY of the latest (two generations; the older is dropped whole when the newer is full).
 COPY_MEMORY = 64
+GENERATION = COPY_MEMORY // 2
 #: Other sensors' copies remembered per packet (its evidence).
 COPIES_PER_PACKET = 8
 #: Alert windows one packet's copies are credited to.
@@ -66,12 +74,22 @@ def packet_key(record: dict[str, Any]) -> tuple:
     )
 
 
-def copy_of(host: HostState, record: dict[str, Any], window_ns: int) -> list | None:
+def copy_of(host: HostState, record: dict[str, Any], window_ns: int, noting: bool) -> list | None:
     """The remembered packet this record is another sensor's copy of, or None (then the
-    record is remembered as a packet of its own)."""
+    record is remembered as a packet of its own).  noting: findings are being noted for the
+    packets (note_finding), so a packet without slots went to no window."""
     memory = host.copies
-    key = packet_key(record)
+    key = (
+        record["src_ip"],
+        record["dst_ip"],
+        record["icmp_type"],
+        record["icmp_id"],
+        record["icmp_seq"],
+        record["payload_sha256"],
+    )
     entry = memory.get(key)
+    if entry is None and host.copies_before:
+        entry = host.copies_before.get(key)
     ts = record["ts_ns"]
     if entry is not None:
         sensor = record["sensor_id"]
@@ -86,23 +104,38 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int) -> list | N
             if len(copies) < COPIES_PER_PACKET:
                 copies.append([sensor, record["ttl"], ts - entry[TS_NS]])
             return entry
-        del memory[key]  # another packet under the same key: the newer one is remembered
-    memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None, None]
-    if len(memory) > COPY_MEMORY:
-        del memory[next(iter(memory))]
+        # another packet under the same key: the newer one is remembered
+    if len(memory) >= GENERATION:  # the older generation is forgotten, at no cost per packet
+        host.copies_before = memory
+        host.copies = memory = {}
+    memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None,
+                   [] if noting else None]
     return None
 
 
 def older_than_memory(host: HostState, ts_ns: int) -> bool:
-    """Whether a packet this old could have had its first copy forgotten already."""
-    memory = host.copies
-    return len(memory) >= COPY_MEMORY and ts_ns < memory[next(iter(memory))][TS_NS]
+    """Whether a packet this old could have had its first copy forgotten already: some were
+    forgotten, and it is older than the oldest remembered."""
+    before = host.copies_before
+    if not before:
+        return False
+    for entry in before.values():  # the first is the oldest
+        return ts_ns < entry[TS_NS]
+    return False
 
 
 def credit_copy(host: HostState, entry: list) -> None:
     """A copy just arrived (the last in entry's copies): credit its sensor to the windows the
-    packet already went to."""
-    for slot in entry[SLOTS] or ():
+    packet already went to.  A packet remembered before the engine noted findings (it had
+    seen one sensor only) is looked for in the open windows' evidence instead."""
+    slots = entry[SLOTS]
+    if slots is None:
+        for window in host.windows.values():
+            if any(e["ts_ns"] == entry[TS_NS] and e["sensor_id"] == entry[SENSOR]
+                   for e in window.evidence):
+                _credit(window, entry, entry[COPIES][-1:])
+        return
+    for slot in slots:
         window = host.windows.get(tuple(slot))
         if window is not None:
             _credit(window, entry, entry[COPIES][-1:])
@@ -111,7 +144,8 @@ def credit_copy(host: HostState, entry: list) -> None:
 def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -> None:
     """A finding on record went into window: remember the window for the packet's later
     copies, and credit the copies that came already."""
-    entry = host.copies.get(packet_key(record))
+    key = packet_key(record)
+    entry = host.copies.get(key) or host.copies_before.get(key)
     if entry is None or entry[TS_NS] != record["ts_ns"] or entry[SENSOR] != record["sensor_id"]:
         return
     slot = list(window.slot)

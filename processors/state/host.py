@@ -122,6 +122,8 @@ class HostState:
     vantage: dict[str, list[list[Any]]] = field(default_factory=dict)
     #: recent ICMP packets, to recognise other sensors' copies of them (processors/state/dedup.py)
     copies: dict[tuple, list[Any]] = field(default_factory=dict)
+    #: the generation of copies before (dropped whole when copies is full)
+    copies_before: dict[tuple, list[Any]] = field(default_factory=dict)
     #: sensor -> its derived profile (transient cache, not exported)
     profiles: dict[str, TtlProfile | None] = field(default_factory=dict)
     #: rule id -> that rule's own small JSON-able state (each rule module documents its keys)
@@ -271,6 +273,7 @@ class HostState:
             ],
             "vantage": self.vantage,
             "copies": [[key, entry] for key, entry in self.copies.items()],
+            "copies_before": [[key, entry] for key, entry in self.copies_before.items()],
             "scratch": self.scratch,
             "windows": [w.exported() for w in self.windows.values()],
             "closed_slots": self.closed_slots,
@@ -293,6 +296,7 @@ class HostState:
             state.profile = TtlProfile(*data["profile"])
         state.vantage = data.get("vantage") or {}
         state.copies = {tuple(key): entry for key, entry in data.get("copies", ())}
+        state.copies_before = {tuple(k): entry for k, entry in data.get("copies_before", ())}
         state.scratch = data["scratch"]
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
