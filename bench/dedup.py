@@ -115,10 +115,12 @@ def _engine(feed: str):
 def child_time(capture: str, feed: str) -> dict:
     import gc
 
+    from oddping.runtime import tune_gc
+
     records = _records(capture, feed)
     engine = _engine(feed)
     gc.collect()
-    gc.freeze()
+    tune_gc()  # as the worker and scan do (the records held here are frozen with the rest)
     process = engine.process
     alerts = 0
     started = time.process_time()

@@ -177,57 +177,64 @@ def _credit(window: AlertWindow, entry: list, copies: list) -> None:
 class SensorClocks:
     """Each sensor's clock offset against the others, from the copies they share.
 
-    A copy seen ``d`` ns after the first is a sample of ``+d`` for its sensor and ``-d`` for
-    the first copy's sensor: the clock difference plus the path between them, which the two
+    A copy seen ``d`` ns after the first copy is a sample of ``+d`` for the copy's sensor
+    against the first's: the clock difference plus the path between them, which the two
     directions of an exchange (request one way, reply the other) cancel out in the median.
-    With two sensors their offsets are equal and opposite (which of them is wrong needs a
-    third); with three or more the wrong one stands out.  ``CLOCK_SAMPLES`` latest samples per
-    sensor; the median is worked out every ``CLOCK_CHECK_EVERY`` samples, and a sensor past
-    ``warn_ns`` is reported (once, until it comes back within the bound).
+    A sensor's offset is the median of its samples against every other sensor.  With two
+    sensors their offsets are equal and opposite (which of them is wrong needs a third); with
+    three or more the wrong one stands out.  ``CLOCK_SAMPLES`` latest samples per pair of
+    sensors (one deque append per copy); the offsets are worked out every
+    ``CLOCK_CHECK_EVERY`` copies and when read, and a sensor past ``warn_ns`` is reported
+    (once, until it comes back within the bound).
     """
 
     CLOCK_SAMPLES = 256
-    CLOCK_CHECK_EVERY = 64
+    CLOCK_CHECK_EVERY = 1024
+    #: samples a sensor needs before its offset is warned about (one copy proves little)
+    WARN_AFTER = 16
+    #: pairs of sensors followed (a sensor pair per two sensors that share packets)
+    PAIRS = 256
 
     def __init__(self, warn_ns: int, warn: Any = None) -> None:
         self.warn_ns = warn_ns
         self.warn = warn  # called as warn(sensor, offset_s, against) past the bound
-        self.samples: dict[str, deque[int]] = {}
+        #: (copy's sensor, first copy's sensor) -> latest delays
+        self.pairs: dict[tuple[str, str], deque[int]] = {}
         self.offsets_ns: dict[str, float] = {}
-        self.peers: dict[str, set[str]] = {}
         self.warned: set[str] = set()
-        self._since_check: dict[str, int] = {}
+        self._until_check = 1  # the first copy already gives an estimate
 
     def observe(self, first_sensor: str, copy_sensor: str, delay_ns: int) -> None:
-        self._add(copy_sensor, delay_ns, first_sensor)
-        self._add(first_sensor, -delay_ns, copy_sensor)
-
-    def _add(self, sensor: str, sample: int, other: str) -> None:
-        samples = self.samples.get(sensor)
+        samples = self.pairs.get((copy_sensor, first_sensor))
         if samples is None:
-            samples = self.samples[sensor] = deque(maxlen=self.CLOCK_SAMPLES)
-            self.peers[sensor] = set()
-        samples.append(sample)
-        if other not in self.peers[sensor] and len(self.peers[sensor]) < SENSOR_LIMIT:
-            self.peers[sensor].add(other)
-        since = self._since_check.get(sensor, 0) + 1
-        if since >= self.CLOCK_CHECK_EVERY or sensor not in self.offsets_ns:
-            since = 0
-            self._check(sensor)
-        self._since_check[sensor] = since
+            if len(self.pairs) >= self.PAIRS:
+                return
+            samples = self.pairs[(copy_sensor, first_sensor)] = deque(maxlen=self.CLOCK_SAMPLES)
+        samples.append(delay_ns)
+        self._until_check -= 1
+        if self._until_check <= 0:
+            self._until_check = self.CLOCK_CHECK_EVERY
+            self._check()
 
-    def _check(self, sensor: str) -> None:
-        offset = median(self.samples[sensor])
-        self.offsets_ns[sensor] = offset
-        if abs(offset) <= self.warn_ns:
-            self.warned.discard(sensor)
-        elif sensor not in self.warned and len(self.samples[sensor]) >= self.CLOCK_CHECK_EVERY:
-            self.warned.add(sensor)
-            if self.warn is not None:
-                self.warn(sensor, offset / 1e9, sorted(self.peers[sensor]))
+    def _check(self) -> None:
+        by_sensor: dict[str, list[int]] = {}
+        against: dict[str, set[str]] = {}
+        for (copy_sensor, first_sensor), samples in self.pairs.items():
+            by_sensor.setdefault(copy_sensor, []).extend(samples)
+            by_sensor.setdefault(first_sensor, []).extend(-d for d in samples)
+            against.setdefault(copy_sensor, set()).add(first_sensor)
+            against.setdefault(first_sensor, set()).add(copy_sensor)
+        for sensor, samples in by_sensor.items():
+            offset = median(samples)
+            self.offsets_ns[sensor] = offset
+            if abs(offset) <= self.warn_ns:
+                self.warned.discard(sensor)
+            elif sensor not in self.warned and len(samples) >= self.WARN_AFTER:
+                self.warned.add(sensor)
+                if self.warn is not None:
+                    self.warn(sensor, offset / 1e9, sorted(against[sensor]))
 
     def offsets_s(self) -> dict[str, float]:
         """sensor -> median offset in seconds against the sensors it shares packets with."""
-        for sensor in self.samples:
-            self._check(sensor)
+        self._check()
         return {sensor: offset / 1e9 for sensor, offset in sorted(self.offsets_ns.items())}
