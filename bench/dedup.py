@@ -49,8 +49,8 @@ def run(ctx: Context) -> Result:
             cpu[feed].append(out["cpu_s"])
             facts[feed] = out
     memory = {}
-    for feed in FEEDS[:2]:
-        ctx.log(f"traced feed ({feed} sensor{'s' if feed == 'two' else ''}) ...")
+    for feed in FEEDS:
+        ctx.log(f"traced feed ({feed}) ...")
         memory[feed], _ = run_json(ctx.pin + [ctx.python, "-m", "bench.dedup", "memory",
                                               str(capture), feed])
     packets = facts["one"]["records"]
@@ -63,6 +63,8 @@ def run(ctx: Context) -> Result:
             "one sensor, copy check patched out", per_packet["one_nomemory"], "s"),
         Row(name, "traced memory per host, two sensors", memory["two"]["bytes_per_host"],
             "one sensor", memory["one"]["bytes_per_host"], "B"),
+        Row(name, "traced memory per host, one sensor", memory["one"]["bytes_per_host"],
+            "one sensor, copy check patched out", memory["one_nomemory"]["bytes_per_host"], "B"),
         Row(name, "exported state per host (orjson), median, two sensors",
             memory["two"]["state_json_median"], "one sensor", memory["one"]["state_json_median"],
             "B"),

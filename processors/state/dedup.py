@@ -24,7 +24,7 @@ credited too).
 Memory, per host (``HostState.copies`` and ``copies_before``, exported with the host so a
 partition moving to another worker keeps recognising copies): the last ``GENERATION`` to
 ``COPY_MEMORY`` ICMP packets in two generations (no per-packet eviction), key -> ``[ts_ns,
-sensor, ip_id, ttl, copies, slots]`` (copies: ``[sensor, ttl, delay_ns]`` lists, at most
+sensor, ip_id, ttl, copies, slots]`` (copies: ``(sensor, ttl, delay_ns)``, at most
 ``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
 ``SLOTS_PER_PACKET``), about 250 bytes a packet.  A copy arriving after its host sent
 ``GENERATION`` to ``COPY_MEMORY`` newer packets is not recognised and counts as a packet again
@@ -56,6 +56,9 @@ GENERATION = COPY_MEMORY // 2
 COPIES_PER_PACKET = 8
 #: Alert windows one packet's copies are credited to.
 SLOTS_PER_PACKET = 4
+
+#: a packet's slots when findings were noted and none went to a window (None: not noted)
+NO_WINDOWS = 0
 
 # a remembered packet, as a JSON list
 TS_NS, SENSOR, IP_ID, TTL, COPIES, SLOTS = range(6)
@@ -102,14 +105,14 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, noting: boo
             if copies is None:
                 copies = entry[COPIES] = []
             if len(copies) < COPIES_PER_PACKET:
-                copies.append([sensor, record["ttl"], ts - entry[TS_NS]])
+                copies.append((sensor, record["ttl"], ts - entry[TS_NS]))
             return entry
         # another packet under the same key: the newer one is remembered
     if len(memory) >= GENERATION:  # the older generation is forgotten, at no cost per packet
         host.copies_before = memory
         host.copies = memory = {}
     memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None,
-                   [] if noting else None]
+                   NO_WINDOWS if noting else None]
     return None
 
 
@@ -135,7 +138,7 @@ def credit_copy(host: HostState, entry: list) -> None:
                    for e in window.evidence):
                 _credit(window, entry, entry[COPIES][-1:])
         return
-    for slot in slots:
+    for slot in slots or ():
         window = host.windows.get(tuple(slot))
         if window is not None:
             _credit(window, entry, entry[COPIES][-1:])
@@ -150,7 +153,7 @@ def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -
         return
     slot = list(window.slot)
     slots = entry[SLOTS]
-    if slots is None:
+    if not slots:
         slots = entry[SLOTS] = []
     if slot not in slots and len(slots) < SLOTS_PER_PACKET:
         slots.append(slot)
