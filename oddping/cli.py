@@ -400,6 +400,10 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     from processors.scan import by_capture_time, latest_versions
 
     settings = _settings(config, sensor_id=sensor_id)
+    sensors = _by_sensor(captures, settings.sensor_id)
+    if len(sensors) > 1:  # known from the start: copies are remembered across the late bound
+        settings = settings.model_copy(update={"processor": settings.processor.model_copy(
+            update={"several_sensors": True})})
     try:
         engine = Engine(settings)
     except ConfigError as exc:
@@ -411,7 +415,7 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     errors: list[str] = []
     process_record = engine.process
     streams = [_capture_records(paths, settings, bpf, account, errors, sensor)
-               for sensor, paths in _by_sensor(captures, settings.sensor_id).items()]
+               for sensor, paths in sensors.items()]
     for record in by_capture_time(*streams):
         emitted.extend(process_record(record))
     emitted.extend(engine.flush())

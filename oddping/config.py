@@ -120,6 +120,12 @@ class ProcessorSettings(_Section):
         2.0, gt=0, description="capture-time distance within which another sensor's record "
         "of the same packet (addresses, IP id, ICMP id and sequence, payload) is a copy of it, "
         "counted once")
+    several_sensors: bool = Field(
+        False, description="several sensors see the same hosts: remember each host's packets "
+        "across sensor_late_bound_s from the first record, so a sensor that catches up later "
+        "has its copies recognised (more memory per host).  Otherwise that starts when the "
+        "worker sees a second sensor, and until then the last 32 to 64 packets per host are "
+        "remembered")
     clock_offset_warn_s: float = Field(
         0.5, gt=0, description="log a warning when a sensor's clock is this far from the "
         "others' (estimated from the copies they share); past copy_window_s, copies are no "

@@ -230,10 +230,11 @@ class Engine:
         processor = settings.processor
         self.late_bound_ns = int(processor.sensor_late_bound_s * NS_PER_S)
         self.copy_window_ns = int(processor.copy_window_s * NS_PER_S)
+        self.copy_span_ns = max(self.late_bound_ns, self.copy_window_ns)
         #: the first sensor seen, and whether another has been seen since (then findings are
         #: noted for their packets, to credit copies to their windows: processors/state/dedup.py)
         self._first_sensor: str | None = None
-        self._several_sensors = False
+        self._several_sensors = processor.several_sensors
         self.clocks = dedup.SensorClocks(int(processor.clock_offset_warn_s * NS_PER_S),
                                          _warn_clock)
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
@@ -317,7 +318,8 @@ class Engine:
                 self._first_sensor = record["sensor_id"]
             else:
                 self._several_sensors = True
-        entry = dedup.copy_of(host, record, self.copy_window_ns, self._several_sensors)
+        entry = dedup.copy_of(host, record, self.copy_window_ns,
+                              self.copy_span_ns if self._several_sensors else 0)
         if entry is None:
             if dedup.older_than_memory(host, record["ts_ns"]):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1

@@ -330,3 +330,21 @@ def test_reply_only_sensor_sees_no_outbound() -> None:
                       payload_class="unknown", sensor=EDGE) for n in range(12)]
     alerts, _ = run(by_time(records))
     assert alerts == {}
+
+
+def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -> None:
+    """A host pinging every second for three minutes (360 packets) and the edge's copies of
+    them all after the access layer's: with several_sensors the copy memory spans the late
+    bound; without it the engine, having seen one sensor, remembered the last 32 to 64 packets
+    and counts the rest (copies_unrecognised), never silently."""
+    host = "10.70.0.9"
+    access = at_sensor(ping_run(host, "198.51.100.4", 0, 180, payload_class="unknown",
+                                ttl=64, icmp_id=99), ACCESS)
+    late = access + further_out(access)
+    one, _ = run(access)
+    expected, engine = run(late, Settings(processor={"several_sensors": True}))
+    assert counts(expected) == counts(one) and sum(engine.stats.copies.values()) == 360
+    assert not engine.stats.copies_unrecognised
+    _, engine = run(late)
+    assert engine.stats.copies_unrecognised[EDGE] > 200
+    assert sum(engine.stats.copies.values()) + engine.stats.copies_unrecognised[EDGE] == 360

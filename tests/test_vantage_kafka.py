@@ -98,6 +98,7 @@ def test_two_sensors_on_one_topic_give_the_scans_alerts(captures: dict[str, str]
                                                           scanned: set, arrival: str,
                                                           workers: int) -> None:
     pipeline = Pipeline(partitions=4)
+    pipeline.env["ODDPING_PROCESSOR__SEVERAL_SENSORS"] = "true"  # as a campus deployment sets it
     port = _free_port()
     try:
         if arrival == "together":

@@ -22,13 +22,16 @@ finding (rules that report remembered requests, such as multi_destination_sequen
 credited too).
 
 Memory, per host (``HostState.copies`` and ``copies_before``, exported with the host so a
-partition moving to another worker keeps recognising copies): the last ``GENERATION`` to
-``COPY_MEMORY`` ICMP packets in two generations (no per-packet eviction), key -> ``[ts_ns,
+partition moving to another worker keeps recognising copies): the host's latest ICMP packets in
+two generations (no per-packet eviction).  While the engine has seen one sensor, 32 to 64
+packets; once it has seen several (or from the start with ``processor.several_sensors``), the
+last one to two late bounds of the host's capture time (``sensor_late_bound_s``), at most
+2 × 512 packets.  Key -> ``[ts_ns,
 sensor, ip_id, ttl, copies, slots]`` (copies: ``(sensor, ttl, delay_ns)``, at most
 ``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
-``SLOTS_PER_PACKET``), about 250 bytes a packet.  A copy arriving after its host sent
-``GENERATION`` to ``COPY_MEMORY`` newer packets is not recognised and counts as a packet again
-(``EngineStats.copies_unrecognised`` counts the records older than the memory reaches).
+``SLOTS_PER_PACKET``), about 300 bytes a packet.  A copy older than the memory reaches is not
+recognised and counts as a packet again (``EngineStats.copies_unrecognised`` counts the records
+older than the memory reaches, by sensor).
 
 Cost with one sensor: every ICMP record is remembered (a tuple and a dict insert), since a
 second sensor may start late; findings are noted for their packets (the windows they went to)
@@ -48,10 +51,14 @@ from typing import Any
 from processors.findings import SENSOR_LIMIT, AlertWindow
 from processors.state.host import HostState
 
-#: ICMP packets remembered per host for recognising their copies: between GENERATION and
-#: COPY_MEMORY of the latest (two generations; the older is dropped whole when the newer is full).
-COPY_MEMORY = 64
-GENERATION = COPY_MEMORY // 2
+#: ICMP packets remembered per host for recognising their copies, in two generations (the
+#: older is dropped whole when the newer is full).  While the engine has seen one sensor, a
+#: generation is GENERATION packets: 32 to 64 remembered, in case a second sensor starts.
+GENERATION = 32
+COPY_MEMORY = 2 * GENERATION
+#: Once it has seen several, a generation spans the late bound of capture time (so a sensor
+#: up to sensor_late_bound_s behind still has its copies recognised), at most this many packets.
+SPAN_GENERATION = 512
 #: Other sensors' copies remembered per packet (its evidence).
 COPIES_PER_PACKET = 8
 #: Alert windows one packet's copies are credited to.
@@ -77,10 +84,14 @@ def packet_key(record: dict[str, Any]) -> tuple:
     )
 
 
-def copy_of(host: HostState, record: dict[str, Any], window_ns: int, noting: bool) -> list | None:
+def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: int) -> list | None:
     """The remembered packet this record is another sensor's copy of, or None (then the
-    record is remembered as a packet of its own).  noting: findings are being noted for the
-    packets (note_finding), so a packet without slots went to no window."""
+    record is remembered as a packet of its own).
+
+    span_ns: 0 while the engine has seen one sensor (a generation is GENERATION packets);
+    once it has seen several, the capture time a generation spans (the late bound), up to
+    SPAN_GENERATION packets, and findings are noted for the packets (note_finding), so a
+    packet without slots went to no window."""
     memory = host.copies
     key = (
         record["src_ip"],
@@ -108,11 +119,16 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, noting: boo
                 copies.append((sensor, record["ttl"], ts - entry[TS_NS]))
             return entry
         # another packet under the same key: the newer one is remembered
-    if len(memory) >= GENERATION:  # the older generation is forgotten, at no cost per packet
+    if memory and (
+        len(memory) >= GENERATION
+        if not span_ns
+        else len(memory) >= SPAN_GENERATION
+        or ts - next(iter(memory.values()))[TS_NS] >= span_ns
+    ):  # the older generation is forgotten whole, at no cost per packet
         host.copies_before = memory
         host.copies = memory = {}
     memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None,
-                   NO_WINDOWS if noting else None]
+                   NO_WINDOWS if span_ns else None]
     return None
 
 
