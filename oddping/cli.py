@@ -429,8 +429,11 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
             out.buffer.write(alert.to_json(doc_format) + b"\n")
     out.flush()
     stats = engine.stats
+    copies = sum(stats.copies.values())
+    counted_once = f", {copies} other sensors' copies counted once" if copies else ""
     click.echo(f"oddping scan: {len(alerts)} alerts from {stats.records_seen} records "
-               f"(suppressed {sum(stats.suppressed.values())}); {account.summary()}", err=True)
+               f"(suppressed {sum(stats.suppressed.values())}{counted_once}); "
+               f"{account.summary()}", err=True)
     for error in errors:
         click.echo(f"oddping: {error}", err=True)
     if errors:

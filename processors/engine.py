@@ -7,13 +7,18 @@ every window, expiry and rate runs on the records' capture time (``ts_ns``).
 
 Per record::
 
-    validate -> host state (admit, expire, evict) -> tracker (shared facts)
+    validate -> host state (admit, expire, evict)
+             -> another sensor's copy of a packet already seen? evidence only, stop here
+             -> the record's own sensor's TTL profile -> tracker (shared facts)
              -> the event's handlers that can fire on its payload class (findings)
              -> suppress -> alert window -> close windows event time has passed -> alerts
 
 Determinism.  A host's alerts depend only on that host's records and their order: windows are
 aligned to the epoch, alert ids are derived from (rule, host, key, window start), and a window is
-closed by the host's own time.  Other hosts' time (the watermark) only *emits* windows early
+closed by the host's own time, ``sensor_late_bound_s`` after its end (another sensor's records
+may have advanced that time: a sensor catching up within the bound still joins the window).
+Several sensors' records are one truth: processors/state/vantage.py (TTL profiles per sensor)
+and processors/state/dedup.py (copies of one packet counted once).  Other hosts' time (the watermark) only *emits* windows early
 (ones ``lateness_s`` past their end), keeping them open so later evidence re-emits the same
 alert_id with more in it; the final version is the same however hosts are interleaved or split.
 Reclaiming an idle host also needs the host to have been idle in processing order since the

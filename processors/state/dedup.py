@@ -71,16 +71,18 @@ NO_WINDOWS = 0
 TS_NS, SENSOR, IP_ID, TTL, COPIES, SLOTS = range(6)
 
 
-def packet_key(record: dict[str, Any]) -> tuple:
+def packet_key(host_ip: str, record: dict[str, Any]) -> tuple:
     """What copies of one packet share, except the IP id (kept in the entry: the records
-    that rules rebuild from the request rings do not carry it)."""
+    that rules rebuild from the request rings do not carry it).  The host is implied (the
+    memory is the host's), the ICMP type gives the direction, and the payload hash's first 64
+    bits are kept as an int (a third of the hex string's memory)."""
+    src = record["src_ip"]
     return (
-        record["src_ip"],
-        record["dst_ip"],
+        record["dst_ip"] if src == host_ip else src,
         record["icmp_type"],
         record["icmp_id"],
         record["icmp_seq"],
-        record["payload_sha256"],
+        int(record["payload_sha256"][:16], 16),
     )
 
 
@@ -93,14 +95,7 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
     SPAN_GENERATION packets, and findings are noted for the packets (note_finding), so a
     packet without slots went to no window."""
     memory = host.copies
-    key = (
-        record["src_ip"],
-        record["dst_ip"],
-        record["icmp_type"],
-        record["icmp_id"],
-        record["icmp_seq"],
-        record["payload_sha256"],
-    )
+    key = packet_key(host.ip, record)
     entry = memory.get(key)
     if entry is None and host.copies_before:
         entry = host.copies_before.get(key)
@@ -163,7 +158,7 @@ def credit_copy(host: HostState, entry: list) -> None:
 def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -> None:
     """A finding on record went into window: remember the window for the packet's later
     copies, and credit the copies that came already."""
-    key = packet_key(record)
+    key = packet_key(host.ip, record)
     entry = host.copies.get(key) or host.copies_before.get(key)
     if entry is None or entry[TS_NS] != record["ts_ns"] or entry[SENSOR] != record["sensor_id"]:
         return
