@@ -43,9 +43,11 @@ def run(ctx: Context) -> Result:
     cpu: dict[str, list[float]] = {feed: [] for feed in FEEDS}
     facts: dict[str, dict] = {}
     for i in range(ctx.runs):
-        ctx.log(f"run {i + 1}/{ctx.runs}: engine fed two sensors, one sensor, one without copy memory")
+        ctx.log(f"run {i + 1}/{ctx.runs}: engine fed two sensors, one sensor, one without "
+                "copy memory")
         for feed in FEEDS:
-            out, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.dedup", "time", str(capture), feed])
+            out, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.dedup", "time", str(capture),
+                                         feed])
             cpu[feed].append(out["cpu_s"])
             facts[feed] = out
     memory = {}

@@ -124,7 +124,7 @@ class ProcessorSettings(_Section):
         False, description="several sensors see the same hosts: remember each host's packets "
         "across sensor_late_bound_s from the first record, so a sensor that catches up later "
         "has its copies recognised (more memory per host).  Otherwise that starts when the "
-        "worker sees a second sensor, and until then the last 32 to 64 packets per host are "
+        "worker sees a second sensor, and until then the last 16 to 32 packets per host are "
         "remembered")
     clock_offset_warn_s: float = Field(
         0.5, gt=0, description="log a warning when a sensor's clock is this far from the "

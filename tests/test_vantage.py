@@ -335,7 +335,7 @@ def test_reply_only_sensor_sees_no_outbound() -> None:
 def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -> None:
     """A host pinging every second for three minutes (360 packets) and the edge's copies of
     them all after the access layer's: with several_sensors the copy memory spans the late
-    bound; without it the engine, having seen one sensor, remembered the last 32 to 64 packets
+    bound; without it the engine, having seen one sensor, remembered the last 16 to 32 packets
     and counts the rest (copies_unrecognised), never silently."""
     host = "10.70.0.9"
     access = at_sensor(ping_run(host, "198.51.100.4", 0, 180, payload_class="unknown",

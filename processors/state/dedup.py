@@ -23,7 +23,7 @@ credited too).
 
 Memory, per host (``HostState.copies`` and ``copies_before``, exported with the host so a
 partition moving to another worker keeps recognising copies): the host's latest ICMP packets in
-two generations (no per-packet eviction).  While the engine has seen one sensor, 32 to 64
+two generations (no per-packet eviction).  While the engine has seen one sensor, 16 to 32
 packets; once it has seen several (or from the start with ``processor.several_sensors``), the
 last one to two late bounds of the host's capture time (``sensor_late_bound_s``), at most
 2 × 512 packets.  Key -> ``[ts_ns,
@@ -53,8 +53,8 @@ from processors.state.host import HostState
 
 #: ICMP packets remembered per host for recognising their copies, in two generations (the
 #: older is dropped whole when the newer is full).  While the engine has seen one sensor, a
-#: generation is GENERATION packets: 32 to 64 remembered, in case a second sensor starts.
-GENERATION = 32
+#: generation is GENERATION packets: 16 to 32 remembered, in case a second sensor starts.
+GENERATION = 16
 COPY_MEMORY = 2 * GENERATION
 #: Once it has seen several, a generation spans the late bound of capture time (so a sensor
 #: up to sensor_late_bound_s behind still has its copies recognised), at most this many packets.
