@@ -326,7 +326,9 @@ class Engine:
         entry = dedup.copy_of(host, record, self.copy_window_ns,
                               self.copy_span_ns if self._several_sensors else 0)
         if entry is None:
-            if dedup.older_than_memory(host, record["ts_ns"]):
+            # only a record behind its host's time can be a copy the memory no longer reaches
+            ts = record["ts_ns"]
+            if ts < host.last_ns and dedup.older_than_memory(host, ts):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1
             return None
         sensor, _, delay = entry[dedup.COPIES][-1] if entry[dedup.COPIES] else (None, 0, 0)
