@@ -29,7 +29,7 @@ last one to two late bounds of the host's capture time (``sensor_late_bound_s``)
 2 × 512 packets.  Key -> ``[ts_ns,
 sensor, ip_id, ttl, copies, slots]`` (copies: ``(sensor, ttl, delay_ns)``, at most
 ``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
-``SLOTS_PER_PACKET``), about 300 bytes a packet.  A copy older than the memory reaches is not
+``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``), about 300 bytes a packet.  A copy older than the memory reaches is not
 recognised and counts as a packet again (``EngineStats.copies_unrecognised`` counts the records
 older than the memory reaches, by sensor).
 
@@ -157,12 +157,12 @@ def credit_copy(host: HostState, entry: list) -> None:
         for window in host.windows.values():
             if any(e["ts_ns"] == entry[TS_NS] and e["sensor_id"] == entry[SENSOR]
                    for e in window.evidence):
-                _credit(window, entry, entry[COPIES][-1:])
+                _credit(window, entry, entry[COPIES][-1:], True)
         return
-    for slot in slots or ():
-        window = host.windows.get(tuple(slot))
+    for rule_id, key, start_ns, in_evidence in slots or ():
+        window = host.windows.get((rule_id, key, start_ns))
         if window is not None:
-            _credit(window, entry, entry[COPIES][-1:])
+            _credit(window, entry, entry[COPIES][-1:], in_evidence)
 
 
 def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -> None:
@@ -172,22 +172,30 @@ def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -
     entry = host.copies.get(key) or host.copies_before.get(key)
     if entry is None or entry[TS_NS] != record["ts_ns"] or entry[SENSOR] != record["sensor_id"]:
         return
-    slot = list(window.slot)
+    # whether the finding became evidence (the window's latest entry): only then do its
+    # copies look for it there
+    evidence = window.evidence
+    in_evidence = bool(evidence) and evidence[-1]["ts_ns"] == entry[TS_NS] and (
+        evidence[-1]["sensor_id"] == entry[SENSOR])
     slots = entry[SLOTS]
     if not slots:
         slots = entry[SLOTS] = []
-    if slot not in slots and len(slots) < SLOTS_PER_PACKET:
-        slots.append(slot)
+    if len(slots) < SLOTS_PER_PACKET and not any(
+        s[0] == window.rule_id and s[1] == window.key and s[2] == window.start_ns for s in slots
+    ):
+        slots.append([window.rule_id, window.key, window.start_ns, in_evidence])
     if entry[COPIES]:
-        _credit(window, entry, entry[COPIES])
+        _credit(window, entry, entry[COPIES], in_evidence)
 
 
-def _credit(window: AlertWindow, entry: list, copies: list) -> None:
+def _credit(window: AlertWindow, entry: list, copies: list, in_evidence: bool) -> None:
     sensors = window.sensor_ids
     for sensor, _, _ in copies:
         if sensor not in sensors and len(sensors) < SENSOR_LIMIT:
             sensors.append(sensor)
             window.dirty = True
+    if not in_evidence:
+        return
     for evidence in window.evidence:
         if evidence["ts_ns"] == entry[TS_NS] and evidence["sensor_id"] == entry[SENSOR]:
             kept = evidence.setdefault("copies", [])
