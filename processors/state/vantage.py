@@ -9,7 +9,9 @@ One sensor may see several *stacks* behind one address, and that is normal: a NA
 and Windows clients behind it, a dual-boot laptop, a hypervisor's guests.  A sensor's profile is
 therefore a small table of stacks, each an initial TTL with the hop distance it arrives from,
 learned from TCP SYNs (host observations) and from the operating systems' own pings.  A packet
-that fits any of the sensor's stacks is explained: several stacks raise nothing.
+that fits any of the sensor's stacks is explained: several stacks raise nothing.  Stacks behind
+one address leave it at about the same place, so an OS's ping claiming a stack more than
+``HOP_SLACK`` hops from what the SYNs show is a tool imitating that OS: judged, not learned.
 
 A stack needs ``MIN_OBSERVATIONS`` observations before it can accuse anything (one SYN that
 happened to come from a VM, or one odd ping, does not define a host).  Until one of the
