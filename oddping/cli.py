@@ -6,6 +6,8 @@ config, unreachable broker) are one line on stderr and a non-zero exit, never a 
 
 from __future__ import annotations
 
+import os
+import re
 import sys
 from typing import IO
 
@@ -75,7 +77,8 @@ def _table_row(record: dict) -> str:
     return " ".join(str(v)[:w].ljust(w) for v, (_, w) in zip(values, _TABLE_COLUMNS)).rstrip()
 
 
-def _capture_records(captures, settings: Settings, bpf: str | None, account, errors: list[str]):
+def _capture_records(captures, settings: Settings, bpf: str | None, account, errors: list[str],
+                     sensor_id: str | None = None):
     """Records of each capture in turn; what became of every frame is merged into `account`,
     a damaged capture's one-line reason appended to `errors`."""
     from producer import Decoder, iter_records
@@ -83,12 +86,29 @@ def _capture_records(captures, settings: Settings, bpf: str | None, account, err
 
     for path in captures:
         # one decoder per capture: a file decodes to the same records however it is fed
-        decoder = Decoder(settings.sensor_id, settings.capture.host_observation_interval_s)
+        decoder = Decoder(sensor_id or settings.sensor_id,
+                          settings.capture.host_observation_interval_s)
         reader = CaptureReader(path, bpf=bpf or settings.capture.bpf)
         yield from iter_records(reader, decoder)
         account.merge(decoder.account)
         if reader.error:
             errors.append(reader.error)
+
+
+_SENSOR_CAPTURE = re.compile(r"([A-Za-z0-9][A-Za-z0-9._:-]*)=(.+)")
+
+
+def _by_sensor(captures: tuple[str, ...], default_sensor: str) -> dict[str, list[str]]:
+    """SENSOR=FILE arguments by sensor (a file that exists under the whole name is a file);
+    plain FILE arguments belong to --sensor-id.  One sensor's files are read in turn."""
+    groups: dict[str, list[str]] = {}
+    for arg in captures:
+        named = _SENSOR_CAPTURE.fullmatch(arg)
+        if named is None or os.path.exists(arg):
+            groups.setdefault(default_sensor, []).append(arg)
+        else:
+            groups.setdefault(named.group(1), []).append(named.group(2))
+    return groups
 
 
 def _write_records(records, out: IO[bytes], fmt: str) -> None:
@@ -352,7 +372,7 @@ EXIT_FINDINGS = 3
 
 
 @main.command()
-@click.argument("captures", nargs=-1, required=True, metavar="FILE...")
+@click.argument("captures", nargs=-1, required=True, metavar="[SENSOR=]FILE...")
 @click.option("--format", "fmt", type=click.Choice(["table", "jsonl", "ecs", "ocsf"]),
               default=None, help="table (default on a terminal), native JSON lines, ECS or OCSF.")
 @click.option("--fail-on", type=click.Choice(SEVERITY_ORDER), default=None,
@@ -374,13 +394,22 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
       oddping scan samples/footprints.pcap
       oddping scan big.pcapng --format ecs > alerts.ndjson
       oddping scan nightly/*.pcap --fail-on high --config tuned.toml
+      oddping scan edge=edge.pcap core=core.pcapng
+
+    SENSOR=FILE names the sensor that captured FILE: several sensors' captures of the same
+    network are merged in capture-time order, as the stream would see them, and a packet
+    captured by several sensors counts once.
     """
     from oddping.runtime import tune_gc
     from producer import Accounting
     from processors.engine import Engine
-    from processors.scan import latest_versions
+    from processors.scan import by_capture_time, latest_versions
 
     settings = _settings(config, sensor_id=sensor_id)
+    sensors = _by_sensor(captures, settings.sensor_id)
+    if len(sensors) > 1:  # known from the start: copies are remembered across the late bound
+        settings = settings.model_copy(update={"processor": settings.processor.model_copy(
+            update={"several_sensors": True})})
     try:
         engine = Engine(settings)
     except ConfigError as exc:
@@ -391,7 +420,9 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     account = Accounting()
     errors: list[str] = []
     process_record = engine.process
-    for record in _capture_records(captures, settings, bpf, account, errors):
+    streams = [_capture_records(paths, settings, bpf, account, errors, sensor)
+               for sensor, paths in sensors.items()]
+    for record in by_capture_time(*streams):
         emitted.extend(process_record(record))
     emitted.extend(engine.flush())
     alerts = latest_versions(emitted)
@@ -404,8 +435,11 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
             out.buffer.write(alert.to_json(doc_format) + b"\n")
     out.flush()
     stats = engine.stats
+    copies = sum(stats.copies.values())
+    counted_once = f", {copies} other sensors' copies counted once" if copies else ""
     click.echo(f"oddping scan: {len(alerts)} alerts from {stats.records_seen} records "
-               f"(suppressed {sum(stats.suppressed.values())}); {account.summary()}", err=True)
+               f"(suppressed {sum(stats.suppressed.values())}{counted_once}); "
+               f"{account.summary()}", err=True)
     for error in errors:
         click.echo(f"oddping: {error}", err=True)
     if errors:

@@ -114,6 +114,25 @@ class ProcessorSettings(_Section):
         120.0, gt=0, description="/healthz fails when records wait and none is taken this long")
     max_tracked_hosts: int = Field(100_000, ge=1)
     host_idle_expiry_s: float = Field(900.0, gt=0)
+    sensor_late_bound_s: float = Field(
+        300.0, ge=0, description="how far behind a host's newest record (from any sensor) "
+        "another sensor's records may arrive and still give the alerts they would have on "
+        "time: a host's alert windows close only this long after their end in the host's own "
+        "time.  Older records are still processed, and counted per sensor (late_records)")
+    copy_window_s: float = Field(
+        2.0, gt=0, description="capture-time distance within which another sensor's record "
+        "of the same packet (addresses, IP id, ICMP id and sequence, payload) is a copy of it, "
+        "counted once")
+    several_sensors: bool = Field(
+        False, description="several sensors see the same hosts: remember each host's packets "
+        "across sensor_late_bound_s from the first record, so a sensor that catches up later "
+        "has its copies recognised (more memory per host).  Otherwise that starts when the "
+        "worker sees a second sensor, and until then the last 16 to 32 packets per host are "
+        "remembered")
+    clock_offset_warn_s: float = Field(
+        0.5, gt=0, description="log a warning when a sensor's clock is this far from the "
+        "others' (estimated from the copies they share); past copy_window_s, copies are no "
+        "longer recognised")
 
 
 class Suppression(_Section):

@@ -7,13 +7,18 @@ every window, expiry and rate runs on the records' capture time (``ts_ns``).
 
 Per record::
 
-    validate -> host state (admit, expire, evict) -> tracker (shared facts)
+    validate -> host state (admit, expire, evict)
+             -> another sensor's copy of a packet already seen? evidence only, stop here
+             -> the record's own sensor's TTL profile -> tracker (shared facts)
              -> the event's handlers that can fire on its payload class (findings)
              -> suppress -> alert window -> close windows event time has passed -> alerts
 
 Determinism.  A host's alerts depend only on that host's records and their order: windows are
 aligned to the epoch, alert ids are derived from (rule, host, key, window start), and a window is
-closed by the host's own time.  Other hosts' time (the watermark) only *emits* windows early
+closed by the host's own time, ``sensor_late_bound_s`` after its end (another sensor's records
+may have advanced that time: a sensor catching up within the bound still joins the window).
+Several sensors' records are one truth: processors/state/vantage.py (TTL profiles per sensor)
+and processors/state/dedup.py (copies of one packet counted once).  Other hosts' time (the watermark) only *emits* windows early
 (ones ``lateness_s`` past their end), keeping them open so later evidence re-emits the same
 alert_id with more in it; the final version is the same however hosts are interleaved or split.
 Reclaiming an idle host also needs the host to have been idle in processing order since the
@@ -32,14 +37,17 @@ from operator import itemgetter
 from typing import Any, Iterable
 
 from oddping.config import Settings
+from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.rules.base import Detector, Handler
-from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState
+from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
 from processors.suppress import Suppressions
+
+log = get_logger(__name__)
 
 NS_PER_S = 1_000_000_000
 #: Keys one rule may open per host and window before further keys share the "*" window.
@@ -147,6 +155,14 @@ class EngineStats:
     hosts_tracked: int = 0
     hosts_expired: int = 0
     hosts_evicted: int = 0
+    #: other sensors' copies of packets already seen (counted once, kept as evidence), by
+    #: the copy's sensor (processors/state/dedup.py)
+    copies: Counter = field(default_factory=Counter)
+    #: copies older than their host's full copy memory: possibly counted again, by sensor
+    copies_unrecognised: Counter = field(default_factory=Counter)
+    #: records more than sensor_late_bound_s behind their host's newest record, by sensor
+    #: (processed all the same; their findings may come after their windows closed)
+    late_records: Counter = field(default_factory=Counter)
 
     @property
     def records_by_event(self) -> Counter:
@@ -216,6 +232,16 @@ class Engine:
         self.idle_ns = int(settings.processor.host_idle_expiry_s * NS_PER_S)
         self.max_hosts = settings.processor.max_tracked_hosts
         self.lateness_ns = int(lateness_s * NS_PER_S)
+        processor = settings.processor
+        self.late_bound_ns = int(processor.sensor_late_bound_s * NS_PER_S)
+        self.copy_window_ns = int(processor.copy_window_s * NS_PER_S)
+        self.copy_span_ns = max(self.late_bound_ns, self.copy_window_ns)
+        #: the first sensor seen, and whether another has been seen since (then findings are
+        #: noted for their packets, to credit copies to their windows: processors/state/dedup.py)
+        self._first_sensor: str | None = None
+        self._several_sensors = processor.several_sensors
+        self.clocks = dedup.SensorClocks(int(processor.clock_offset_warn_s * NS_PER_S),
+                                         _warn_clock)
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
         self.track_changes = track_changes
         self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
@@ -257,8 +283,16 @@ class Engine:
             host.last_ns = ts
         elif ts < host.last_ns:
             self.stats.out_of_order += 1
+            if host.last_ns - ts > self.late_bound_ns:
+                self.stats.late_records[record["sensor_id"]] += 1
 
-        context = TRACKERS[event](host, record)
+        copy = None if event == events.HOST_OBSERVATION else self._copy_of(host, record)
+        if copy is not None:  # another sensor's copy: one packet, kept as evidence only
+            handlers = ()
+            context = None
+        else:
+            vantage.use_sensor(host, record)
+            context = TRACKERS[event](host, record)
         for handler in handlers:
             for finding in handler(host, record, context):
                 self._add(host, finding)
@@ -267,8 +301,11 @@ class Engine:
                 for finding in handler(host, record, None):
                     self._add(host, finding)
 
-        if host.next_window_end is not None and host.next_window_end <= host.last_ns:
-            self._close_due(host, host.last_ns, alerts)
+        # a host's windows close late_bound after their end in its own time, which another
+        # sensor's records may have advanced: a late sensor's records still join them
+        closing = host.last_ns - self.late_bound_ns
+        if host.next_window_end is not None and host.next_window_end <= closing:
+            self._close_due(host, closing, alerts)
         if self.track_changes:
             self._changed[host_ip] = True
         if ts > self.watermark_ns:
@@ -278,6 +315,30 @@ class Engine:
             elif ts >= self._next_sweep_ns:
                 self._sweep(alerts)
         return alerts
+
+    def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | None:
+        """The packet record is another sensor's copy of (credited to it), or None."""
+        if not self._several_sensors and record["sensor_id"] != self._first_sensor:
+            if self._first_sensor is None:
+                self._first_sensor = record["sensor_id"]
+            else:
+                self._several_sensors = True
+        entry = dedup.copy_of(host, record, self.copy_window_ns,
+                              self.copy_span_ns if self._several_sensors else 0)
+        if entry is None:
+            # only a record behind its host's time can be a copy the memory no longer reaches
+            ts = record["ts_ns"]
+            if ts < host.last_ns and dedup.older_than_memory(host, ts):
+                self.stats.copies_unrecognised[record["sensor_id"]] += 1
+            return None
+        sensor, _, delay = entry[dedup.COPIES][-1] if entry[dedup.COPIES] else (None, 0, 0)
+        self.stats.copies[record["sensor_id"]] += 1
+        if sensor == record["sensor_id"]:  # not past COPIES_PER_PACKET: credit it
+            dedup.credit_copy(host, entry)
+            self.clocks.observe(entry[dedup.SENSOR], sensor, delay)
+        if record["src_ip"] == host.ip:  # this sensor sees the host's own outbound traffic
+            host.saw_outbound(record["sensor_id"], record["ts_ns"])
+        return entry
 
     def _route(self, record: Any) -> tuple[str, tuple[Handler, ...]] | None:
         """The record's event and the handlers to call for it, or None (counted) when the
@@ -346,6 +407,8 @@ class Engine:
                 self.stats.late_findings[rule_id] += 1
                 return
         window.add(finding, peer)
+        if self._several_sensors:
+            dedup.note_finding(host, window, record)
 
     def _open_window(
         self, host: HostState, detector: Detector, key: str, start: int, width: int
@@ -550,3 +613,8 @@ class Engine:
 
     def hosts_tracked(self) -> Iterable[str]:
         return iter(self.hosts)
+
+
+def _warn_clock(sensor: str, offset_s: float, against: list[str]) -> None:
+    log.warning("sensor clock offset past the bound", sensor=sensor,
+                offset_s=round(offset_s, 3), against=against)

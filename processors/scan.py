@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import heapq
+from operator import itemgetter
 from typing import Any, Iterable
 
 from oddping.config import Settings
@@ -18,6 +20,14 @@ def latest_versions(alerts: Iterable[Alert]) -> list[Alert]:
         latest.values(),
         key=lambda a: (a.doc["first_seen"], a.src_ip, a.rule_id, a.alert_id),
     )
+
+
+def by_capture_time(*streams: Iterable[dict[str, Any]]) -> Iterable[dict[str, Any]]:
+    """Several sensors' records (each stream in its own capture order) as one stream in
+    capture-time order, the order they would reach one host's partition live."""
+    if len(streams) == 1:
+        return streams[0]
+    return heapq.merge(*streams, key=itemgetter("ts_ns"))
 
 
 def scan_records(

@@ -134,6 +134,12 @@ def time_exceeded(router: str, host: str, ts: int, **kw: Any) -> dict[str, Any]:
                 payload_class="unknown", data=bytes(28), ttl=kw.pop("ttl", 254), **kw)
 
 
+def syns(src: str, dst: str, ts: int, *, ttl: int, sensor: str = "sensor-a",
+         n: int = 2) -> list[dict[str, Any]]:
+    """n host observations, 1 ms apart from ts: a TTL profile accuses only after two."""
+    return [syn(src, dst, ts + k * 1_000_000, ttl=ttl, sensor=sensor) for k in range(n)]
+
+
 def syn(src: str, dst: str, ts: int, *, ttl: int, sensor: str = "sensor-a") -> dict[str, Any]:
     """A host observation from a TCP SYN: teaches the host's hop distance."""
     initial = p0f_initial_ttl(ttl)
@@ -220,7 +226,7 @@ def zoo() -> list[dict[str, Any]]:
     rng = random.Random(7)
     records: list[dict[str, Any]] = []
     # multi_destination_sequence, tiny_payload, unknown_payload, ttl_deviation: the seed
-    records.append(syn("10.20.0.15", "52.1.1.1", at(0), ttl=126))
+    records += syns("10.20.0.15", "52.1.1.1", at(0), ttl=126)
     records += footprints_burst("10.20.0.15", 5, 40)
     # scanner_payload (nmap -sn, empty data) and ping_sweep
     for n in range(25):
@@ -235,7 +241,7 @@ def zoo() -> list[dict[str, Any]]:
         records.append(req)
         records.append(reply_to(req, payload_class="printable_text", data=b"whoami /all; net user %d" % n))
     # unsolicited_reply: the host's outbound is seen (a SYN), replies arrive with no request
-    records.append(syn("10.50.0.9", "203.0.113.1", at(40), ttl=127))
+    records += syns("10.50.0.9", "203.0.113.1", at(40), ttl=127)
     for n in range(12):
         records.append(reply("203.0.113.99", "10.50.0.9", at(41 + n * 0.5), icmp_id=3000 + n, seq=n,
                              payload_class="unknown"))

@@ -16,6 +16,7 @@ from recordkit import (
     ping_run,
     request,
     syn,
+    syns,
     zoo,
 )
 
@@ -32,7 +33,7 @@ def long_mix() -> list[dict]:
     windows), ordinary pings, a sweep later on."""
     records = zoo()
     for h, host in enumerate(("10.20.0.15", "10.20.0.16", "10.20.0.17")):
-        records.append(syn(host, "52.1.1.1", at(h), ttl=126))
+        records += syns(host, "52.1.1.1", at(h), ttl=126)
         seq = 100
         for minute in range(0, 40, 2):
             records += footprints_burst(host, minute * 60 + h * 7, seq, rounds=2)
@@ -130,7 +131,7 @@ def test_alert_ids_are_derived_from_rule_host_key_and_window(reference):
 
 
 def test_one_alert_per_rule_host_and_window_with_evidence_accumulating():
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126)]
+    records = syns(ODD, "52.1.1.1", at(0), ttl=126)
     seq = 1
     for minute in range(10):  # 10 bursts in one 15-minute window (T0 is 13m20s into one)
         records += footprints_burst(ODD, 10 + minute * 50, seq)
@@ -222,7 +223,7 @@ def test_flush_at_a_time_closes_only_windows_ended_by_then():
 
 
 def suppressed_run(*suppressions):
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126)] + footprints_burst(ODD, 5, 40)
+    records = syns(ODD, "52.1.1.1", at(0), ttl=126) + footprints_burst(ODD, 5, 40)
     return scan_records(records, Settings(suppressions=list(suppressions)))
 
 
@@ -406,7 +407,7 @@ def test_other_icmp_and_out_of_order_records_are_counted():
 
 def test_ipv6_echoes_are_handled_like_ipv4():
     host = "2001:db8::15"
-    records = [syn(host, "2001:db8:ff::1", at(0), ttl=126)]
+    records = syns(host, "2001:db8:ff::1", at(0), ttl=126)
     seq = 40
     for i, dst in enumerate(("2001:db8:1::1", "2001:db8:2::1", "2001:db8:3::1") * 3):
         records.append(request(host, dst, at(1 + i * 0.1), icmp_id=1, seq=seq, ttl=28,

@@ -20,6 +20,7 @@ from recordkit import (
     reply_to,
     request,
     syn,
+    syns,
     traceroute,
 )
 
@@ -57,7 +58,7 @@ def test_multi_destination_sequence_fires_on_the_seed_shape():
 
 def test_multi_destination_sequence_fires_on_windows_data_with_an_odd_ttl():
     # Ordinary payload, but TTL 28 from a host whose SYNs say 128 at 2 hops: not ping.exe.
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126)]
+    records = syns(ODD, "52.1.1.1", at(0), ttl=126)
     seq = 10
     for r in range(3):
         for i, dst in enumerate(FOOTPRINTS_DSTS):
@@ -70,7 +71,7 @@ def test_multi_destination_sequence_fires_on_windows_data_with_an_odd_ttl():
 
 def test_trap_windows_shared_counter_with_concurrent_pings_is_not_a_finding():
     # Three ping.exe processes at once: identifier 1, one system-wide sequence, interleaved.
-    records = [syn("10.20.0.16", "52.1.1.1", at(0), ttl=126)]
+    records = syns("10.20.0.16", "52.1.1.1", at(0), ttl=126)
     seq = 1
     for n in range(8):
         for i, dst in enumerate(("10.0.0.1", "10.0.0.2", "10.0.0.3")):
@@ -167,7 +168,7 @@ def test_trap_windows_tracert_zero_payload_and_low_ttls_are_dismissed():
     # tracert: 64 zero bytes ("zeros"), TTL stepping up from 1, Time Exceeded back.  The host's
     # SYNs teach 2 hops, so the first probes imply initial TTLs of 3, 4 ...: the traceroute
     # explains them, and nothing fires.
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126)]
+    records = syns(ODD, "52.1.1.1", at(0), ttl=126)
     records += traceroute(ODD, "198.51.100.9", 1, payload_class="zeros", data=bytes(64))
     out, stats = fired(records)
     assert "unknown_payload" not in out and "ttl_deviation" not in out
@@ -212,7 +213,7 @@ def test_os_ttl_mismatch_fires_on_windows_data_from_a_64_stack():
 
 def test_os_ttl_mismatch_uses_the_learned_hop_distance():
     # 120 is a plausible Windows TTL (8 hops), but the host is 2 hops away: it left at 122.
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126), request(ODD, "10.0.0.1", at(1), ttl=120,
+    records = [*syns(ODD, "52.1.1.1", at(0), ttl=126), request(ODD, "10.0.0.1", at(1), ttl=120,
                                                              payload_class="windows")]
     assert "os_ttl_mismatch" in fired(records)[0]
 
@@ -230,7 +231,7 @@ def test_os_ttl_mismatch_is_quiet_when_ttl_fits_the_os():
 
 
 def test_ttl_deviation_fires_on_the_seed_with_the_analysts_sentence():
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126)] + footprints_burst(ODD, 5, 40)
+    records = syns(ODD, "52.1.1.1", at(0), ttl=126) + footprints_burst(ODD, 5, 40)
     [alert] = fired(records)[0]["ttl_deviation"]
     assert alert.doc["summary"] == (
         "10.20.0.15 sent 2-byte echo requests with TTL 28 (initial 30 at 2 hops; its other"
@@ -241,7 +242,7 @@ def test_ttl_deviation_fires_on_the_seed_with_the_analysts_sentence():
 
 
 def test_ttl_deviation_judges_earlier_echoes_once_the_hop_distance_is_learned():
-    records = footprints_burst(ODD, 0, 40) + [syn(ODD, "52.1.1.1", at(10), ttl=126)]
+    records = footprints_burst(ODD, 0, 40) + syns(ODD, "52.1.1.1", at(10), ttl=126)
     [alert] = fired(records)[0]["ttl_deviation"]
     assert alert.doc["packet_count"] == 9
 
@@ -254,7 +255,7 @@ def test_ttl_deviation_learns_from_the_hosts_own_os_pings():
 
 def test_ttl_deviation_other_normal_initial_is_tunable():
     # 62 at 2 hops = 64: a normal stack, but not this Windows host's own (WSL, a VM, a tool).
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126),
+    records = [*syns(ODD, "52.1.1.1", at(0), ttl=126),
                request(ODD, "10.0.0.1", at(1), ttl=62, payload_class="unknown")]
     assert "ttl_deviation" in fired(records)[0]
     off = {"ttl_deviation": {"flag_other_normal_initial": False}}
@@ -263,13 +264,13 @@ def test_ttl_deviation_other_normal_initial_is_tunable():
 
 def test_ttl_deviation_is_quiet_without_a_hop_distance_or_for_normal_ttls():
     assert "ttl_deviation" not in fired(footprints_burst(ODD, 0, 40))[0]
-    records = [syn(ODD, "52.1.1.1", at(0), ttl=126)]
+    records = syns(ODD, "52.1.1.1", at(0), ttl=126)
     records += ping_run(ODD, "8.8.8.8", 1, 4, payload_class="windows", ttl=126, icmp_id=1)
     assert fired(records)[0] == {}
 
 
 def test_trap_linux_traceroute_ttl_stepping_is_not_a_ttl_finding():
-    records = [syn("10.20.5.30", "52.1.1.1", at(0), ttl=63)]
+    records = syns("10.20.5.30", "52.1.1.1", at(0), ttl=63)
     records += traceroute("10.20.5.30", "198.51.100.9", 1, hops_to_sensor=1)
     out, _ = fired(records)
     assert out == {}
@@ -324,13 +325,13 @@ def test_trap_asymmetric_routing_keeps_unsolicited_reply_quiet():
 
 
 def test_unsolicited_reply_fires_where_the_sensor_sees_the_hosts_outbound_traffic():
-    records = [syn("10.50.0.9", "203.0.113.1", at(5), ttl=127)] + _lone_replies("10.50.0.9", 12)
+    records = syns("10.50.0.9", "203.0.113.1", at(5), ttl=127) + _lone_replies("10.50.0.9", 12)
     [alert] = fired(records)[0]["unsolicited_reply"]
     assert alert.doc["summary"].startswith("10.50.0.9 received at least 12 echo replies")
 
 
 def test_unsolicited_reply_needs_outbound_seen_by_the_same_sensor():
-    records = [syn("10.50.0.9", "203.0.113.1", at(5), ttl=127, sensor="sensor-b")]
+    records = syns("10.50.0.9", "203.0.113.1", at(5), ttl=127, sensor="sensor-b")
     records += _lone_replies("10.50.0.9", 12, sensor="sensor-a")
     assert "unsolicited_reply" not in fired(records)[0]
 

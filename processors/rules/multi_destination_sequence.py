@@ -180,10 +180,11 @@ class Detector(BaseDetector):
     def _ordinary(self, host: HostState, seen: SeenRequest) -> bool:
         if seen.payload_class not in self.ordinary:
             return False
-        implied = implied_initial_ttl(host, seen.ttl)
+        # each request is judged against the profile its own sensor learned
+        implied = implied_initial_ttl(host, seen.ttl, seen.sensor_id)
         if implied is not None and implied not in self.normal:
             return False
-        return self.os_ttls.fits(host, seen.ttl, seen.payload_class) is not False
+        return self.os_ttls.fits(host, seen.ttl, seen.payload_class, seen.sensor_id) is not False
 
     def summary(self, window: AlertWindow) -> str:
         shown = ", ".join(window.dst_ips[:3]) + (", ..." if len(window.dst_ips) > 3 else "")

@@ -90,8 +90,11 @@ class Detector(BaseDetector):
     def on_hop_distance_learned(self, host: HostState, record: dict[str, Any], _: Any):
         """Judge the requests remembered from before the hop distance was known."""
         findings = []
+        sensor = record["sensor_id"]
         for icmp_id, ring in host.requests.items():
             for seen in ring:
+                if seen.sensor_id != sensor:
+                    continue  # judged against the profile its own sensor learns
                 if (
                     seen.ts_ns == record["ts_ns"]
                     and seen.seq == record.get("icmp_seq")
@@ -107,12 +110,10 @@ class Detector(BaseDetector):
         profile = host.profile
         ttl = record["ttl"]
         implied = ttl + profile.hop_distance
-        if implied in self.normal:
-            if (
-                not self.flag_other_normal_initial
-                or abs(implied - profile.initial_ttl) <= self.hop_tolerance
-            ):
-                return NOTHING
+        if profile.explains(ttl, self.hop_tolerance):
+            return NOTHING  # the host's own stack, or another behind the address (NAT, dual boot)
+        if implied in self.normal and not self.flag_other_normal_initial:
+            return NOTHING
         if host.is_traceroute_probe(record["icmp_id"], ttl, record["ts_ns"]):
             return NOTHING
         return self.finding(

@@ -7,7 +7,8 @@ from typing import Annotated, Iterable
 from pydantic import AfterValidator
 
 from processors.payloads import PAYLOAD_CLASSES
-from processors.state.host import HostState
+from processors.state import vantage
+from processors.state.host import HostState, TtlProfile
 
 
 def _known_classes(names: list[str]) -> list[str]:
@@ -21,9 +22,15 @@ def _known_classes(names: list[str]) -> list[str]:
 PayloadClassList = Annotated[list[str], AfterValidator(_known_classes)]
 
 
-def implied_initial_ttl(host: HostState, ttl: int) -> int | None:
-    """The initial TTL a packet left the host with, from the host's learned hop distance."""
-    profile = host.profile
+def profile_of(host: HostState, sensor_id: str | None) -> TtlProfile | None:
+    """The profile a packet is judged against: its own sensor's (processors/state/vantage.py).
+    sensor_id None: the record being processed (the engine set host.profile for it)."""
+    return host.profile if sensor_id is None else vantage.profile_for(host, sensor_id)
+
+
+def implied_initial_ttl(host: HostState, ttl: int, sensor_id: str | None = None) -> int | None:
+    """The initial TTL a packet left the host with, from the hop distance its sensor learned."""
+    profile = profile_of(host, sensor_id)
     return None if profile is None else ttl + profile.hop_distance
 
 
@@ -51,11 +58,18 @@ class OsTtlTable:
         """Whether the payload class names an OS (fits() is None for every other class)."""
         return payload_class in self.arriving
 
-    def fits(self, host: HostState, ttl: int, payload_class: str) -> bool | None:
-        """Whether the OS the payload names could have sent this TTL; None: it names no OS."""
-        profile = host.profile
+    def fits(
+        self, host: HostState, ttl: int, payload_class: str, sensor_id: str | None = None
+    ) -> bool | None:
+        """Whether the OS the payload names could have sent this TTL; None: it names no OS.
+        With several stacks behind the address (NAT), any of their hop distances will do."""
+        profile = profile_of(host, sensor_id)
         if profile is None:
             arriving = self.arriving.get(payload_class)
             return None if arriving is None else ttl in arriving
         implied = self.implied.get(payload_class)
-        return None if implied is None else ttl + profile.hop_distance in implied
+        if implied is None:
+            return None
+        if ttl + profile.hop_distance in implied:
+            return True
+        return any(ttl + hops in implied for _, hops in profile.stacks)

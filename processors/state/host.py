@@ -83,6 +83,15 @@ class TtlProfile:
     #: "tcp_syn" when learned from host observations, else the echo payload class it came from
     learned_from: str
     learned_ns: int
+    #: every stack (initial TTL, hop distance) the sensor saw behind the address: a NAT or a
+    #: dual-boot host has several (processors/state/vantage.py)
+    stacks: tuple[tuple[int, int], ...] = ()
+
+    def explains(self, ttl: int, tolerance: int) -> bool:
+        """Whether a TTL fits one of the stacks (their initial TTL at their hop distance)."""
+        if not self.stacks:
+            return abs(ttl + self.hop_distance - self.initial_ttl) <= tolerance
+        return any(abs(ttl + hops - initial) <= tolerance for initial, hops in self.stacks)
 
 
 @dataclass(slots=True)
@@ -106,7 +115,17 @@ class HostState:
     traceroute_ids: dict[int, TracerouteMark] = field(default_factory=dict)
     #: sensor_id -> last time that sensor saw the host send (requests, SYNs)
     outbound_sensors: dict[str, int] = field(default_factory=dict)
+    #: the TTL profile of the sensor whose record is being processed (set by the engine for
+    #: each record from ``vantage``; rules read it)
     profile: TtlProfile | None = None
+    #: sensor -> the stacks that sensor saw behind the address (processors/state/vantage.py)
+    vantage: dict[str, list[list[Any]]] = field(default_factory=dict)
+    #: recent ICMP packets, to recognise other sensors' copies of them (processors/state/dedup.py)
+    copies: dict[tuple, list[Any]] = field(default_factory=dict)
+    #: the generation of copies before (dropped whole when copies is full)
+    copies_before: dict[tuple, list[Any]] = field(default_factory=dict)
+    #: sensor -> its derived profile (transient cache, not exported)
+    profiles: dict[str, TtlProfile | None] = field(default_factory=dict)
     #: rule id -> that rule's own small JSON-able state (each rule module documents its keys)
     scratch: dict[str, Any] = field(default_factory=dict)
     #: open alert windows, by AlertWindow.slot
@@ -252,6 +271,9 @@ class HostState:
                 self.profile.learned_from,
                 self.profile.learned_ns,
             ],
+            "vantage": self.vantage,
+            "copies": [[key, entry] for key, entry in self.copies.items()],
+            "copies_before": [[key, entry] for key, entry in self.copies_before.items()],
             "scratch": self.scratch,
             "windows": [w.exported() for w in self.windows.values()],
             "closed_slots": self.closed_slots,
@@ -272,6 +294,9 @@ class HostState:
         state.outbound_sensors = {s: ts for s, ts in data["outbound_sensors"]}
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])
+        state.vantage = data.get("vantage") or {}
+        state.copies = {tuple(key): entry for key, entry in data.get("copies", ())}
+        state.copies_before = {tuple(k): entry for k, entry in data.get("copies_before", ())}
         state.scratch = data["scratch"]
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)

@@ -1,7 +1,7 @@
 """What the engine learns from each event before any rule looks at it.
 
 One tracker per event, by table.  Trackers update the shared facts several rules read (the
-request rings, traceroute marks, outbound visibility, the TTL profile) and return the event's
+request rings, traceroute marks, outbound visibility, the TTL profiles per sensor) and return the event's
 context for the handlers: the matched request for a reply, whether the hop distance was learned
 for the first time for a request or observation.
 """
@@ -12,9 +12,10 @@ from typing import Any, Callable
 
 from processors import events
 from processors.payloads import PAYLOAD_CLASSES
-from processors.state.host import TRACEROUTE_STEP_GAP_NS, HostState, SeenRequest, TtlProfile
+from processors.state import vantage
+from processors.state.host import TRACEROUTE_STEP_GAP_NS, HostState, SeenRequest
 
-TCP_SYN = "tcp_syn"
+TCP_SYN = vantage.TCP_SYN
 #: An echo whose TTL would put its sender this far away is not used to learn hop distance.
 MAX_LEARNABLE_HOPS = 40
 
@@ -35,22 +36,17 @@ _LEARNABLE_INITIAL: dict[str, tuple[int, ...]] = {
 }
 
 
-def _learn_profile(host: HostState, initial: int, hops: int, source: str, ts_ns: int) -> bool:
-    """Record where the host's ordinary traffic starts; True when learned for the first time.
-
-    TCP SYNs come straight from the kernel's stack and win over echoes; among equals the
-    latest wins (a host can move).  Only the first learning is announced: rules re-judge their
-    remembered packets once, so nothing is judged twice.
+def _learn_profile(
+    host: HostState, record: dict[str, Any], initial: int, hops: int, source: str
+) -> bool:
+    """Count an observation of a stack at the record's sensor (processors/state/vantage.py);
+    True when that sensor's profile became able to accuse for the first time.  Only that is
+    announced: rules re-judge the sensor's remembered packets once, so nothing is judged twice.
     """
-    profile = host.profile
-    if profile is None:
-        host.profile = TtlProfile(initial, hops, source, ts_ns)
-        return True
-    if source != TCP_SYN and profile.learned_from == TCP_SYN:
-        return False
-    profile.initial_ttl, profile.hop_distance = initial, hops
-    profile.learned_from, profile.learned_ns = source, ts_ns
-    return False
+    sensor = record["sensor_id"]
+    first = vantage.learn(host, sensor, initial, hops, source, record["ts_ns"])
+    host.profile = vantage.profile_for(host, sensor)
+    return first
 
 
 def track_echo_request(host: HostState, record: dict[str, Any]) -> bool:
@@ -66,13 +62,12 @@ def track_echo_request(host: HostState, record: dict[str, Any]) -> bool:
     ):
         host.mark_traceroute(record["icmp_id"], previous.ts_ns, ts, ttl)
     # An operating system's own ping tells where that stack starts: Windows ping at TTL 126
-    # means 128 at 2 hops.  Learn only when the TTL fits the OS the payload names, and only
-    # while SYNs (which win) have not taught it.
+    # means 128 at 2 hops.  Learn only when the TTL fits the OS the payload names.
     learnable = _LEARNABLE_INITIAL.get(record["payload_class"])
-    if learnable is not None and (host.profile is None or host.profile.learned_from != TCP_SYN):
+    if learnable is not None:
         initial = learnable[ttl]
         if initial and not host.is_traceroute_probe(record["icmp_id"], ttl, ts):
-            return _learn_profile(host, initial, initial - ttl, record["payload_class"], ts)
+            return _learn_profile(host, record, initial, initial - ttl, record["payload_class"])
     return False
 
 
@@ -88,7 +83,7 @@ def track_host_observation(host: HostState, record: dict[str, Any]) -> bool:
     ts = record["ts_ns"]
     host.saw_outbound(record["sensor_id"], ts)
     return _learn_profile(
-        host, record["initial_ttl_guess"], record["hop_distance_guess"], TCP_SYN, ts
+        host, record, record["initial_ttl_guess"], record["hop_distance_guess"], TCP_SYN
     )
 
 

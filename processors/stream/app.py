@@ -91,6 +91,15 @@ class ProcessorMetrics:
         self.hosts = Gauge("oddping_hosts_tracked", "Hosts with state on this worker", registry=r)
         self.evicted = Gauge("oddping_hosts_evicted", "Hosts evicted to respect the cap",
                              registry=r)
+        # many sensors (issue 13): labelled by sensor id
+        self.clock_offset = Gauge("oddping_sensor_clock_offset_seconds",
+                                  "A sensor's clock against the others' (median over packets "
+                                  "several sensors captured)", ["sensor"], registry=r)
+        self.copies = Gauge("oddping_records_copies", "Records that were another sensor's copy "
+                            "of a packet already seen (counted once), by sensor", ["sensor"],
+                            registry=r)
+        self.late = Gauge("oddping_records_late", "Records more than sensor_late_bound_s behind "
+                          "their host's newest record, by sensor", ["sensor"], registry=r)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -231,6 +240,11 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         metrics.evicted.set(stats.hosts_evicted)
         for rule, n in stats.suppressed.items():
             metrics.suppressed.labels(rule).set(n)
+        for sensor, offset in processor.engine.clocks.offsets_s().items():
+            metrics.clock_offset.labels(sensor).set(offset)
+        for gauge, counts in ((metrics.copies, stats.copies), (metrics.late, stats.late_records)):
+            for sensor, n in counts.items():
+                gauge.labels(sensor).set(n)
         log.debug("checkpoint", hosts_saved=len(updates), records=records,
                   seconds=round(time.perf_counter() - started, 3))
 

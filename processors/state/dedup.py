@@ -1,0 +1,272 @@
+"""Duplicates: the same IP packet captured by several sensors is one packet.
+
+An access-layer SPAN and an edge tap both capture every packet a client sends to the internet.
+Each copy becomes a record, and both reach the same host's state (the key is the echo
+initiator).  Counted twice, they would double every count- and volume-based rule (tunnel
+packets and bytes, unsolicited replies, evidence, packet counts).  So the engine asks this
+module first, for every ICMP record: is it a copy of a packet another sensor already gave?
+
+Copies of one packet have the same addresses, ICMP type, identifier, sequence and payload hash
+(the remembered *key*) and the same IP identification, from *another* sensor, within
+``copy_window_s`` of capture time (clocks and the path between the sensors put them a few ms
+apart; a sensor whose clock is further off than the window no longer has its copies
+recognised, which is why clock offsets are watched below).  Their TTLs differ by the routers
+between the sensors, so the TTL is not part of the key.  A sensor that captures the same
+packet twice (a SPAN of both directions) is that sensor's business: one sensor's records are
+never merged here, so one sensor's results are exactly what they were.
+
+A copy runs no rule.  It is kept as evidence instead: its sensor, TTL and capture-time delay
+go into the copies list of the first copy's evidence entry, and its sensor into the sensor_ids
+of every alert window the packet contributed to, whether the copy arrives before or after the
+finding (rules that report remembered requests, such as multi_destination_sequence, are
+credited too).
+
+Memory, per host (``HostState.copies`` and ``copies_before``, exported with the host so a
+partition moving to another worker keeps recognising copies): the host's latest ICMP packets in
+two generations (no per-packet eviction).  While the engine has seen one sensor, 16 to 32
+packets; once it has seen several (or from the start with ``processor.several_sensors``), the
+last one to two late bounds of the host's capture time (``sensor_late_bound_s``), at most
+2 × 512 packets.  Key -> ``[ts_ns,
+sensor, ip_id, ttl, copies, slots]`` (copies: ``(sensor, ttl, delay_ns)``, at most
+``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
+``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``), about 300 bytes a packet.  A copy older than the memory reaches is not
+recognised and counts as a packet again (``EngineStats.copies_unrecognised`` counts the records
+older than the memory reaches, by sensor).
+
+Cost with one sensor: every ICMP record is remembered (a tuple and a dict insert), since a
+second sensor may start late; findings are noted for their packets (the windows they went to)
+only once the engine has seen a second sensor, and a copy of a packet remembered before that
+finds its windows by their evidence instead.
+
+Clock offsets (``SensorClocks``, per engine): every recognised copy is a sample of how far
+apart two sensors' clocks are (plus the path delay, which requests and replies cancel out).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from statistics import median
+from typing import Any
+
+from processors.findings import SENSOR_LIMIT, AlertWindow
+from processors.state.host import HostState
+
+#: ICMP packets remembered per host for recognising their copies, in two generations (the
+#: older is dropped whole when the newer is full).  While the engine has seen one sensor, a
+#: generation is GENERATION packets: 16 to 32 remembered, in case a second sensor starts.
+GENERATION = 16
+COPY_MEMORY = 2 * GENERATION
+#: Once it has seen several, a generation spans the late bound of capture time (so a sensor
+#: up to sensor_late_bound_s behind still has its copies recognised), at most this many packets.
+SPAN_GENERATION = 512
+#: Other sensors' copies remembered per packet (its evidence).
+COPIES_PER_PACKET = 8
+#: Alert windows one packet's copies are credited to.
+SLOTS_PER_PACKET = 4
+
+#: a packet's slots when findings were noted and none went to a window (None: not noted)
+NO_WINDOWS = 0
+
+# a remembered packet, as a JSON list
+TS_NS, SENSOR, IP_ID, TTL, COPIES, SLOTS = range(6)
+
+
+def packet_key(host_ip: str, record: dict[str, Any]) -> tuple:
+    """What copies of one packet share, except the IP id (kept in the entry: the records
+    that rules rebuild from the request rings do not carry it).  The host is implied (the
+    memory is the host's) and the ICMP type gives the direction.  The payload hash is the
+    record's own string, shared with the request rings (parsing a prefix into an int, a third
+    of its memory, cost more than the rest of the check together)."""
+    src = record["src_ip"]
+    return (
+        record["dst_ip"] if src == host_ip else src,
+        record["icmp_type"],
+        record["icmp_id"],
+        record["icmp_seq"],
+        record["payload_sha256"],
+    )
+
+
+def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: int) -> list | None:
+    """The remembered packet this record is another sensor's copy of, or None (then the
+    record is remembered as a packet of its own).
+
+    span_ns: 0 while the engine has seen one sensor (a generation is GENERATION packets);
+    once it has seen several, the capture time a generation spans (the late bound), up to
+    SPAN_GENERATION packets, and findings are noted for the packets (note_finding), so a
+    packet without slots went to no window."""
+    src = record["src_ip"]
+    key = (  # packet_key(), spelled out: this runs for every ICMP record
+        record["dst_ip"] if src == host.ip else src,
+        record["icmp_type"],
+        record["icmp_id"],
+        record["icmp_seq"],
+        record["payload_sha256"],
+    )
+    memory = host.copies
+    entry = memory.get(key)
+    if entry is None:
+        before = host.copies_before
+        if before:
+            entry = before.get(key)
+    ts = record["ts_ns"]
+    if entry is not None:
+        sensor = record["sensor_id"]
+        if (
+            entry[SENSOR] != sensor
+            and entry[IP_ID] == record.get("ip_id")
+            and -window_ns <= ts - entry[TS_NS] <= window_ns
+        ):
+            copies = entry[COPIES]
+            if copies is None:
+                copies = entry[COPIES] = []
+            if len(copies) < COPIES_PER_PACKET:
+                copies.append((sensor, record["ttl"], ts - entry[TS_NS]))
+            return entry
+        # another packet under the same key: the newer one is remembered
+    if memory and (
+        len(memory) >= GENERATION
+        if not span_ns
+        else len(memory) >= SPAN_GENERATION
+        or ts - next(iter(memory.values()))[TS_NS] >= span_ns
+    ):  # the older generation is forgotten whole, at no cost per packet
+        host.copies_before = memory
+        host.copies = memory = {}
+    memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None,
+                   NO_WINDOWS if span_ns else None]
+    return None
+
+
+def older_than_memory(host: HostState, ts_ns: int) -> bool:
+    """Whether a packet this old could have had its first copy forgotten already: some were
+    forgotten, and it is older than the oldest remembered."""
+    before = host.copies_before
+    if not before:
+        return False
+    for entry in before.values():  # the first is the oldest
+        return ts_ns < entry[TS_NS]
+    return False
+
+
+def credit_copy(host: HostState, entry: list) -> None:
+    """A copy just arrived (the last in entry's copies): credit its sensor to the windows the
+    packet already went to.  A packet remembered before the engine noted findings (it had
+    seen one sensor only) is looked for in the open windows' evidence instead."""
+    slots = entry[SLOTS]
+    if slots is None:
+        for window in host.windows.values():
+            if any(e["ts_ns"] == entry[TS_NS] and e["sensor_id"] == entry[SENSOR]
+                   for e in window.evidence):
+                _credit(window, entry, entry[COPIES][-1:], True)
+        return
+    for rule_id, key, start_ns, in_evidence in slots or ():
+        window = host.windows.get((rule_id, key, start_ns))
+        if window is not None:
+            _credit(window, entry, entry[COPIES][-1:], in_evidence)
+
+
+def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -> None:
+    """A finding on record went into window: remember the window for the packet's later
+    copies, and credit the copies that came already."""
+    key = packet_key(host.ip, record)
+    entry = host.copies.get(key) or host.copies_before.get(key)
+    if entry is None or entry[TS_NS] != record["ts_ns"] or entry[SENSOR] != record["sensor_id"]:
+        return
+    # whether the finding became evidence (the window's latest entry): only then do its
+    # copies look for it there
+    evidence = window.evidence
+    in_evidence = bool(evidence) and evidence[-1]["ts_ns"] == entry[TS_NS] and (
+        evidence[-1]["sensor_id"] == entry[SENSOR])
+    slots = entry[SLOTS]
+    if not slots:
+        slots = entry[SLOTS] = []
+    if len(slots) < SLOTS_PER_PACKET and not any(
+        s[0] == window.rule_id and s[1] == window.key and s[2] == window.start_ns for s in slots
+    ):
+        slots.append([window.rule_id, window.key, window.start_ns, in_evidence])
+    if entry[COPIES]:
+        _credit(window, entry, entry[COPIES], in_evidence)
+
+
+def _credit(window: AlertWindow, entry: list, copies: list, in_evidence: bool) -> None:
+    sensors = window.sensor_ids
+    for sensor, _, _ in copies:
+        if sensor not in sensors and len(sensors) < SENSOR_LIMIT:
+            sensors.append(sensor)
+            window.dirty = True
+    if not in_evidence:
+        return
+    for evidence in window.evidence:
+        if evidence["ts_ns"] == entry[TS_NS] and evidence["sensor_id"] == entry[SENSOR]:
+            kept = evidence.setdefault("copies", [])
+            for sensor, ttl, delay in copies:
+                if not any(c["sensor_id"] == sensor for c in kept):
+                    kept.append({"sensor_id": sensor, "ttl": ttl, "delay_ns": delay})
+                    window.dirty = True
+            break
+
+
+class SensorClocks:
+    """Each sensor's clock offset against the others, from the copies they share.
+
+    A copy seen ``d`` ns after the first copy is a sample of ``+d`` for the copy's sensor
+    against the first's: the clock difference plus the path between them, which the two
+    directions of an exchange (request one way, reply the other) cancel out in the median.
+    A sensor's offset is the median of its samples against every other sensor.  With two
+    sensors their offsets are equal and opposite (which of them is wrong needs a third); with
+    three or more the wrong one stands out.  ``CLOCK_SAMPLES`` latest samples per pair of
+    sensors (one deque append per copy); the offsets are worked out every
+    ``CLOCK_CHECK_EVERY`` copies and when read, and a sensor past ``warn_ns`` is reported
+    (once, until it comes back within the bound).
+    """
+
+    CLOCK_SAMPLES = 256
+    CLOCK_CHECK_EVERY = 1024
+    #: samples a sensor needs before its offset is warned about (one copy proves little)
+    WARN_AFTER = 16
+    #: pairs of sensors followed (a sensor pair per two sensors that share packets)
+    PAIRS = 256
+
+    def __init__(self, warn_ns: int, warn: Any = None) -> None:
+        self.warn_ns = warn_ns
+        self.warn = warn  # called as warn(sensor, offset_s, against) past the bound
+        #: (copy's sensor, first copy's sensor) -> latest delays
+        self.pairs: dict[tuple[str, str], deque[int]] = {}
+        self.offsets_ns: dict[str, float] = {}
+        self.warned: set[str] = set()
+        self._until_check = 1  # the first copy already gives an estimate
+
+    def observe(self, first_sensor: str, copy_sensor: str, delay_ns: int) -> None:
+        samples = self.pairs.get((copy_sensor, first_sensor))
+        if samples is None:
+            if len(self.pairs) >= self.PAIRS:
+                return
+            samples = self.pairs[(copy_sensor, first_sensor)] = deque(maxlen=self.CLOCK_SAMPLES)
+        samples.append(delay_ns)
+        self._until_check -= 1
+        if self._until_check <= 0:
+            self._until_check = self.CLOCK_CHECK_EVERY
+            self._check()
+
+    def _check(self) -> None:
+        by_sensor: dict[str, list[int]] = {}
+        against: dict[str, set[str]] = {}
+        for (copy_sensor, first_sensor), samples in self.pairs.items():
+            by_sensor.setdefault(copy_sensor, []).extend(samples)
+            by_sensor.setdefault(first_sensor, []).extend(-d for d in samples)
+            against.setdefault(copy_sensor, set()).add(first_sensor)
+            against.setdefault(first_sensor, set()).add(copy_sensor)
+        for sensor, samples in by_sensor.items():
+            offset = median(samples)
+            self.offsets_ns[sensor] = offset
+            if abs(offset) <= self.warn_ns:
+                self.warned.discard(sensor)
+            elif sensor not in self.warned and len(samples) >= self.WARN_AFTER:
+                self.warned.add(sensor)
+                if self.warn is not None:
+                    self.warn(sensor, offset / 1e9, sorted(against[sensor]))
+
+    def offsets_s(self) -> dict[str, float]:
+        """sensor -> median offset in seconds against the sensors it shares packets with."""
+        self._check()
+        return {sensor: offset / 1e9 for sensor, offset in sorted(self.offsets_ns.items())}

@@ -1,0 +1,351 @@
+"""Many sensors, one truth (issue 13): TTL profiles per (host, sensor), several stacks behind
+one address, other sensors' copies of a packet counted once, sensor clock offsets, late sensors."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from recordkit import (
+    T0,
+    at,
+    by_time,
+    footprints_burst,
+    ping_run,
+    random_data,
+    reply,
+    reply_to,
+    request,
+    syns,
+    zoo,
+)
+
+import schemas
+from oddping.config import Settings
+from processors import Engine
+from processors.scan import latest_versions
+
+ACCESS, EDGE = "access", "edge"
+ODD = "10.20.0.15"
+MS = 1_000_000
+
+
+def at_sensor(records: list[dict], sensor: str) -> list[dict]:
+    return [dict(r, sensor_id=sensor) for r in records]
+
+
+def further_out(records: list[dict], sensor: str = EDGE, hops: int = 3,
+                delay_ms: float = 2.0) -> list[dict]:
+    """The same packets as a sensor `hops` routers further towards the internet captures them:
+    the host's packets later and with a lower TTL, what comes from outside earlier and higher."""
+    out = []
+    for r in records:
+        c = dict(r, sensor_id=sensor)
+        outbound = r["src_ip"] == r["initiator_ip"]
+        c["ttl"] = r["ttl"] - hops if outbound else r["ttl"] + hops
+        c["ts_ns"] = r["ts_ns"] + int(delay_ms * MS) * (1 if outbound else -1)
+        if r["kind"] == "host_observation":
+            c["hop_distance_guess"] = r["hop_distance_guess"] + hops
+        out.append(c)
+    return out
+
+
+def run(records, settings=None):
+    engine = Engine(settings)
+    out = []
+    for record in records:
+        out += engine.process(record)
+    out += engine.flush()
+    return {a.alert_id: a.doc for a in latest_versions(out)}, engine
+
+
+def campus() -> list[dict]:
+    """The access layer's view: the zoo plus benign Windows and Linux hosts."""
+    records = at_sensor(zoo(), ACCESS)
+    records += at_sensor(syns("10.20.1.5", "52.1.1.1", at(1), ttl=127), ACCESS)
+    records += at_sensor(ping_run("10.20.1.5", "8.8.8.8", 2, 8, payload_class="windows", ttl=127,
+                                  icmp_id=1, first_seq=10), ACCESS)
+    records += at_sensor(syns("10.20.1.6", "52.1.1.1", at(3), ttl=63), ACCESS)
+    records += at_sensor(ping_run("10.20.1.6", "9.9.9.9", 4, 8, payload_class="linux_iputils",
+                                  ttl=63, icmp_id=700), ACCESS)
+    return by_time(records)
+
+
+def counts(alerts: dict) -> dict[str, tuple[str, int]]:
+    return {i: (doc["rule_id"], doc["packet_count"]) for i, doc in alerts.items()}
+
+
+# -- duplicates are one packet ------------------------------------------------------------------
+
+
+def test_two_sensors_give_the_alerts_of_one_each_counted_once_naming_both() -> None:
+    access = campus()
+    one, _ = run(access)
+    both, engine = run(by_time(access + further_out(access)))
+    assert counts(both) == counts(one)
+    for doc in both.values():
+        assert schemas.first_error(schemas.ALERT_SCHEMA, doc) is None
+        assert sorted(doc["sensor_ids"]) == [ACCESS, EDGE], doc["rule_id"]
+        copies = [c for e in doc["evidence"] for c in e.get("copies", ())]
+        assert copies and {c["sensor_id"] for c in copies} | {
+            e["sensor_id"] for e in doc["evidence"]} == {ACCESS, EDGE}
+    assert sum(engine.stats.copies.values()) > 0
+    assert {a["src_ip"] for a in both.values()}.isdisjoint({"10.20.1.5", "10.20.1.6"})
+
+
+def test_traffic_one_sensor_alone_sees_is_its_alone() -> None:
+    access = campus()
+    # the edge does not see the host's pings to an internal server (10.0.0.1)
+    edge = [r for r in further_out(access) if "10.0.0.1" not in (r["src_ip"], r["dst_ip"])]
+    both, _ = run(by_time(access + edge))
+    one, _ = run(access)
+    assert counts(both) == counts(one)
+    internal = [d for d in both.values() if "10.0.0.1" in d["dst_ips"]]
+    assert internal and all(d["sensor_ids"] == [ACCESS] for d in internal)
+
+
+def test_a_volume_rule_counts_each_packet_once() -> None:
+    """icmp_tunnel needs 20 data-carrying echoes with one peer: 8 requests and their replies are
+    16 packets, seen by two sensors 32 records.  12 exchanges (24 packets) do fire."""
+    import random
+
+    def exchange(n: int) -> list[dict]:
+        rng = random.Random(5)
+        records = []
+        for k in range(n):
+            req = request("10.70.0.5", "198.51.100.9", at(k), icmp_id=77, seq=k, ttl=64,
+                          payload_class="unknown", data=random_data(rng, 150, 400))
+            records += [req, reply_to(req, data=random_data(rng, 150, 400))]
+        return at_sensor(records, ACCESS)
+
+    few = exchange(8)
+    assert "icmp_tunnel" not in {d["rule_id"] for d in run(by_time(few + further_out(few)))[0].values()}
+    many = exchange(12)
+    assert "icmp_tunnel" in {d["rule_id"] for d in run(by_time(many + further_out(many)))[0].values()}
+
+
+def test_copies_either_side_of_a_window_boundary_are_one_packet() -> None:
+    width = 900 * 10**9
+    boundary = T0 - T0 % width + width
+    first = request("10.60.0.1", "198.51.100.7", boundary - MS, icmp_id=3, seq=1,
+                    payload_class="unknown", sensor=ACCESS)
+    copy = dict(first, sensor_id=EDGE, ttl=61, ts_ns=boundary + MS)
+    alerts, engine = run([first, copy])
+    (doc,) = [d for d in alerts.values() if d["rule_id"] == "unknown_payload"]
+    assert doc["packet_count"] == 1 and doc["sensor_ids"] == [ACCESS, EDGE]
+    assert doc["evidence"][0]["copies"] == [{"sensor_id": EDGE, "ttl": 61, "delay_ns": 2 * MS}]
+    assert engine.stats.copies == {EDGE: 1}
+
+
+def test_one_sensor_never_merges_its_own_packets() -> None:
+    record = request("10.60.0.1", "198.51.100.7", at(0), payload_class="unknown", sensor=ACCESS)
+    alerts, engine = run([record, dict(record, ts_ns=at(0.001))])
+    assert [d["packet_count"] for d in alerts.values()] == [2]
+    assert not engine.stats.copies
+
+
+def test_copies_seen_after_a_partition_moved_are_still_copies() -> None:
+    access = campus()
+    merged = by_time(access + further_out(access))
+    reference, _ = run(merged)
+    first, second = Engine(), Engine()
+    out = []
+    half = len(merged) // 2
+    for record in merged[:half]:
+        out += first.process(record)
+    for host in list(first.hosts_tracked()):
+        second.load_state(host, first.state_for(host))
+    for record in merged[half:]:
+        out += second.process(record)
+    out += second.flush()
+    resumed = {a.alert_id: a.doc for a in latest_versions(out)}
+    assert counts(resumed) == counts(reference)
+
+
+# -- a request and its reply at different sensors ------------------------------------------------
+
+
+def test_request_and_reply_at_different_sensors_pair_up() -> None:
+    host = "10.50.0.9"
+    records = syns(host, "203.0.113.1", at(0), ttl=127, sensor=ACCESS)
+    for n in range(12):  # requests only at the access layer, replies only at the edge
+        req = request(host, "203.0.113.99", at(1 + n * 0.5), icmp_id=3000, seq=n, ttl=127,
+                      payload_class="unknown", sensor=ACCESS)
+        records += [req, reply_to(req, sensor=EDGE)]
+    alerts, _ = run(by_time(records))
+    assert "unsolicited_reply" not in {d["rule_id"] for d in alerts.values()}
+    # and with other data in the replies, reply_mismatch pairs them across sensors too
+    odd = [dict(r, payload_sha256="0" * 64) if r.get("icmp_type") == 0 else r
+           for r in records]
+    alerts, _ = run(by_time(odd))
+    (doc,) = [d for d in alerts.values() if d["rule_id"] == "reply_mismatch"]
+    assert doc["packet_count"] == 12 and doc["sensor_ids"] == [EDGE]
+
+
+# -- TTL profiles per (host, sensor) --------------------------------------------------------------
+
+
+def test_a_host_is_judged_against_its_own_sensors_profile() -> None:
+    """SYNs learned at the access layer (TTL 126: 128 at 2 hops); ordinary Windows pings seen
+    only at the edge, three routers on (TTL 123).  One profile for the host would read them as
+    initial 125."""
+    records = syns(ODD, "52.1.1.1", at(0), ttl=126, sensor=ACCESS)
+    records += [request(ODD, "8.8.8.8", at(5 + n), icmp_id=1, seq=n, ttl=123,
+                        payload_class="unknown", sensor=EDGE) for n in range(6)]
+    alerts, _ = run(by_time(records))
+    assert "ttl_deviation" not in {d["rule_id"] for d in alerts.values()}
+    # the same records from one sensor: the profile does accuse them (the test can fail)
+    alerts, _ = run(by_time(at_sensor(records, ACCESS)))
+    assert "ttl_deviation" in {d["rule_id"] for d in alerts.values()}
+
+
+def test_the_seed_is_found_at_each_sensor_against_its_own_profile() -> None:
+    access = syns(ODD, "52.1.1.1", at(0), ttl=126, sensor=ACCESS)
+    access += at_sensor(footprints_burst(ODD, 5, 40), ACCESS)
+    alerts, _ = run(by_time(further_out(access)))  # the edge alone: TTL 25 at 5 hops
+    (doc,) = [d for d in alerts.values() if d["rule_id"] == "ttl_deviation"]
+    assert doc["details"]["implied_initial_ttl"] == 30 and doc["details"]["hop_distance"] == 5
+
+
+@pytest.mark.parametrize("order", ["nat", "dual_boot"])
+def test_several_stacks_behind_one_address_raise_nothing(order: str) -> None:
+    """A NAT with Linux (64) and Windows (128) clients behind it, each 2 hops from the sensor,
+    or a dual-boot host (Linux, then Windows ten minutes later): pings of both stacks are normal."""
+    host = "10.20.9.1"
+    linux = syns(host, "52.1.1.1", at(0), ttl=62, sensor=ACCESS) + at_sensor(ping_run(
+        host, "9.9.9.9", 10, 6, payload_class="linux_iputils", ttl=62, icmp_id=900), ACCESS)
+    start = 1 if order == "nat" else 600
+    windows = syns(host, "52.1.1.2", at(start), ttl=126, sensor=ACCESS) + at_sensor(ping_run(
+        host, "8.8.8.8", start + 12, 6, payload_class="windows", ttl=126, icmp_id=1), ACCESS)
+    records = by_time(linux + windows)
+    alerts, engine = run(records)
+    assert alerts == {}
+    assert sorted(s[0] for s in engine.hosts[host].vantage[ACCESS]) == [64, 128]
+    # the NAT does not blind the rules: a Footprints burst from behind it is still odd
+    burst = at_sensor(footprints_burst(host, start + 30, 40), ACCESS)
+    alerts, _ = run(by_time(records + burst))
+    assert "ttl_deviation" in {d["rule_id"] for d in alerts.values()}
+
+
+def test_an_imitating_ping_does_not_teach_a_stack() -> None:
+    """Windows data at TTL 120 from a host whose SYNs put it 2 hops away: not a stack behind a
+    NAT (that would sit at 2 hops too) but a tool imitating Windows."""
+    records = syns(ODD, "52.1.1.1", at(0), ttl=62, sensor=ACCESS)
+    records.append(request(ODD, "10.0.0.1", at(1), ttl=120, payload_class="windows",
+                           sensor=ACCESS))
+    alerts, _ = run(records)
+    assert "os_ttl_mismatch" in {d["rule_id"] for d in alerts.values()}
+
+
+def test_one_observation_cannot_accuse() -> None:
+    one = syns(ODD, "52.1.1.1", at(0), ttl=126, sensor=ACCESS, n=1)
+    burst = at_sensor(footprints_burst(ODD, 5, 40), ACCESS)
+    alerts, _ = run(by_time(one + burst))
+    assert "ttl_deviation" not in {d["rule_id"] for d in alerts.values()}
+    # a second SYN later: the sensor's remembered requests are judged then, once each
+    second = syns(ODD, "52.1.1.1", at(30), ttl=126, sensor=ACCESS, n=1)
+    alerts, _ = run(by_time(one + burst + second))
+    (doc,) = [d for d in alerts.values() if d["rule_id"] == "ttl_deviation"]
+    assert doc["packet_count"] == len(burst)
+
+
+def test_profiles_are_bounded() -> None:
+    from processors.state import vantage
+
+    records = []
+    for s in range(vantage.SENSORS_PER_HOST + 3):
+        for initial, ttl in ((64, 60), (128, 124), (255, 251), (32, 28), (60, 56), (200, 196)):
+            records += syns(ODD, "52.1.1.1", at(s), ttl=ttl, sensor=f"s{s}")
+    _, engine = run(records)
+    state = engine.hosts[ODD].vantage
+    assert len(state) == vantage.SENSORS_PER_HOST
+    assert all(len(stacks) <= vantage.STACKS_PER_SENSOR for stacks in state.values())
+
+
+# -- sensor clocks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("skew_ms, warned", [(300, False), (900, True)])
+def test_clock_offsets_are_estimated_from_copies(skew_ms: float, warned: bool) -> None:
+    access = campus()
+    edge = further_out(access)
+    for record in edge:
+        record["ts_ns"] += skew_ms * MS  # the edge's clock is ahead
+    calls = []
+    engine = Engine()
+    engine.clocks.warn = lambda sensor, offset, against: calls.append((sensor, round(offset, 2)))
+    for record in by_time(access + edge):
+        engine.process(record)
+    offsets = engine.clocks.offsets_s()
+    assert offsets[EDGE] == pytest.approx(skew_ms / 1000, abs=0.005)
+    assert offsets[ACCESS] == pytest.approx(-skew_ms / 1000, abs=0.005)
+    assert bool(calls) == warned
+    assert sum(engine.stats.copies.values()) == len([r for r in edge if r["kind"] == "icmp"])
+
+
+# -- late sensors -----------------------------------------------------------------------------------
+
+
+def test_a_sensor_a_whole_capture_late_gives_the_same_alerts() -> None:
+    """The edge catches up after an outage: all its records come after all the access
+    layer's, some for traffic only it saw (within sensor_late_bound_s)."""
+    access = campus()
+    # the access layer sees 10.20.0.99 only after T0 + 100 s, where a 15-minute window ends:
+    # its time passes the end of the window that the edge's late records belong to
+    assert (at(100) // 10**9) % 900 == 0
+    access = by_time(access + at_sensor(ping_run("10.20.0.99", "8.8.8.8", 110, 2,
+                                                 payload_class="windows", ttl=126, icmp_id=1,
+                                                 first_seq=200), ACCESS))
+    edge = further_out(access)
+    edge_only = at_sensor(footprints_burst("10.20.0.99", 20, 10, ttl=25), EDGE)
+    edge_only += at_sensor(syns("10.20.0.99", "52.1.1.1", at(1), ttl=123), EDGE)
+    edge = by_time(edge + edge_only)
+    expected = Settings(processor={"several_sensors": True})  # as a campus deployment sets it
+    on_time, _ = run(by_time(access + edge), expected)
+    late, engine = run(access + edge, expected)
+    assert counts(late) == counts(on_time)
+    assert {i: sorted(d["sensor_ids"]) for i, d in late.items()} == {
+        i: sorted(d["sensor_ids"]) for i, d in on_time.items()}
+    assert "10.20.0.99" in {d["src_ip"] for d in late.values()}
+    assert not engine.stats.late_records
+
+
+def test_records_past_the_late_bound_are_counted_per_sensor() -> None:
+    settings = Settings(processor={"sensor_late_bound_s": 60})
+    access = at_sensor(footprints_burst(ODD, 5, 40) + syns(ODD, "52.1.1.1", at(0), ttl=126),
+                       ACCESS)
+    access += at_sensor(ping_run(ODD, "8.8.8.8", 100, 3, payload_class="windows", ttl=126,
+                                 icmp_id=1, first_seq=60), ACCESS)
+    late = at_sensor(footprints_burst(ODD, 30, 80), EDGE)  # 70 s behind the host's time
+    alerts, engine = run(by_time(access) + late, settings)
+    assert engine.stats.late_records == Counter({EDGE: len(late)})
+    assert engine.stats.records_seen == len(access) + len(late)  # processed, not dropped
+
+
+def test_reply_only_sensor_sees_no_outbound() -> None:
+    """Replies reaching a host at a sensor that never saw it send stay quiet (asymmetric
+    routing), even though another sensor sees its outbound traffic: the rule asks per sensor."""
+    host = "10.50.0.9"
+    records = syns(host, "203.0.113.1", at(0), ttl=127, sensor=ACCESS)
+    records += [reply("203.0.113.99", host, at(1 + n * 0.5), icmp_id=4000 + n, seq=n,
+                      payload_class="unknown", sensor=EDGE) for n in range(12)]
+    alerts, _ = run(by_time(records))
+    assert alerts == {}
+
+
+def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -> None:
+    """A host pinging every second for three minutes (360 packets) and the edge's copies of
+    them all after the access layer's: with several_sensors the copy memory spans the late
+    bound; without it the engine, having seen one sensor, remembered the last 16 to 32 packets
+    and counts the rest (copies_unrecognised), never silently."""
+    host = "10.70.0.9"
+    access = at_sensor(ping_run(host, "198.51.100.4", 0, 180, payload_class="unknown",
+                                ttl=64, icmp_id=99), ACCESS)
+    late = access + further_out(access)
+    one, _ = run(access)
+    expected, engine = run(late, Settings(processor={"several_sensors": True}))
+    assert counts(expected) == counts(one) and sum(engine.stats.copies.values()) == 360
+    assert not engine.stats.copies_unrecognised
+    _, engine = run(late)
+    assert engine.stats.copies_unrecognised[EDGE] > 200
+    assert sum(engine.stats.copies.values()) + engine.stats.copies_unrecognised[EDGE] == 360
