@@ -7,7 +7,8 @@
   (``ocsf-lib``: it resolves ``extends``, ``$include`` and profiles as the OCSF server does).
   Every attribute must exist in its class or object, with the dictionary's type (recursively for
   objects), enum ids the schema defines, enum captions matching their ``_id`` siblings, every
-  ``required`` attribute present and the objects' ``at_least_one``/``just_one`` constraints met.
+  ``required`` attribute present, the objects' ``at_least_one``/``just_one`` constraints met and
+  every observable naming an attribute of the event, of its type.
 
 The checks know nothing of oddping's own field lists: a new field in the renderers is checked
 as soon as it is rendered.  Each check returns a list of one-line problems (empty: valid).
@@ -351,12 +352,37 @@ def _ocsf_object(prefix: str, definition: Any, doc: dict[str, Any], profiles: se
     return problems
 
 
-def _observable_values(doc: dict[str, Any]) -> list[str]:
-    """An observable's value is of the dictionary type its type_id stands for (2: ip_t ...)."""
+_INDEX = re.compile(r"\[\d*\]$")
+
+
+def _observed_attribute(event: Any, name: str) -> Any:
+    """The attribute an observable's ``name`` points at (``file.name``, ``evidences[].file.name``,
+    ``evidences[0].file.name``, ``evidences.file.name``), or None."""
+    definition, attr = event, None
+    for segment in name.split("."):
+        if definition is None:
+            return None
+        attr = definition.attributes.get(_INDEX.sub("", segment))
+        if attr is None:
+            return None
+        obj = _object_name(attr)
+        definition = ocsf_schema().objects[obj] if obj else None
+    return attr
+
+
+def _observables(event: Any, doc: dict[str, Any]) -> list[str]:
+    """An observable names an attribute of the event whose observable type is its type_id, and
+    its value is of the dictionary type that type_id stands for (2: ip_t ...)."""
     by_id = {t.observable: name for name, t in ocsf_schema().types.items() if t.observable}
     problems = []
     for i, observable in enumerate(doc.get("observables") or []):
-        type_name = by_id.get(observable.get("type_id"))
+        type_id, name = observable.get("type_id"), observable.get("name", "")
+        attr = _observed_attribute(event, name)
+        if attr is None:
+            problems.append(f"observables[{i}].name: {name!r} is no attribute of {event.name}")
+        elif attr.observable is not None and attr.observable != type_id:
+            problems.append(f"observables[{i}].type_id: {type_id}, but {name} is observable {attr.observable}")
+        type_name = by_id.get(type_id)
         if type_name and "value" in observable:
             problems += _ocsf_scalar(f"observables[{i}].value", type_name, observable["value"])
     return problems
@@ -376,4 +402,4 @@ def ocsf_problems(doc: dict[str, Any], class_name: str = "detection_finding") ->
         problems.append(f"type_uid: {doc.get('type_uid')!r} is not class_uid * 100 + activity_id")
     if doc.get("class_name", event.caption) != event.caption:
         problems.append(f"class_name: {doc['class_name']!r}, the class is {event.caption!r}")
-    return problems + _observable_values(doc)
+    return problems + _observables(event, doc)

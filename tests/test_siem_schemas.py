@@ -144,6 +144,14 @@ OCSF_BREAKAGES = {
         lambda d: d["observables"][0].update(value="host-a"),
         "observables[0].value: 'host-a' does not match ip_t",
     ),
+    "observable names nothing": (
+        lambda d: d["observables"][0].update(name="src_endpoint.ip"),
+        "observables[0].name: 'src_endpoint.ip' is no attribute of detection_finding",
+    ),
+    "observable of another type": (
+        lambda d: d["observables"][0].update(name="evidences[0].dst_endpoint.hostname"),
+        "observables[0].type_id: 2, but evidences[0].dst_endpoint.hostname is observable 1",
+    ),
     "other version": (lambda d: d["metadata"].update(version="1.4.0"), "metadata.version: '1.4.0'"),
 }
 

@@ -79,7 +79,7 @@ OCSF_FIELDS: dict[str, FieldSpec] = {
     "evidences[].connection_info.direction_id": F("long", True, "0 (Unknown): OCSF requires it"),
     "evidences[].connection_info.direction": F("keyword", True, '"Unknown"'),
     "observables": F("object[]", True, "src_ip and dst_ips as IP Address observables"),
-    "observables[].name": F("keyword", True, '"src_endpoint.ip" / "dst_endpoint.ip"'),
+    "observables[].name": F("keyword", True, '"evidences[].src_endpoint.ip" / "evidences[].dst_endpoint.ip"'),
     "observables[].type_id": F("long", True, "2 (IP Address)"),
     "observables[].type": F("keyword", True, '"IP Address"'),
     "observables[].value": F("ip", True, "the address"),
@@ -194,10 +194,10 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
             for dst in alert["dst_ips"]
         ],
         "observables": [
-            {"name": "src_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": alert["src_ip"]}
+            {"name": "evidences[].src_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": alert["src_ip"]}
         ]
         + [
-            {"name": "dst_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": dst}
+            {"name": "evidences[].dst_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": dst}
             for dst in alert["dst_ips"]
         ],
         "unmapped": {"oddping": {name: alert[name] for name in _UNMAPPED}},
