@@ -111,6 +111,14 @@ def _ecs_leaf(path: str, value: Any, field: dict[str, Any], problems: list[str])
         for item in values:
             if item not in allowed:
                 problems.append(f"{path}: {item!r} is not an allowed value ({', '.join(allowed)})")
+    if "pattern" in field:
+        for item in values:
+            if isinstance(item, str) and re.search(field["pattern"], item) is None:
+                problems.append(f"{path}: {item!r} does not match ECS's pattern {field['pattern']}")
+    if "ignore_above" in field:  # Elasticsearch would keep a longer keyword unindexed
+        for item in values:
+            if isinstance(item, str) and len(item) > field["ignore_above"]:
+                problems.append(f"{path}: longer than ECS's ignore_above {field['ignore_above']}")
     expected = field.get("expected_values")
     if expected:
         for item in values:

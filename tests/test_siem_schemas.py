@@ -94,6 +94,9 @@ ECS_BREAKAGES = {
         lambda d: d["event"].update(type=["indicator"]),
         "event.type: 'indicator' is expected with none",
     ),
+    "pattern": (lambda d: d.update(source={"ip": d["source"]["ip"], "mac": "00:11:22:33:44:55"}), "source.mac: "),
+    "expected value": (lambda d: d["network"].update(direction="sideways"), "network.direction: 'sideways'"),
+    "keyword not indexed": (lambda d: d["rule"].update(name="x" * 1025), "rule.name: longer than"),
     "required missing": (lambda d: d.pop("@timestamp"), "@timestamp: required by ECS"),
     "other version": (lambda d: d["ecs"].update(version="8.11.0"), "ecs.version: '8.11.0'"),
 }
