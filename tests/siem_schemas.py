@@ -1,8 +1,10 @@
 """Check SIEM documents against the published definitions they claim to follow.
 
 * ECS 8.17.0: ``tests/data/ecs-8.17.0/ecs_flat.yml`` (every field with its type, normalisation
-  and allowed values).  A document's fields must be ECS fields of the right type, or live under
-  a custom namespace (ECS allows custom fields outside its own field sets).
+  and allowed values).  A document's fields must be ECS fields of the right type, array or single
+  as ECS normalises them, with allowed/expected values, pattern and ignore_above honoured, and
+  event.type fitting event.category; or live under a custom namespace (ECS allows custom fields
+  outside its own field sets, and leaves their names and types to the producer).
 * OCSF 1.3.0: the schema sources in ``tests/data/ocsf-1.3.0/`` compiled by OCSF's own library
   (``ocsf-lib``: it resolves ``extends``, ``$include`` and profiles as the OCSF server does).
   Every attribute must exist in its class or object, with the dictionary's type (recursively for
