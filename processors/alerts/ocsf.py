@@ -2,8 +2,8 @@
 
 ``time`` and the ``*_time`` fields are OCSF timestamps (integer milliseconds since the epoch);
 the native ISO values with nanoseconds stay in ``unmapped.oddping``.  One evidence artifact per
-destination carries ``src_endpoint``, ``dst_endpoint`` and ``connection_info`` (protocol and
-Community ID).  ``finding_info.uid`` is the alert id: a re-emitted alert updates its finding.
+destination carries ``src_endpoint``, ``dst_endpoint`` and ``connection_info`` (protocol; the
+Community ID stays in ``unmapped.oddping``: OCSF 1.3.0 has no attribute for it).  ``finding_info.uid`` is the alert id: a re-emitted alert updates its finding.
 """
 
 from __future__ import annotations
@@ -76,11 +76,10 @@ OCSF_FIELDS: dict[str, FieldSpec] = {
     "evidences[].connection_info.protocol_name": F("keyword", True, '"icmp" or "ipv6-icmp"'),
     "evidences[].connection_info.protocol_num": F("long", True, "1 or 58"),
     "evidences[].connection_info.protocol_ver_id": F("long", True, "ip_version"),
-    "evidences[].connection_info.community_uid": F(
-        "keyword", False, "community_id (that of the first packet)"
-    ),
+    "evidences[].connection_info.direction_id": F("long", True, "0 (Unknown): OCSF requires it"),
+    "evidences[].connection_info.direction": F("keyword", True, '"Unknown"'),
     "observables": F("object[]", True, "src_ip and dst_ips as IP Address observables"),
-    "observables[].name": F("keyword", True, '"src_endpoint.ip" / "dst_endpoint.ip"'),
+    "observables[].name": F("keyword", True, '"evidences[].src_endpoint.ip" / "evidences[].dst_endpoint.ip"'),
     "observables[].type_id": F("long", True, "2 (IP Address)"),
     "observables[].type": F("keyword", True, '"IP Address"'),
     "observables[].value": F("ip", True, "the address"),
@@ -121,6 +120,7 @@ _UNMAPPED = (
     "window_start",
     "window_end",
     "dst_ips_truncated",
+    "community_id",  # OCSF 1.3.0 has no Community ID attribute (community_uid came later)
     "details",
     "evidence",
     "evidence_omitted",
@@ -136,9 +136,10 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
         "protocol_name": "ipv6-icmp" if v6 else "icmp",
         "protocol_num": 58 if v6 else 1,
         "protocol_ver_id": alert["ip_version"],
+        # required by OCSF; whether the source is inside the monitored network is not known here
+        "direction_id": 0,
+        "direction": "Unknown",
     }
-    if alert["community_id"] is not None:
-        connection["community_uid"] = alert["community_id"]
     return {
         "class_uid": CLASS_UID,
         "class_name": "Detection Finding",
@@ -193,10 +194,10 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
             for dst in alert["dst_ips"]
         ],
         "observables": [
-            {"name": "src_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": alert["src_ip"]}
+            {"name": "evidences[].src_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": alert["src_ip"]}
         ]
         + [
-            {"name": "dst_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": dst}
+            {"name": "evidences[].dst_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID, "type": "IP Address", "value": dst}
             for dst in alert["dst_ips"]
         ],
         "unmapped": {"oddping": {name: alert[name] for name in _UNMAPPED}},
