@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from recordkit import (
     FOOTPRINTS_DSTS,
-    PAYLOADS,
     at,
     by_time,
+    data_of,
     footprints_burst,
     ping_run,
     random_data,
@@ -28,6 +28,7 @@ from processors import scan_records
 from processors.alerts.attack import TECHNIQUES
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, RULES, load_rule_settings
+from samples import craft
 
 ROOT = Path(__file__).resolve().parent.parent
 ODD = "10.20.0.15"
@@ -303,8 +304,8 @@ def test_reply_mismatch_can_compare_lengths_only():
 
 def test_reply_matches_a_broadcast_ping_from_any_responder():
     req = request(ODD, "10.20.255.255", at(1), icmp_id=5, seq=1, payload_class="linux_iputils", ttl=64)
-    replies = [reply(f"10.20.0.{n}", ODD, at(1.01), icmp_id=5, seq=1, payload_class="linux_iputils")
-               for n in range(30, 45)]
+    replies = [reply(f"10.20.0.{n}", ODD, at(1.01), icmp_id=5, seq=1, data=data_of(req),
+                     payload_class="linux_iputils") for n in range(30, 45)]
     out, _ = fired([req] + replies)
     assert "reply_mismatch" not in out and "unsolicited_reply" not in out
 
@@ -346,7 +347,7 @@ def test_unsolicited_reply_is_quiet_for_answered_requests():
 def test_oversized_payload_fires_over_1024_bytes_and_on_fragments():
     big = request(ODD, "198.51.100.1", at(1), payload_class="zeros", data=bytes(1400), ttl=126)
     frag = request("10.20.0.16", "198.51.100.1", at(1), payload_class="windows",
-                   data=PAYLOADS["windows"] * 4, ttl=126, fragmented=True)
+                   data=craft.payload_windows(128), ttl=126, fragmented=True)
     out, _ = fired([big, frag])
     by_host = {a.src_ip: a for a in out["oversized_payload"]}
     assert set(by_host) == {ODD, "10.20.0.16"}
@@ -354,8 +355,8 @@ def test_oversized_payload_fires_over_1024_bytes_and_on_fragments():
 
 
 def test_oversized_payload_is_quiet_up_to_the_limit():
-    ok = request(ODD, "198.51.100.1", at(1), payload_class="windows", data=PAYLOADS["windows"] * 32,
-                 ttl=126)  # 1024 bytes of Windows' alphabet
+    ok = request(ODD, "198.51.100.1", at(1), payload_class="windows", data=craft.payload_windows(1024),
+                 ttl=126)  # ping -l 1024: 1024 bytes of Windows' alphabet
     assert "oversized_payload" not in fired([ok])[0]
 
 

@@ -27,11 +27,11 @@ def _learnable_initials(initials: tuple[int, ...]) -> tuple[int, ...]:
     )
 
 
-#: payload class -> (observed TTL -> initial TTL to learn, or 0), for OS-naming classes only
+#: payload class -> (observed TTL -> initial TTL to learn, or 0), for classes that prove an OS
 _LEARNABLE_INITIAL: dict[str, tuple[int, ...]] = {
     name: _learnable_initials(row.initial_ttls)
     for name, row in PAYLOAD_CLASSES.items()
-    if row.initial_ttls
+    if row.proves_os
 }
 
 

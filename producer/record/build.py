@@ -84,7 +84,7 @@ def build_icmp_record(
         "payload_b64": b2a_base64(payload[:PAYLOAD_PREVIEW_BYTES], newline=False).decode(),
         "payload_sha256": sha256(payload).hexdigest(),
         "eth_padding_len": padding,
-        "payload_class": classify_payload(payload, ident, seq) if is_echo else NOT_ECHO,
+        "payload_class": classify_payload(payload, ident, seq, ts_ns) if is_echo else NOT_ECHO,
         "link": link,
         "vlan_ids": vlan_ids,
         "encapsulation": encapsulation,
