@@ -12,7 +12,8 @@ from typing import Any, Callable
 
 from processors import events
 from processors.payloads import PAYLOAD_CLASSES
-from processors.state.host import TRACEROUTE_STEP_GAP_NS, HostState, SeenRequest, TtlProfile
+from processors.state import traceroute
+from processors.state.host import HostState, SeenRequest, TtlProfile
 
 TCP_SYN = "tcp_syn"
 #: An echo whose TTL would put its sender this far away is not used to learn hop distance.
@@ -59,12 +60,7 @@ def track_echo_request(host: HostState, record: dict[str, Any]) -> bool:
     host.saw_outbound(record["sensor_id"], ts)
     # Traceroute and mtr raise the TTL one step at a time on one identifier; an ordinary
     # sender's TTL, seen from the sensor, never changes (the path to the sensor is fixed).
-    if (
-        previous is not None
-        and ttl == previous.ttl + 1
-        and 0 <= ts - previous.ts_ns <= TRACEROUTE_STEP_GAP_NS
-    ):
-        host.mark_traceroute(record["icmp_id"], previous.ts_ns, ts, ttl)
+    traceroute.track_request(host, record, previous)
     # An operating system's own ping tells where that stack starts: Windows ping at TTL 126
     # means 128 at 2 hops.  Learn only when the TTL fits the OS the payload names, and only
     # while SYNs (which win) have not taught it.
@@ -81,7 +77,7 @@ def track_echo_reply(host: HostState, record: dict[str, Any]) -> SeenRequest | N
 
 
 def track_time_exceeded(host: HostState, record: dict[str, Any]) -> None:
-    return None
+    traceroute.track_time_exceeded(host, record)
 
 
 def track_host_observation(host: HostState, record: dict[str, Any]) -> bool:
