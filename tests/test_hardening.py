@@ -263,3 +263,20 @@ def test_internal_is_a_configured_list_of_networks():
     # ... unless configured so
     out, _ = fired([question("192.0.2.7")], networks={"internal": ["192.0.2.0/24"]})
     assert "tiny_payload" not in out
+
+
+def test_internal_networks_come_from_the_config_file_and_bad_ones_are_one_line_errors(tmp_path):
+    import pytest
+
+    from oddping.config import ConfigError, load_config
+
+    path = tmp_path / "oddping.toml"
+    path.write_text('[networks]\ninternal = ["192.0.2.0/24", "2001:db8::/32"]\n')
+    settings = load_config(path)
+    rec = request("10.20.0.40", "192.0.2.7", at(1), ttl=128, payload_class="single_question")
+    alerts, _ = scan_records([rec], settings)
+    assert not alerts
+    path.write_text('[networks]\ninternal = ["10.0.0.0/33"]\n')
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert "networks.internal" in str(err.value) and "\n" not in str(err.value)
