@@ -52,6 +52,8 @@ class SeenRequest(NamedTuple):
     #: the frame number when the producer supplies one (optional in records), else None
     frame: int | None
     ip_total_len: int
+    #: data bytes the capture kept, when the record says (payload_sha256 covers these)
+    captured_len: int | None = None
 
     def as_record(self, host_ip: str, icmp_id: int, ip_version: int) -> dict[str, Any]:
         """The fields of the original record a rule or the evidence list needs."""
@@ -167,6 +169,7 @@ class HostState:
             record["community_id"],
             record.get("frame"),
             record["ip_total_len"],
+            record.get("payload_captured_len"),
         )
         # _make takes the fields as one tuple: the generated __new__ costs twice as much, and
         # this runs for every request

@@ -83,6 +83,7 @@ def build_icmp_record(
         "payload_len": payload_len,
         "payload_b64": b2a_base64(payload[:PAYLOAD_PREVIEW_BYTES], newline=False).decode(),
         "payload_sha256": sha256(payload).hexdigest(),
+        "payload_captured_len": len(payload),
         "eth_padding_len": padding,
         "payload_class": classify_payload(payload, ident, seq, ts_ns) if is_echo else NOT_ECHO,
         "link": link,
