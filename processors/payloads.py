@@ -49,6 +49,8 @@ PAYLOAD_CLASSES: dict[str, PayloadClass] = {
                                     proves_os=True),
     # fping runs on Linux, BSD, macOS and Windows (Cygwin, WSL): 64 is only its usual stack
     "fping": PayloadClass(PING_TOOL, "fping (or busybox simple ping)", (64,)),
+    # carries nothing but its length; iputils' own fill (ping -s below 16) and tools' fills
+    "counting_fill": PayloadClass(PING_TOOL, "counting bytes from 0x00 (iputils' fill)"),
     "traceroute_linux": PayloadClass(TRACEROUTE, "Linux traceroute -I"),
     "mtr": PayloadClass(TRACEROUTE, "mtr"),
     "nmap_os_detection": PayloadClass(SCANNER, "nmap OS detection"),

@@ -39,6 +39,7 @@ POSITIVE = {
     "pingtunnel": (craft.payload_pingtunnel(), 0x5151, 9),
     "icmptunnel": (craft.payload_icmptunnel(), 0x9876, 0x1357),
     "zeros": (craft.payload_zeros(2), 1, 40),
+    "counting_fill": (craft.payload_large(1000), 0x2222, 27),
     # 16 bytes that are no timeval (microseconds over 10^6), then iputils' counting bytes
     "ping_imitation": (bytes(range(0xF0, 0x100)) + bytes(range(0x10, 0x38)), 0x1F2E, 1),
     "printable_text": (craft.payload_icmpsh(), 0x1, 2),

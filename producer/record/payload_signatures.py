@@ -84,6 +84,13 @@ def timeval_8(data: bytes, ts_ns: int | None) -> bool:
     return 0 <= usec < 1_000_000 and _near(sec, ts_ns)
 
 
+_RAMP_FROM_ZERO = bytes(i & 0xFF for i in range(65536))
+
+
+def counting_from_zero(data: bytes) -> bool:
+    return len(data) >= 2 and _RAMP_FROM_ZERO.startswith(data)
+
+
 def zeros(*lengths: int) -> Matcher:
     wanted = frozenset(lengths)
     return lambda data: len(data) in wanted and not any(data)
@@ -148,6 +155,11 @@ SIGNATURES: tuple[Signature, ...] = (
     # -- ordinary senders ---------------------------------------------------------------------
     Signature("windows", repeating(WINDOWS_ALPHABET),
               "Windows ping.exe: 32 bytes a..w a..i (ET/GPL ICMP_INFO PING Windows, sid 2100382)"),
+    Signature("counting_fill", counting_from_zero,
+              "iputils' fill before its timeval overwrites the first 16 bytes (ping.c: 'fill"
+              " timestamp area too'): bytes counting up from 0x00, whole; what ping -s below 16"
+              " sends, and a tool's plain counting fill.  Checked before the timestamped rows:"
+              " a ramp from 0x00 has their layout but no send time, and hides nothing"),
     Signature("bsd", counting_after(8, 0x08),
               "FreeBSD/macOS sbin/ping: 8-byte timeval then 0x08.. (GPL PING BSDtype, sid 2100368);"
               " also iputils on 32-bit Linux.  Checked before linux_iputils: its ramp from 0x08"
