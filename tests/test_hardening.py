@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from recordkit import (
     at,
     by_time,
@@ -136,7 +137,7 @@ def test_iputils_and_bsd_timestamps_must_be_the_send_time():
 # -- 3. slow tunnels and reverse shells --------------------------------------------------------
 
 
-def test_a_slow_tunnel_of_one_request_every_10_s_is_a_tunnel():
+def _slow_tunnel():
     rng = random.Random(3)
     host, peer = "10.20.8.8", "198.51.100.88"
     records = []
@@ -144,10 +145,24 @@ def test_a_slow_tunnel_of_one_request_every_10_s_is_a_tunnel():
         req = request(host, peer, at(n * 10), icmp_id=0x2020, seq=n, ttl=64,
                       data=rng.randbytes(rng.randint(20, 60)))
         records += [req, reply_to(req)]
-    out, _ = fired(records)
+    return records
+
+
+def test_a_slow_tunnel_of_one_request_every_10_s_is_a_tunnel():
+    out, _ = fired(_slow_tunnel())
     [alert] = out["icmp_tunnel"][:1]
     assert alert.severity == "high"
     assert "min" in alert.doc["details"]["signal"]
+
+
+@pytest.mark.parametrize("tunables, fires", [
+    # its weight peaks near 150 packets (0.2 a second, half-life 10 min, 30 min long)
+    ({"long_min_packets": 140}, True), ({"long_min_packets": 160}, False),
+    ({"long_min_span_s": 1700}, True), ({"long_min_span_s": 1800}, False),
+])
+def test_the_long_horizon_thresholds(tunables, fires):
+    out, _ = fired(_slow_tunnel(), {"icmp_tunnel": tunables})
+    assert ("icmp_tunnel" in out) is fires
 
 
 def test_a_reverse_shell_polling_every_2_s_is_a_tunnel():
@@ -266,8 +281,6 @@ def test_internal_is_a_configured_list_of_networks():
 
 
 def test_internal_networks_come_from_the_config_file_and_bad_ones_are_one_line_errors(tmp_path):
-    import pytest
-
     from oddping.config import ConfigError, load_config
 
     path = tmp_path / "oddping.toml"

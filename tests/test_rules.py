@@ -483,3 +483,57 @@ def test_config_file_sections_reach_the_rules(tmp_path):
     out, _ = fired(records, settings.rules)
     assert out["tiny_payload"][0].severity == "high"
     assert "ping_sweep" not in out
+
+
+# -- icmp_tunnel's heuristics one at a time, just below and just above their thresholds --------
+# Requests only unless replies are the point, to one peer within one 60-s window; each case
+# keeps the other heuristics far from firing (repeated payloads, one size, honest replies).
+
+TUNNEL_HOST, TUNNEL_PEER = "10.20.3.3", "198.51.100.33"
+
+
+def _tunnel_requests(payloads, start_s=1.0):
+    return [request(TUNNEL_HOST, TUNNEL_PEER, at(start_s + n * 2), icmp_id=0x0707, seq=n, ttl=64,
+                    data=data) for n, data in enumerate(payloads)]
+
+
+def _tunnel_fired(records, **tunables):
+    return "icmp_tunnel" in fired(records, {"icmp_tunnel": tunables} if tunables else None)[0]
+
+
+def _blob(n: int, size: int = 120) -> bytes:
+    return random.Random(n).randbytes(size)
+
+
+@pytest.mark.parametrize("count, fires", [(19, False), (20, True)])
+def test_icmp_tunnel_min_packets(count, fires):
+    records = _tunnel_requests([_blob(n) for n in range(count)])  # all distinct, 120 bytes
+    assert _tunnel_fired(records) is fires
+
+
+@pytest.mark.parametrize("last, fires", [(109, False), (110, True)])  # 19 x 102 + last: 2047 / 2048
+def test_icmp_tunnel_min_bytes(last, fires):
+    records = _tunnel_requests([_blob(n, 102) for n in range(19)] + [_blob(99, last)])
+    assert _tunnel_fired(records) is fires
+
+
+@pytest.mark.parametrize("distinct, fires", [(9, False), (10, True)])  # of 20: 0.45 / 0.5
+def test_icmp_tunnel_min_distinct_ratio(distinct, fires):
+    payloads = [_blob(n) for n in range(distinct)] + [_blob(0)] * (20 - distinct)
+    assert _tunnel_fired(_tunnel_requests(payloads)) is fires
+
+
+@pytest.mark.parametrize("other, fires", [(131, False), (132, True)])  # stdev 15.5 / 16.0
+def test_icmp_tunnel_min_size_stdev(other, fires):
+    a, b = _blob(1, 100), _blob(2, other)
+    assert _tunnel_fired(_tunnel_requests([a, b] * 10)) is fires
+
+
+@pytest.mark.parametrize("mismatched, fires", [(2, False), (3, True)])  # of 12 replies: 0.17 / 0.25
+def test_icmp_tunnel_min_mismatch_ratio(mismatched, fires):
+    same, other = _blob(1, 100), _blob(2, 100)
+    records = []
+    for req in _tunnel_requests([same] * 12):
+        last = req["icmp_seq"] >= 12 - mismatched  # the mismatches come last: judged at the end
+        records += [req, reply_to(req, data=other if last else same)]
+    assert _tunnel_fired(records) is fires
