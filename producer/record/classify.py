@@ -1,8 +1,9 @@
 """Name the sender of echo data by walking the signature table (payload_signatures.py).
 
 ``ts_ns`` is the capture time: senders that write their send time into the data (iputils, BSD
-ping) are named only when it fits; otherwise their look-alike is ``ping_imitation``.  The time
-is checked only after a row's layout matched, so other data costs nothing more.
+ping) are named only when it fits; otherwise the walk goes on, and data no later row names is
+``ping_imitation``.  The time is checked only after a row's layout matched, so other data costs
+nothing more.
 """
 
 from __future__ import annotations
@@ -42,9 +43,10 @@ def classify_payload(
     result = UNKNOWN
     for sig in _PLAIN_ROWS:
         if sig.matches(data):
-            result = sig.payload_class
             if sig.sent_time is not None and not sig.sent_time(data, ts_ns):
-                result = IMITATION
+                result = IMITATION  # its layout without its send time: unless a later row
+                continue  # names the data, an imitation
+            result = sig.payload_class
             break
     if cacheable and result not in _TIMESTAMPED:
         if len(_cache) >= _CACHE_MAX:

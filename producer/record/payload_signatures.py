@@ -9,8 +9,9 @@ Every row checks what its sender's data allows to be checked.  Most fills are fi
 are compared whole; iputils and BSD ping begin with their send time, so those rows also check
 that the first bytes are a time within CLOCK_SKEW_S of the capture time (with a sub-second part
 in range).  Data that has a sender's counting bytes after something that is not its send time is
-not that sender: it is named ``ping_imitation`` (random bytes, or a tunnel's data, dressed as
-Linux ping), a class of its own that the rules treat as unattributed data.
+not that sender: the walk goes on, and unless a later row names it (a plain counting fill), it
+is ``ping_imitation`` (random bytes, or a tunnel's data, dressed as Linux ping), a class of its
+own that the rules treat as unattributed data.
 """
 
 from __future__ import annotations
@@ -49,28 +50,21 @@ def counting_after(skip: int, start: int) -> Matcher:
     return lambda data: len(data) > skip and ramp.startswith(data[skip:])
 
 
-def _near(sec: int, ts_ns: int | None, modulo: int | None = None) -> bool:
-    if ts_ns is None:  # no capture time to compare with: the layout checks alone
-        return True
-    now = ts_ns // 1_000_000_000
-    if modulo is not None:
-        now %= modulo
-    return abs(sec - now) <= CLOCK_SKEW_S
-
-
-_TIMEVAL64 = (struct.Struct("<qq"), struct.Struct(">qq"))
+_NS = 1_000_000_000
+_TIMEVAL64_LE, _TIMEVAL64_BE = struct.Struct("<qq"), struct.Struct(">qq")
 _TIMEVAL32 = struct.Struct("<ii")
 _TV32_NET = struct.Struct("!II")
 
 
 def timeval_16(data: bytes, ts_ns: int | None) -> bool:
     """iputils on 64-bit Linux: a struct timeval (64-bit seconds, microseconds) in host byte
-    order, little-endian nearly everywhere, big-endian on s390x and ppc64."""
-    for layout in _TIMEVAL64:
-        sec, usec = layout.unpack_from(data)
-        if 0 <= usec < 1_000_000 and _near(sec, ts_ns):
-            return True
-    return False
+    order, little-endian nearly everywhere, big-endian on s390x and ppc64.  (Written out: it
+    runs for every Linux ping.)"""
+    sec, usec = _TIMEVAL64_LE.unpack_from(data)
+    if 0 <= usec < 1_000_000 and (ts_ns is None or abs(sec - ts_ns // _NS) <= CLOCK_SKEW_S):
+        return True
+    sec, usec = _TIMEVAL64_BE.unpack_from(data)
+    return 0 <= usec < 1_000_000 and (ts_ns is None or abs(sec - ts_ns // _NS) <= CLOCK_SKEW_S)
 
 
 def timeval_8(data: bytes, ts_ns: int | None) -> bool:
@@ -78,10 +72,10 @@ def timeval_8(data: bytes, ts_ns: int | None) -> bool:
     macOS and older FreeBSD, nanoseconds on FreeBSD 12 and later); iputils on 32-bit Linux: a
     32-bit struct timeval in host (little-endian) order."""
     sec, frac = _TV32_NET.unpack_from(data)
-    if frac < 1_000_000_000 and _near(sec, ts_ns, 1 << 32):
+    if frac < _NS and (ts_ns is None or abs(sec - (ts_ns // _NS) % (1 << 32)) <= CLOCK_SKEW_S):
         return True
     sec, usec = _TIMEVAL32.unpack_from(data)
-    return 0 <= usec < 1_000_000 and _near(sec, ts_ns)
+    return 0 <= usec < 1_000_000 and (ts_ns is None or abs(sec - ts_ns // _NS) <= CLOCK_SKEW_S)
 
 
 _RAMP_FROM_ZERO = bytes(i & 0xFF for i in range(65536))
@@ -155,11 +149,6 @@ SIGNATURES: tuple[Signature, ...] = (
     # -- ordinary senders ---------------------------------------------------------------------
     Signature("windows", repeating(WINDOWS_ALPHABET),
               "Windows ping.exe: 32 bytes a..w a..i (ET/GPL ICMP_INFO PING Windows, sid 2100382)"),
-    Signature("counting_fill", counting_from_zero,
-              "iputils' fill before its timeval overwrites the first 16 bytes (ping.c: 'fill"
-              " timestamp area too'): bytes counting up from 0x00, whole; what ping -s below 16"
-              " sends, and a tool's plain counting fill.  Checked before the timestamped rows:"
-              " a ramp from 0x00 has their layout but no send time, and hides nothing"),
     Signature("bsd", counting_after(8, 0x08),
               "FreeBSD/macOS sbin/ping: 8-byte timeval then 0x08.. (GPL PING BSDtype, sid 2100368);"
               " also iputils on 32-bit Linux.  Checked before linux_iputils: its ramp from 0x08"
@@ -209,6 +198,11 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("pingtunnel", pingtunnel, "pingtunnel msg.proto: field 1 = 32-char hex connection id"),
     Signature("icmptunnel", raw_ipv4_packet, "icmptunnel: echo data is a raw IPv4 packet"),
     # -- shapes ---------------------------------------------------------------------------------
+    Signature("counting_fill", counting_from_zero,
+              "iputils' fill before its timeval overwrites the first 16 bytes (ping.c: 'fill"
+              " timestamp area too'): bytes counting up from 0x00, whole; what ping -s below 16"
+              " sends, and a tool's plain counting fill.  It has the BSD row's layout but no send"
+              " time, so that row passes it on; it hides nothing"),
     Signature("zeros", all_zero, "zero-filled data of a length no known sender uses"),
     Signature("printable_text", printable_text,
               "printable ASCII, as icmpsh carries command output (not an ordinary ping)"),
