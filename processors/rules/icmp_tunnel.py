@@ -177,18 +177,15 @@ class Detector(BaseDetector):
         if peers is None:
             peers = scratch["long"] = {}
         now_s = record["ts_ns"] / 1e9
-        evidence = peers.pop(peer, None)
+        evidence = peers.get(peer)
         if evidence is None:
-            evidence = horizon.new_evidence(now_s)
             if len(peers) >= PEERS:
                 del peers[next(iter(peers))]
-        else:
-            horizon.decay(evidence, now_s, self.long_half_life_s)
-        peers[peer] = evidence  # re-inserted last: most recently used
-        if is_reply:
-            horizon.add_reply(evidence, request is not None and _differs(record, request))
-        else:
-            horizon.add_request(evidence, record)
+            evidence = peers[peer] = horizon.new_evidence(now_s)
+        elif next(reversed(peers)) != peer:
+            peers[peer] = peers.pop(peer)  # re-inserted last: most recently used
+        mismatched = is_reply and request is not None and _differs(record, request)
+        horizon.add(evidence, record, now_s, self.long_half_life_s, is_reply, mismatched)
         return horizon.channel_signal(evidence, self.tunables)
 
     def _counters(self, host: HostState, peer: str, ts: int) -> list:

@@ -82,43 +82,28 @@ class Detector(BaseDetector):
         scratch = host.scratch.get(self.rule_id)
         if scratch is None:
             scratch = host.scratch[self.rule_id] = {"recent": {}, "long": {}}
-        found = self._short(scratch["recent"], dst, ts)
-        slow = self._long(scratch.setdefault("long", {}), dst, ts // 1_000_000_000)
-        if found:
-            return self.finding(record, facts={"max_destinations": found})
-        if slow:
-            return self.finding(record, facts={"max_destinations_long": slow})
-        return NOTHING
-
-    def _long(self, seen: dict[str, int], dst: str, now_s: int) -> int:
-        """Distinct destinations within long_within_s, once they are a slow sweep (else 0)."""
-        if next(reversed(seen), None) != dst:
-            seen.pop(dst, None)  # re-inserted below, last: oldest first
-        seen[dst] = now_s
-        if len(seen) < self.long_min:
-            return 0
-        while seen:
-            oldest = next(iter(seen))
-            if now_s - seen[oldest] <= self.long_within_s and len(seen) <= self.long_capacity:
-                break
-            del seen[oldest]
-        return len(seen) if len(seen) >= self.long_min else 0
-
-    def _short(self, recent: dict[str, int], dst: str, ts: int) -> int:
-        """Distinct destinations within within_s, once they are a sweep (else 0)."""
+        recent = scratch["recent"]
         if next(reversed(recent), None) != dst:
             recent.pop(dst, None)  # re-inserted below, last: the dict stays oldest first
         recent[dst] = ts
-        # Stale entries only matter once there are enough to be a sweep; the capacity bounds
-        # memory meanwhile.  An ordinary pinger costs two dictionary operations.
-        if len(recent) < self.min_destinations:
-            return 0
-        while recent:
-            oldest = next(iter(recent))
-            if ts - recent[oldest] <= self.within_ns and len(recent) <= self.capacity:
-                break
-            del recent[oldest]
-        return len(recent) if len(recent) >= self.min_destinations else 0
+        slow = scratch.get("long")
+        if slow is None:
+            slow = scratch["long"] = {}
+        if next(reversed(slow), None) != dst:
+            slow.pop(dst, None)
+        slow[dst] = ts // 1_000_000_000
+        # Stale entries only matter once there are enough to be a sweep; the capacities bound
+        # memory meanwhile.  An ordinary pinger costs four dictionary operations.
+        fast = slowly = 0  # distinct destinations, once they are a sweep
+        if len(recent) >= self.min_destinations:
+            fast = _prune(recent, ts - self.within_ns, self.capacity)
+        if len(slow) >= self.long_min:
+            slowly = _prune(slow, ts // 1_000_000_000 - self.long_within_s, self.long_capacity)
+        if fast >= self.min_destinations:
+            return self.finding(record, facts={"max_destinations": fast})
+        if slowly >= self.long_min:
+            return self.finding(record, facts={"max_destinations_long": slowly})
+        return NOTHING
 
     def summary(self, window: AlertWindow) -> str:
         t = self.tunables
@@ -135,3 +120,14 @@ class Detector(BaseDetector):
             f" the threshold of {threshold} {phrases.duration(window)},"
             f" {phrases.sizes(window)} data, {phrases.identifiers(window)})"
         )
+
+
+def _prune(seen: dict[str, int], since: int, capacity: int) -> int:
+    """Drop the oldest destinations last pinged before `since`, and beyond `capacity`; how many
+    are left (the dict is oldest first)."""
+    while seen:
+        oldest = next(iter(seen))
+        if seen[oldest] >= since and len(seen) <= capacity:
+            break
+        del seen[oldest]
+    return len(seen)

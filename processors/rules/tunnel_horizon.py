@@ -50,18 +50,21 @@ def new_evidence(now_s: float) -> list:
     return [now_s, now_s, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, []]
 
 
-def decay(evidence: list, now_s: float, half_life_s: float) -> None:
-    """Age the counters to now_s (capture time)."""
+def add(evidence: list, record: dict[str, Any], now_s: float, half_life_s: float,
+        reply: bool, mismatched: bool) -> None:
+    """Age the counters to now_s (capture time), then count the packet: a request (a poll when
+    empty) or a reply (mismatched: carrying other data than its request)."""
     elapsed = now_s - evidence[_LAST]
     if elapsed > 0:
         factor = 0.5 ** (elapsed / half_life_s)
-        for i in range(_PACKETS, _RING):
-            evidence[i] *= factor
+        evidence[_PACKETS:_RING] = [value * factor for value in evidence[_PACKETS:_RING]]
         evidence[_LAST] = now_s
-
-
-def add_request(evidence: list, record: dict[str, Any]) -> None:
     evidence[_PACKETS] += 1
+    if reply:
+        evidence[_REPLIES] += 1
+        if mismatched:
+            evidence[_MISMATCHED] += 1
+        return
     if record["payload_len"] == 0:
         return  # a poll: part of the session, no data to judge
     evidence[_DATA] += 1
@@ -74,13 +77,6 @@ def add_request(evidence: list, record: dict[str, Any]) -> None:
             del ring[0]
     if looks_random(record):
         evidence[_RANDOM] += 1
-
-
-def add_reply(evidence: list, mismatched: bool) -> None:
-    evidence[_PACKETS] += 1
-    evidence[_REPLIES] += 1
-    if mismatched:
-        evidence[_MISMATCHED] += 1
 
 
 def channel_signal(evidence: list, t: Any) -> str | None:

@@ -60,7 +60,8 @@ def track_echo_request(host: HostState, record: dict[str, Any]) -> bool:
     host.saw_outbound(record["sensor_id"], ts)
     # Traceroute and mtr raise the TTL one step at a time on one identifier; an ordinary
     # sender's TTL, seen from the sensor, never changes (the path to the sensor is fixed).
-    traceroute.track_request(host, record, previous)
+    if host.traceroute_ids or (previous is not None and ttl == previous.ttl + 1):
+        traceroute.track_request(host, record, previous)
     # An operating system's own ping tells where that stack starts: Windows ping at TTL 126
     # means 128 at 2 hops.  Learn only when the TTL fits the OS the payload names, and only
     # while SYNs (which win) have not taught it.
