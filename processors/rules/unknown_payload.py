@@ -38,6 +38,8 @@ METADATA = RuleMetadata(
     false_positives=(
         "Vendor agents and telemetry SDKs with their own payloads (Office 365 Footprints).",
         "Load balancer and application health checks, IoT devices, network appliances.",
+        "ping_imitation from a Linux/BSD host whose clock is more than 5 minutes off the"
+        " sensor's (its ping's send time then looks forged).",
     ),
     references=(
         "Snort/ET GPL ICMP_INFO ping signatures (what known senders look like)",
