@@ -8,6 +8,7 @@ from ``--config`` or ``ODDPING_CONFIG``.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -15,7 +16,7 @@ from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -135,6 +136,33 @@ class ProcessorSettings(_Section):
         "longer recognised")
 
 
+#: What "internal" means by default: RFC 1918, CGNAT shared space (RFC 6598), IPv4 and IPv6
+#: link-local, IPv6 unique local (RFC 4193).  Not the documentation/test ranges (192.0.2.0/24,
+#: 2001:db8::/32 ...) that Python's is_private also counts.
+DEFAULT_INTERNAL_NETWORKS = (
+    "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "169.254.0.0/16",
+    "fc00::/7", "fe80::/10",
+)
+
+
+class NetworkSettings(_Section):
+    internal: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_INTERNAL_NETWORKS),
+        description="networks (CIDR) that are the organisation's own: rules that treat internal"
+        " destinations differently read this list, and only this list",
+    )
+
+    @field_validator("internal")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for text in value:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError:
+                raise ValueError(f"{text!r} is not a network (CIDR)") from None
+        return value
+
+
 class Suppression(_Section):
     reason: str = Field(..., min_length=1)
     rule: str | None = None
@@ -159,6 +187,7 @@ class Settings(BaseSettings):
     # One section per rule id, validated against each rule's own tunables by processors.rules.
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     suppressions: list[Suppression] = Field(default_factory=list)
+    networks: NetworkSettings = Field(default_factory=NetworkSettings)
 
     @classmethod
     def settings_customise_sources(

@@ -41,6 +41,7 @@ from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
+from processors.networks import InternalNetworks
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.rules.base import Detector, Handler
@@ -201,7 +202,9 @@ class Engine:
         """
         settings = settings if settings is not None else Settings()
         self.tunables = load_rule_settings(settings.rules)
-        self.detectors: list[Detector] = build_detectors(self.tunables)
+        self.detectors: list[Detector] = build_detectors(
+            self.tunables, InternalNetworks(settings.networks.internal)
+        )
         self.by_rule: dict[str, Detector] = {d.rule_id: d for d in self.detectors}
         self.window_ns = {
             d.rule_id: int(d.tunables.alert_window_s * NS_PER_S) for d in self.detectors

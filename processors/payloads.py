@@ -27,20 +27,30 @@ class PayloadClass:
     family: str
     #: the tool or stack, for alert summaries
     sender: str
-    #: initial TTLs the sending stack uses; empty when the class does not pin an OS
+    #: initial TTLs the sending stack uses (usually); empty when nothing is known
     initial_ttls: tuple[int, ...] = ()
+    #: the data is written by one operating system's own ping, so it proves that OS's stack
+    #: (and its initial TTL) sent it.  Only such classes may accuse a TTL (os_ttl_mismatch) or
+    #: teach a host's hop distance.  A multi-platform tool's data (fping, busybox) proves
+    #: nothing about the stack below it, whatever TTL it usually has.
+    proves_os: bool = False
 
 
 PAYLOAD_CLASSES: dict[str, PayloadClass] = {
-    "windows": PayloadClass(OS_PING, "Windows ping", (128,)),
-    "linux_iputils": PayloadClass(OS_PING, "Linux iputils ping", (64,)),
-    "bsd": PayloadClass(OS_PING, "FreeBSD/macOS ping", (64,)),
+    "windows": PayloadClass(OS_PING, "Windows ping", (128,), proves_os=True),
+    "linux_iputils": PayloadClass(OS_PING, "Linux iputils ping", (64,), proves_os=True),
+    "bsd": PayloadClass(OS_PING, "FreeBSD/macOS ping", (64,), proves_os=True),
+    # busybox is a userland built for Linux, Android, even Windows (busybox-w32): a tool
     "busybox": PayloadClass(OS_PING, "busybox ping", (64,)),
-    "cisco_ios": PayloadClass(OS_PING, "Cisco IOS ping", (255, 254)),
+    "cisco_ios": PayloadClass(OS_PING, "Cisco IOS ping", (255, 254), proves_os=True),
     # Windows 95/98/NT4 started at 32; the "0123..." data is the old Windows signature.
-    "windows_snort_0123": PayloadClass(OS_PING, "older Windows ping", (128, 32)),
-    "single_question": PayloadClass(OS_PING, "Windows domain controller ping", (128,)),
+    "windows_snort_0123": PayloadClass(OS_PING, "older Windows ping", (128, 32), proves_os=True),
+    "single_question": PayloadClass(OS_PING, "Windows domain controller ping", (128,),
+                                    proves_os=True),
+    # fping runs on Linux, BSD, macOS and Windows (Cygwin, WSL): 64 is only its usual stack
     "fping": PayloadClass(PING_TOOL, "fping (or busybox simple ping)", (64,)),
+    # carries nothing but its length; iputils' own fill (ping -s below 16) and tools' fills
+    "counting_fill": PayloadClass(PING_TOOL, "counting bytes from 0x00 (iputils' fill)"),
     "traceroute_linux": PayloadClass(TRACEROUTE, "Linux traceroute -I"),
     "mtr": PayloadClass(TRACEROUTE, "mtr"),
     "nmap_os_detection": PayloadClass(SCANNER, "nmap OS detection"),
@@ -62,6 +72,9 @@ PAYLOAD_CLASSES: dict[str, PayloadClass] = {
     "pingtunnel": PayloadClass(TUNNEL, "pingtunnel"),
     "printable_text": PayloadClass(UNATTRIBUTED, "printable text (icmpsh-style)"),
     "zeros": PayloadClass(UNATTRIBUTED, "zero bytes of no known tool's length"),
+    "ping_imitation": PayloadClass(
+        UNATTRIBUTED, "ping's counting bytes after a forged timestamp (a ping look-alike)"
+    ),
     "unknown": PayloadClass(UNATTRIBUTED, "no known sender"),
     "not_echo": PayloadClass(NOT_ECHO, "not an echo message"),
 }

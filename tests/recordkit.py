@@ -2,7 +2,9 @@
 
 Payloads are real bytes of the sender they name (Windows' alphabet, Linux's timeval + counting
 bytes, fping's zeros ...), so payload_len, payload_sha256 and payload_b64 agree with each other
-the way the producer's records do.
+the way the producer's records do, and ``payload_class`` is what the producer's classifier makes
+of those bytes (at the record's capture time): a classifier change that breaks a rule fails the
+rule's tests.  A test that names a class checks its data really is that class.
 """
 
 from __future__ import annotations
@@ -11,11 +13,15 @@ import base64
 import hashlib
 import itertools
 import logging
-from typing import Any
+import struct
+from typing import Any, Callable
 
 import communityid
 
 from processors.payloads import p0f_initial_ttl
+from producer.record.classify import classify_payload
+from producer.record.payload_signatures import NOT_ECHO
+from samples import craft
 
 T0 = 1_700_000_000 * 1_000_000_000  # 2023-11-14T22:13:20Z
 _frames = itertools.count(1)
@@ -24,14 +30,12 @@ _cid = communityid.CommunityID()
 logging.getLogger(communityid.LOG.name).setLevel(logging.WARNING)
 
 WINDOWS_DATA = b"abcdefghijklmnopqrstuvwabcdefghi"
-LINUX_DATA = bytes(16) + bytes(range(0x10, 0x38))  # timeval (zeroed) + 0x10..0x37: 56 bytes
 TRACEROUTE_DATA = bytes(range(0x48, 0x68))
 
 #: payload class -> data an ordinary sender of that class sends
 PAYLOADS: dict[str, bytes] = {
     "windows": WINDOWS_DATA,
     "cisco_ios": bytes.fromhex("abcd") * 36,
-    "linux_iputils": LINUX_DATA,
     "fping": bytes(56),
     "zeros": bytes(2),  # the seed: 2 null bytes
     "empty": b"",
@@ -43,6 +47,20 @@ PAYLOADS: dict[str, bytes] = {
     "nemesis": bytes(20),
     "superscan": bytes(8),
 }
+
+#: payload class -> its data as sent at a capture time (ns): senders that write their send time
+TIMED_PAYLOADS: dict[str, Callable[[int], bytes]] = {
+    "linux_iputils": lambda ts: craft.payload_linux(ts / 1e9),
+    "bsd": lambda ts: craft.payload_bsd(ts / 1e9),
+}
+
+ECHO_TYPES = frozenset({0, 8, 128, 129})
+
+
+def payload(payload_class: str, ts: int) -> bytes:
+    """The data an ordinary sender of payload_class puts in an echo sent at ts."""
+    timed = TIMED_PAYLOADS.get(payload_class)
+    return timed(ts) if timed is not None else PAYLOADS[payload_class]
 
 
 def at(seconds: float) -> int:
@@ -60,16 +78,28 @@ def icmp(
     icmp_id: int | None = 1,
     seq: int | None = 1,
     ttl: int = 64,
-    payload_class: str = "linux_iputils",
+    payload_class: str | None = None,
     data: bytes | None = None,
     initiator: str | None = None,
     sensor: str = "sensor-a",
     fragmented: bool = False,
     checksum_ok: bool | None = True,
     ip_version: int | None = None,
+    captured: int | None = None,
 ) -> dict[str, Any]:
+    """One ICMP record.  payload_class picks the data when none is given (Linux ping's by
+    default) and, when given, must be what the classifier names the data.  captured: the
+    capture kept only this many data bytes (snap length)."""
     version = ip_version or (6 if ":" in src else 4)
-    data = PAYLOADS[payload_class] if data is None else data
+    if data is None:
+        data = payload(payload_class or "linux_iputils", ts)
+    is_echo = icmp_type in ECHO_TYPES
+    named = classify_payload(data, icmp_id, seq, ts) if is_echo else NOT_ECHO
+    if payload_class is not None and is_echo and named != payload_class:
+        raise AssertionError(f"{data[:24]!r}... classifies as {named!r}, not {payload_class!r}")
+    kept = data if captured is None else data[:captured]
+    if captured is not None:
+        checksum_ok = None  # the producer cannot verify a checksum over missing bytes
     header = 20 if version == 4 else 40
     if version == 4:
         cid = _cid.calc(communityid.FlowTuple.make_icmp(src, dst, icmp_type, icmp_code))
@@ -98,10 +128,11 @@ def icmp(
         "icmp_seq": seq,
         "icmp_checksum_ok": checksum_ok,
         "payload_len": len(data),
-        "payload_b64": base64.b64encode(data[:256]).decode(),
-        "payload_sha256": hashlib.sha256(data).hexdigest(),
+        "payload_b64": base64.b64encode(kept[:256]).decode(),
+        "payload_sha256": hashlib.sha256(kept).hexdigest(),
+        "payload_captured_len": len(kept),
         "eth_padding_len": max(0, 46 - (header + 8 + len(data))),
-        "payload_class": payload_class,
+        "payload_class": named,
         "link": "ethernet",
         "vlan_ids": [],
         "encapsulation": [],
@@ -121,17 +152,44 @@ def reply(responder: str, host: str, ts: int, **kw: Any) -> dict[str, Any]:
     return icmp(responder, host, ts, icmp_type=129 if v6 else 0, initiator=host, **kw)
 
 
+def data_of(record: dict[str, Any]) -> bytes:
+    """The data bytes a record kept (all of them up to 256 bytes)."""
+    return base64.b64decode(record["payload_b64"])
+
+
 def reply_to(req: dict[str, Any], delay_s: float = 0.02, **kw: Any) -> dict[str, Any]:
-    """The reply an honest responder sends to a request: same id, sequence and data."""
-    kw.setdefault("payload_class", req["payload_class"])
-    kw.setdefault("data", base64.b64decode(req["payload_b64"]))
+    """The reply an honest responder sends to a request: same id, sequence and data (the
+    request's captured bytes: give data= when the request was truncated)."""
+    if "data" not in kw:
+        kw["data"] = base64.b64decode(req["payload_b64"])
+        # the data is the request's: its class follows (a timestamped class only at its time)
+        kw.setdefault("payload_class", None)
     return reply(req["dst_ip"], req["src_ip"], req["ts_ns"] + int(delay_s * 1e9),
                  icmp_id=req["icmp_id"], seq=req["icmp_seq"], **kw)
 
 
-def time_exceeded(router: str, host: str, ts: int, **kw: Any) -> dict[str, Any]:
-    return icmp(router, host, ts, icmp_type=11, icmp_id=None, seq=None, initiator=host,
-                payload_class="unknown", data=bytes(28), ttl=kw.pop("ttl", 254), **kw)
+def quote(probe: dict[str, Any]) -> bytes:
+    """What a router's ICMP error quotes of an echo request: its IP header as it arrived (TTL
+    1, about to expire) and the first 8 bytes of its ICMP message (type, code, checksum, id,
+    sequence), as RFC 792 asks."""
+    icmp_head = struct.pack("!BBHHH", probe["icmp_type"], 0, 0, probe["icmp_id"], probe["icmp_seq"])
+    if probe["ip_version"] == 4:
+        ip_head = struct.pack("!BBHHHBBH4s4s", 0x45, 0, probe["ip_total_len"], 4242, 0, 1, 1, 0,
+                              craft._addr(probe["src_ip"]), craft._addr(probe["dst_ip"]))
+    else:
+        ip_head = struct.pack("!IHBB16s16s", 6 << 28, probe["ip_total_len"] - 40, 58, 1,
+                              craft._addr(probe["src_ip"]), craft._addr(probe["dst_ip"]))
+    return ip_head + icmp_head
+
+
+def time_exceeded(router: str, host: str, ts: int, probe: dict[str, Any] | None = None,
+                  **kw: Any) -> dict[str, Any]:
+    """A router's Time Exceeded to host, quoting probe (else 28 zero bytes: a quote of nothing
+    the host sent)."""
+    v6 = ":" in router
+    data = quote(probe) if probe is not None else bytes(28)
+    return icmp(router, host, ts, icmp_type=3 if v6 else 11, icmp_id=None, seq=None,
+                initiator=host, data=data, ttl=kw.pop("ttl", 254), **kw)
 
 
 def syns(src: str, dst: str, ts: int, *, ttl: int, sensor: str = "sensor-a",
@@ -198,7 +256,7 @@ def by_time(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def traceroute(host: str, target: str, start_s: float, *, hops_to_sensor: int = 2,
                max_ttl: int = 8, payload_class: str = "traceroute_linux", icmp_id: int = 0x4242,
-               data: bytes | None = None) -> list[dict[str, Any]]:
+               data: bytes | None = None, time_exceeded_back: bool = True) -> list[dict[str, Any]]:
     """traceroute -I / tracert: 3 probes per TTL from 1, seen at the sensor after
     hops_to_sensor hops (so TTL 1, 2 ... arrive as TTL 1 - hops ...), Time Exceeded back."""
     records = []
@@ -208,9 +266,11 @@ def traceroute(host: str, target: str, start_s: float, *, hops_to_sensor: int = 
             t = start_s + (initial - 1) * 0.3 + probe * 0.05
             seen_ttl = initial - hops_to_sensor
             if seen_ttl >= 1:
-                records.append(request(host, target, at(t), icmp_id=icmp_id, seq=seq,
-                                       ttl=seen_ttl, payload_class=payload_class, data=data))
-                records.append(time_exceeded(f"192.0.2.{initial}", host, at(t + 0.01)))
+                probe = request(host, target, at(t), icmp_id=icmp_id, seq=seq, ttl=seen_ttl,
+                                payload_class=payload_class, data=data)
+                records.append(probe)
+                if time_exceeded_back:
+                    records.append(time_exceeded(f"192.0.2.{initial}", host, at(t + 0.01), probe))
             seq += 1
     return records
 
@@ -247,7 +307,7 @@ def zoo() -> list[dict[str, Any]]:
                              payload_class="unknown"))
     # oversized_payload
     records.append(request("10.60.0.10", "198.51.100.20", at(50), icmp_id=9, seq=1, ttl=64,
-                           payload_class="unknown", data=bytes(1400)))
+                           payload_class="zeros", data=bytes(1400)))
     # icmp_tunnel (ptunnel magic)
     records.append(request("10.70.0.11", "198.51.100.30", at(55), icmp_id=5, seq=1, ttl=64,
                            payload_class="ptunnel"))

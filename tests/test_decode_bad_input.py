@@ -230,6 +230,8 @@ def test_damaged_packets_are_counted_and_skipped(tmp_path, run_oddping, nano):
     by_frame = dict(zip(frame_numbers(records, 1_000_000), records))
     assert by_frame[2]["icmp_checksum_ok"] is None  # snapped: cannot verify
     assert by_frame[2]["payload_len"] == 32  # per the IP length, not the captured bytes
+    assert by_frame[2]["payload_captured_len"] == 4  # what the snap length left of it
+    assert by_frame[1]["payload_captured_len"] == by_frame[1]["payload_len"]
     assert by_frame[ok[-3]]["icmp_checksum_ok"] is False
     assert by_frame[1]["icmp_checksum_ok"] is True
 

@@ -494,6 +494,7 @@ def test_rules_suppressions_and_odd_strings_reach_the_loader(helm: str, tmp_path
         "kafka": {"extra": {"linger.ms": 50, "compression.type": "zstd", "enable.idempotence": True}},
         "config": {"capture": {"host_observation_interval_s": 30}},
         "logLevel": "DEBUG",
+        "internalNetworks": ["10.0.0.0/8", "fd00::/8"],
     }
     docs = render_values(tmp_path, values)
     settings = load_toml(tmp_path, main_configmap(docs)["data"]["oddping.toml"], monkeypatch)
@@ -505,6 +506,7 @@ def test_rules_suppressions_and_odd_strings_reach_the_loader(helm: str, tmp_path
     assert settings.kafka.extra == {"linger.ms": 50, "compression.type": "zstd", "enable.idempotence": True}
     assert settings.capture.host_observation_interval_s == 30
     assert settings.log_level == "DEBUG"
+    assert settings.networks.internal == ["10.0.0.0/8", "fd00::/8"]
 
 
 def test_config_changes_roll_the_pods(helm: str, tmp_path: Path) -> None:

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from recordkit import (
     FOOTPRINTS_DSTS,
-    PAYLOADS,
     at,
     by_time,
+    data_of,
     footprints_burst,
     ping_run,
     random_data,
@@ -29,6 +29,7 @@ from processors import scan_records
 from processors.alerts.attack import TECHNIQUES
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, RULES, load_rule_settings
+from samples import craft
 
 ROOT = Path(__file__).resolve().parent.parent
 ODD = "10.20.0.15"
@@ -291,7 +292,7 @@ def test_reply_mismatch_fires_when_reply_data_differs():
 def test_reply_mismatch_is_quiet_for_honest_and_truncated_replies():
     req = request(ODD, "198.51.100.66", at(1), icmp_id=77, seq=1, payload_class="windows", ttl=126)
     honest = reply_to(req)
-    truncated = reply_to(req, data=b"x" * 32, checksum_ok=None)  # snapped: only lengths compared
+    truncated = reply_to(req, captured=10)  # snapped: 10 of its 32 bytes kept
     assert "reply_mismatch" not in fired([req, honest, truncated])[0]
 
 
@@ -304,8 +305,8 @@ def test_reply_mismatch_can_compare_lengths_only():
 
 def test_reply_matches_a_broadcast_ping_from_any_responder():
     req = request(ODD, "10.20.255.255", at(1), icmp_id=5, seq=1, payload_class="linux_iputils", ttl=64)
-    replies = [reply(f"10.20.0.{n}", ODD, at(1.01), icmp_id=5, seq=1, payload_class="linux_iputils")
-               for n in range(30, 45)]
+    replies = [reply(f"10.20.0.{n}", ODD, at(1.01), icmp_id=5, seq=1, data=data_of(req),
+                     payload_class="linux_iputils") for n in range(30, 45)]
     out, _ = fired([req] + replies)
     assert "reply_mismatch" not in out and "unsolicited_reply" not in out
 
@@ -347,7 +348,7 @@ def test_unsolicited_reply_is_quiet_for_answered_requests():
 def test_oversized_payload_fires_over_1024_bytes_and_on_fragments():
     big = request(ODD, "198.51.100.1", at(1), payload_class="zeros", data=bytes(1400), ttl=126)
     frag = request("10.20.0.16", "198.51.100.1", at(1), payload_class="windows",
-                   data=PAYLOADS["windows"] * 4, ttl=126, fragmented=True)
+                   data=craft.payload_windows(128), ttl=126, fragmented=True)
     out, _ = fired([big, frag])
     by_host = {a.src_ip: a for a in out["oversized_payload"]}
     assert set(by_host) == {ODD, "10.20.0.16"}
@@ -355,8 +356,8 @@ def test_oversized_payload_fires_over_1024_bytes_and_on_fragments():
 
 
 def test_oversized_payload_is_quiet_up_to_the_limit():
-    ok = request(ODD, "198.51.100.1", at(1), payload_class="windows", data=PAYLOADS["windows"] * 32,
-                 ttl=126)  # 1024 bytes of Windows' alphabet
+    ok = request(ODD, "198.51.100.1", at(1), payload_class="windows", data=craft.payload_windows(1024),
+                 ttl=126)  # ping -l 1024: 1024 bytes of Windows' alphabet
     assert "oversized_payload" not in fired([ok])[0]
 
 
@@ -483,3 +484,57 @@ def test_config_file_sections_reach_the_rules(tmp_path):
     out, _ = fired(records, settings.rules)
     assert out["tiny_payload"][0].severity == "high"
     assert "ping_sweep" not in out
+
+
+# -- icmp_tunnel's heuristics one at a time, just below and just above their thresholds --------
+# Requests only unless replies are the point, to one peer within one 60-s window; each case
+# keeps the other heuristics far from firing (repeated payloads, one size, honest replies).
+
+TUNNEL_HOST, TUNNEL_PEER = "10.20.3.3", "198.51.100.33"
+
+
+def _tunnel_requests(payloads, start_s=1.0):
+    return [request(TUNNEL_HOST, TUNNEL_PEER, at(start_s + n * 2), icmp_id=0x0707, seq=n, ttl=64,
+                    data=data) for n, data in enumerate(payloads)]
+
+
+def _tunnel_fired(records, **tunables):
+    return "icmp_tunnel" in fired(records, {"icmp_tunnel": tunables} if tunables else None)[0]
+
+
+def _blob(n: int, size: int = 120) -> bytes:
+    return random.Random(n).randbytes(size)
+
+
+@pytest.mark.parametrize("count, fires", [(19, False), (20, True)])
+def test_icmp_tunnel_min_packets(count, fires):
+    records = _tunnel_requests([_blob(n) for n in range(count)])  # all distinct, 120 bytes
+    assert _tunnel_fired(records) is fires
+
+
+@pytest.mark.parametrize("last, fires", [(109, False), (110, True)])  # 19 x 102 + last: 2047 / 2048
+def test_icmp_tunnel_min_bytes(last, fires):
+    records = _tunnel_requests([_blob(n, 102) for n in range(19)] + [_blob(99, last)])
+    assert _tunnel_fired(records) is fires
+
+
+@pytest.mark.parametrize("distinct, fires", [(9, False), (10, True)])  # of 20: 0.45 / 0.5
+def test_icmp_tunnel_min_distinct_ratio(distinct, fires):
+    payloads = [_blob(n) for n in range(distinct)] + [_blob(0)] * (20 - distinct)
+    assert _tunnel_fired(_tunnel_requests(payloads)) is fires
+
+
+@pytest.mark.parametrize("other, fires", [(131, False), (132, True)])  # stdev 15.5 / 16.0
+def test_icmp_tunnel_min_size_stdev(other, fires):
+    a, b = _blob(1, 100), _blob(2, other)
+    assert _tunnel_fired(_tunnel_requests([a, b] * 10)) is fires
+
+
+@pytest.mark.parametrize("mismatched, fires", [(2, False), (3, True)])  # of 12 replies: 0.17 / 0.25
+def test_icmp_tunnel_min_mismatch_ratio(mismatched, fires):
+    same, other = _blob(1, 100), _blob(2, 100)
+    records = []
+    for req in _tunnel_requests([same] * 12):
+        last = req["icmp_seq"] >= 12 - mismatched  # the mismatches come last: judged at the end
+        records += [req, reply_to(req, data=other if last else same)]
+    assert _tunnel_fired(records) is fires

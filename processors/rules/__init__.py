@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from oddping.config import ConfigError
+from processors.networks import InternalNetworks
 from processors.rules import (
     icmp_tunnel,
     multi_destination_sequence,
@@ -76,9 +77,16 @@ def load_rule_settings(rules_section: dict[str, Any] | None) -> dict[str, RuleTu
     return tunables
 
 
-def build_detectors(tunables: dict[str, RuleTunables]) -> list[Detector]:
-    """One detector per enabled rule, in registry order (the order findings are produced in)."""
-    return [RULES[rule_id].Detector(t) for rule_id, t in tunables.items() if t.enabled]
+def build_detectors(
+    tunables: dict[str, RuleTunables], internal: InternalNetworks | None = None
+) -> list[Detector]:
+    """One detector per enabled rule, in registry order (the order findings are produced in),
+    each knowing the configured internal networks (``[networks] internal``)."""
+    detectors = [RULES[rule_id].Detector(t) for rule_id, t in tunables.items() if t.enabled]
+    if internal is not None:
+        for detector in detectors:
+            detector.internal = internal
+    return detectors
 
 
 __all__ = [

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from processors.events import ALL_EVENTS
 from processors.findings import AlertWindow, Finding
+from processors.networks import InternalNetworks
 from processors.state.host import HostState
 
 Severity = Literal["low", "medium", "high", "critical"]
@@ -80,6 +81,9 @@ class Detector:
     metadata: ClassVar[RuleMetadata]
     #: TTL and payload judgements a traceroute run explains away (see HostState.traceroute_*)
     dismissed_by_traceroute: ClassVar[bool] = False
+    #: the organisation's own networks (``[networks] internal``; build_detectors sets them):
+    #: ``address in self.internal``
+    internal: InternalNetworks = InternalNetworks()
 
     def __init__(self, tunables: RuleTunables) -> None:
         self.tunables = tunables

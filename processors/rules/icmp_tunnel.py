@@ -8,10 +8,16 @@ like a channel rather than a ping: payloads that change, sizes that vary, replie
 echo their requests.  Ordinary pings never count (Linux ping's timestamp changes every packet,
 so "changing payload" alone would flag every Linux host).
 
+A slow tunnel or reverse shell (a poll every few seconds, mostly empty) never fills one window,
+so a second, long horizon keeps per-peer evidence that decays with a half-life of
+``long_half_life_s`` (tunnel_horizon.py): a steady exchange whose request data is new and
+random-looking each time, or whose replies carry other data than their requests, fires too.
+
 Scratch state (``HostState.scratch["icmp_tunnel"]``): ``peers``, peer IP -> the current
 window's counters ``[window_start_ns, packets, bytes, size_sum, size_sq_sum, replies,
 mismatched_replies, hashed_packets, [payload hash prefixes]]``; at most ``PEERS`` peers, at
-most ``HASHES`` hash prefixes each.
+most ``HASHES`` hash prefixes each; ``long``, peer IP -> the long horizon's evidence list
+(tunnel_horizon.py), at most ``PEERS`` peers with ``tunnel_horizon.RING`` hash prefixes each.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from pydantic import Field
 from processors.findings import AlertWindow, peer_of
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, TUNNEL, classes_of, describe
 from processors.rules import phrases
+from processors.rules import tunnel_horizon as horizon
 from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import PayloadClassList
@@ -82,6 +89,22 @@ class Tunables(RuleTunables):
     min_mismatch_ratio: float = Field(
         0.25, ge=0, le=1, description="share of replies whose data differs from their request"
     )
+    long_half_life_s: float = Field(
+        600.0, gt=0, description="the long horizon: a peer's evidence loses half its weight in"
+        " this many seconds of capture time"
+    )
+    long_min_packets: float = Field(
+        60.0, ge=1, description="the long horizon judges a peer once its decayed packet count"
+        " (polls and replies included) reaches this: a poll every 14 s or faster"
+    )
+    long_min_span_s: float = Field(
+        300.0, ge=0, description="... and the exchange has lasted this many seconds"
+    )
+    long_min_random_ratio: float = Field(
+        0.5, ge=0, le=1, description="share of the peer's request data that looks random"
+        " (byte diversity of encrypted or compressed data) which, with min_distinct_ratio of"
+        " new payloads, makes a channel; otherwise min_mismatch_ratio of replies does"
+    )
 
 
 class Detector(BaseDetector):
@@ -96,6 +119,7 @@ class Detector(BaseDetector):
         }
         self.ordinary = frozenset(tunables.ordinary_payload_classes)
         self.window_ns = int(tunables.window_s * 1e9)
+        self.long_half_life_s = tunables.long_half_life_s
 
     def fires_on(self, payload_class: str) -> bool:
         # Ordinary pings are never counted (see _judge), unless the class is also a tunnel's.
@@ -112,10 +136,14 @@ class Detector(BaseDetector):
         magic_signal = self.magic_signals.get(payload_class)
         if magic_signal is not None:
             return self.finding(record, facts={"signal": magic_signal})
-        length = record["payload_len"]
-        if payload_class in self.ordinary or length == 0:
+        if payload_class in self.ordinary:
             return NOTHING
-        counters = self._counters(host, peer_of(host.ip, record), record["ts_ns"])
+        peer = peer_of(host.ip, record)
+        long_signal = self._long_horizon(host, peer, record, request, is_reply)
+        length = record["payload_len"]
+        if length == 0:
+            return self.finding(record, facts={"signal": long_signal}) if long_signal else NOTHING
+        counters = self._counters(host, peer, record["ts_ns"])
         counters[1] += 1
         counters[2] += length
         counters[3] += length
@@ -131,12 +159,34 @@ class Detector(BaseDetector):
             if prefix not in hashes:
                 hashes.append(prefix)
         tunables = self.tunables
-        if counters[1] < tunables.min_packets or counters[2] < tunables.min_bytes:
-            return NOTHING  # too little exchanged with this peer yet to judge
-        signal = self._channel_signal(counters)
+        signal = None
+        if counters[1] >= tunables.min_packets and counters[2] >= tunables.min_bytes:
+            signal = self._channel_signal(counters)
+        signal = signal or long_signal
         if signal is None:
-            return NOTHING
+            return NOTHING  # too little exchanged with this peer yet, or nothing channel-like
         return self.finding(record, facts={"signal": signal})
+
+    def _long_horizon(self, host: HostState, peer: str, record: dict[str, Any], request,
+                      is_reply: bool) -> str | None:
+        """Add the packet to the peer's decayed evidence (tunnel_horizon); its verdict."""
+        scratch = host.scratch.get(self.rule_id)
+        if scratch is None:
+            scratch = host.scratch[self.rule_id] = {"peers": {}}
+        peers = scratch.get("long")
+        if peers is None:
+            peers = scratch["long"] = {}
+        now_s = record["ts_ns"] / 1e9
+        evidence = peers.get(peer)
+        if evidence is None:
+            if len(peers) >= PEERS:
+                del peers[next(iter(peers))]
+            evidence = peers[peer] = horizon.new_evidence(now_s)
+        elif next(reversed(peers)) != peer:
+            peers[peer] = peers.pop(peer)  # re-inserted last: most recently used
+        mismatched = is_reply and request is not None and _differs(record, request)
+        horizon.add(evidence, record, now_s, self.long_half_life_s, is_reply, mismatched)
+        return horizon.channel_signal(evidence, self.tunables)
 
     def _counters(self, host: HostState, peer: str, ts: int) -> list:
         scratch = host.scratch.get(self.rule_id)
@@ -177,3 +227,14 @@ class Detector(BaseDetector):
             f" {', '.join(window.dst_ips[:3])}{'...' if len(window.dst_ips) > 3 else ''}"
             f" {phrases.duration(window)}: {window.facts.get('signal')}"
         )
+
+
+def _differs(record: dict[str, Any], request: SeenRequest) -> bool:
+    """Whether a reply carries other data than its request, judged only when both captures
+    kept all of it (a snap length cuts hashes short; reply_mismatch says more)."""
+    length = record["payload_len"]
+    if length != request.payload_len:
+        return True
+    whole = record.get("payload_captured_len", length) == length and request.captured_len in (
+        None, length)
+    return whole and record["payload_sha256"] != request.payload_sha256

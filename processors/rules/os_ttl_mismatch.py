@@ -6,6 +6,10 @@ imitating Windows, or a packet crafted elsewhere and replayed.  When the host's 
 known, the implied initial TTL must match the OS's exactly (within a hop); otherwise the TTL must
 lie within a plausible number of hops below the OS's initial TTL.
 
+Only data that proves an operating system may accuse (``PayloadClass.proves_os``): Windows',
+iputils', BSD's, Cisco's own pings.  A multi-platform tool's data (fping, busybox) says nothing
+about the stack below it: fping on Windows sends its 56 zero bytes at 128.
+
 Traceroute probes have any TTL by design and are dismissed.
 """
 

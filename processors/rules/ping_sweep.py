@@ -4,11 +4,18 @@ Host discovery (nmap -sn, fping -g, Angry IP Scanner, worms) pings address after
 rule keeps, per host, the destinations pinged within the last ``within_s`` seconds of capture
 time and fires on each request while there are at least ``min_destinations`` of them.
 
+A slow sweep (``nmap -T1``, a script pinging one address every 15 s) never has many
+destinations in one minute, so a second, longer horizon counts destinations within
+``long_within_s`` (an hour) and fires at ``long_min_destinations`` of them.
+
 Monitoring systems (Zabbix, Nagios, vulnerability scanners) do this legitimately all day: they
 are what suppressions by src_cidr are for.
 
 Scratch state (``HostState.scratch["ping_sweep"]``): ``recent``, destination -> last capture
-time it was pinged, oldest first; at most ``max(256, 2 * min_destinations)`` entries.
+time it was pinged, oldest first, at most ``max(256, 2 * min_destinations)`` entries; and
+``long``, the same for the long horizon with times in seconds, at most
+``2 * long_min_destinations`` entries (a sweeping host costs some 10 kB there; a host pinging a
+few destinations a few entries).
 """
 
 from __future__ import annotations
@@ -26,7 +33,8 @@ from processors.state.host import HostState
 METADATA = RuleMetadata(
     id="ping_sweep",
     title="Ping sweep",
-    description="A host sends echo requests to many distinct destinations within a minute.",
+    description="A host sends echo requests to many distinct destinations within a minute, or"
+    " to very many within an hour.",
     severity="medium",
     attack=("T1018", "T1595.001"),
     false_positives=(
@@ -48,6 +56,12 @@ METADATA = RuleMetadata(
 class Tunables(RuleTunables):
     min_destinations: int = Field(20, ge=2, description="distinct destinations that make a sweep")
     within_s: float = Field(60.0, gt=0, description="... within this many seconds")
+    long_min_destinations: int = Field(
+        100, ge=2, description="distinct destinations that make a slow sweep (the long horizon)"
+    )
+    long_within_s: float = Field(
+        3600.0, gt=0, description="... within this many seconds (nmap -T1 probes every 15 s)"
+    )
 
 
 class Detector(BaseDetector):
@@ -58,36 +72,62 @@ class Detector(BaseDetector):
         self.within_ns = int(tunables.within_s * 1e9)
         self.min_destinations = tunables.min_destinations
         self.capacity = max(256, 2 * tunables.min_destinations)
+        self.long_within_s = int(tunables.long_within_s)
+        self.long_min = tunables.long_min_destinations
+        self.long_capacity = 2 * tunables.long_min_destinations
 
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
         ts = record["ts_ns"]
         dst = record["dst_ip"]
         scratch = host.scratch.get(self.rule_id)
         if scratch is None:
-            scratch = host.scratch[self.rule_id] = {"recent": {}}
+            scratch = host.scratch[self.rule_id] = {"recent": {}, "long": {}}
         recent = scratch["recent"]
         if next(reversed(recent), None) != dst:
             recent.pop(dst, None)  # re-inserted below, last: the dict stays oldest first
         recent[dst] = ts
-        # Stale entries only matter once there are enough to be a sweep; the capacity bounds
-        # memory meanwhile.  An ordinary pinger costs two dictionary operations.
-        if len(recent) < self.min_destinations:
-            return NOTHING
-        while recent:
-            oldest = next(iter(recent))
-            if ts - recent[oldest] <= self.within_ns and len(recent) <= self.capacity:
-                break
-            del recent[oldest]
-        if len(recent) < self.min_destinations:
-            return NOTHING
-        return self.finding(record, facts={"max_destinations": len(recent)})
+        slow = scratch.get("long")
+        if slow is None:
+            slow = scratch["long"] = {}
+        if next(reversed(slow), None) != dst:
+            slow.pop(dst, None)
+        slow[dst] = ts // 1_000_000_000
+        # Stale entries only matter once there are enough to be a sweep; the capacities bound
+        # memory meanwhile.  An ordinary pinger costs four dictionary operations.
+        fast = slowly = 0  # distinct destinations, once they are a sweep
+        if len(recent) >= self.min_destinations:
+            fast = _prune(recent, ts - self.within_ns, self.capacity)
+        if len(slow) >= self.long_min:
+            slowly = _prune(slow, ts // 1_000_000_000 - self.long_within_s, self.long_capacity)
+        if fast >= self.min_destinations:
+            return self.finding(record, facts={"max_destinations": fast})
+        if slowly >= self.long_min:
+            return self.finding(record, facts={"max_destinations_long": slowly})
+        return NOTHING
 
     def summary(self, window: AlertWindow) -> str:
-        reached = window.facts["max_destinations"]
-        more = "+" if reached >= self.capacity else ""
+        t = self.tunables
+        if "max_destinations" in window.facts:
+            reached, capacity = window.facts["max_destinations"], self.capacity
+            within, threshold = f"{t.within_s:.0f} s", t.min_destinations
+        else:  # the long horizon only
+            reached, capacity = window.facts["max_destinations_long"], self.long_capacity
+            within, threshold = f"{t.long_within_s / 60:.0f} min", t.long_min_destinations
+        more = "+" if reached >= capacity else ""
         return (
             f"{window.host} sent echo requests to {reached}{more} distinct destinations within"
-            f" {self.tunables.within_s:.0f} s ({phrases.plural(window.count, 'request')} past"
-            f" the threshold of {self.tunables.min_destinations} {phrases.duration(window)},"
+            f" {within} ({phrases.plural(window.count, 'request')} past"
+            f" the threshold of {threshold} {phrases.duration(window)},"
             f" {phrases.sizes(window)} data, {phrases.identifiers(window)})"
         )
+
+
+def _prune(seen: dict[str, int], since: int, capacity: int) -> int:
+    """Drop the oldest destinations last pinged before `since`, and beyond `capacity`; how many
+    are left (the dict is oldest first)."""
+    while seen:
+        oldest = next(iter(seen))
+        if seen[oldest] >= since and len(seen) <= capacity:
+            break
+        del seen[oldest]
+    return len(seen)

@@ -8,13 +8,12 @@ are worth a look unless they come from an approved scanner.
 
 Windows domain controllers ping each other with a single "?" byte; that is ordinary between
 internal addresses, so the class is exempt towards internal destinations by default (the seed's
-odd requests went to the internet).
+odd requests went to the internet).  Internal means the configured ``[networks] internal`` list
+(RFC 1918, CGNAT, link-local, RFC 4193 by default), not documentation or test ranges.
 """
 
 from __future__ import annotations
 
-import ipaddress
-from functools import lru_cache
 from typing import Any
 
 from pydantic import Field
@@ -64,15 +63,9 @@ class Tunables(RuleTunables):
     )
     exempt_to_internal: PayloadClassList = Field(
         default_factory=lambda: ["single_question"],
-        description="payload classes that do not fire towards internal (private, ULA,"
-        " link-local) destinations: Windows DC-to-DC '?' pings",
+        description="payload classes that do not fire towards internal destinations (the"
+        " [networks] internal list): Windows DC-to-DC '?' pings",
     )
-
-
-@lru_cache(maxsize=65536)
-def is_internal(address: str) -> bool:
-    ip = ipaddress.ip_address(address)
-    return ip.is_private or ip.is_link_local
 
 
 class Detector(BaseDetector):
@@ -86,7 +79,7 @@ class Detector(BaseDetector):
     def on_echo_request(self, host: HostState, record: dict[str, Any], _: Any):
         if record["payload_len"] >= self.min_bytes:
             return NOTHING
-        if record["payload_class"] in self.exempt and is_internal(record["dst_ip"]):
+        if record["payload_class"] in self.exempt and record["dst_ip"] in self.internal:
             return NOTHING
         return self.finding(record)
 

@@ -40,15 +40,16 @@ def within_tolerance(candidates: Iterable[int], tolerance: int) -> frozenset[int
 
 
 class OsTtlTable:
-    """Whether a payload's OS could have sent a TTL, as lookups: per payload class, the TTLs its
-    OS can arrive with (hop distance unknown: within max_hops below its initial TTL) and the
-    initial TTLs it can imply (hop distance known: within hop_tolerance)."""
+    """Whether a payload's OS could have sent a TTL, as lookups: per payload class that proves
+    an OS (``PayloadClass.proves_os``), the TTLs its OS can arrive with (hop distance unknown:
+    within max_hops below its initial TTL) and the initial TTLs it can imply (hop distance
+    known: within hop_tolerance).  A tool's data (fping) proves no OS and accuses no TTL."""
 
     def __init__(self, max_hops: int, hop_tolerance: int) -> None:
         self.arriving: dict[str, frozenset[int]] = {}
         self.implied: dict[str, frozenset[int]] = {}
         for name, row in PAYLOAD_CLASSES.items():
-            if row.initial_ttls:
+            if row.proves_os:
                 self.arriving[name] = frozenset(
                     ttl for i in row.initial_ttls for ttl in range(max(0, i - max_hops), i + 1)
                 )

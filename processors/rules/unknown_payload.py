@@ -3,8 +3,10 @@
 Ordinary pings are recognisable by their data: Windows' "abcdefghijklmnopqrstuvwabcdefghi",
 Linux's timeval and counting bytes, fping's zeros, Cisco's 0xABCD, traceroute's "HIJ...".  The
 producer's classifier names the sender; this rule fires on data it could not attribute: the
-classes ``unknown``, ``zeros`` of a length no tool uses (the seed's 2-byte 0x0000), and
-``printable_text`` (icmpsh-style command output).
+classes ``unknown``, ``zeros`` of a length no tool uses (the seed's 2-byte 0x0000),
+``printable_text`` (icmpsh-style command output), and ``ping_imitation``: Linux or BSD ping's
+counting bytes after leading bytes that are not a send time near the capture time (random
+bytes or a tunnel's data dressed as ping; also a host whose clock is more than 5 minutes off).
 
 Windows tracert's probes carry zero bytes too; they are recognised by their stepping TTL and
 dismissed (see HostState.traceroute_explains).
@@ -36,6 +38,8 @@ METADATA = RuleMetadata(
     false_positives=(
         "Vendor agents and telemetry SDKs with their own payloads (Office 365 Footprints).",
         "Load balancer and application health checks, IoT devices, network appliances.",
+        "ping_imitation from a Linux/BSD host whose clock is more than 5 minutes off the"
+        " sensor's (its ping's send time then looks forged).",
     ),
     references=(
         "Snort/ET GPL ICMP_INFO ping signatures (what known senders look like)",

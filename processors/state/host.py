@@ -32,6 +32,9 @@ OUTBOUND_SENSORS = 8
 TRACEROUTE_MEMORY_NS = 120 * 1_000_000_000
 #: Consecutive requests on one identifier further apart than this are not one traceroute.
 TRACEROUTE_STEP_GAP_NS = 30 * 1_000_000_000
+#: A traceroute's first probes to pass the sensor arrive with TTL 1, whatever the distance;
+#: a run whose lowest TTL is above this (two probe levels lost) did not start low.
+TRACEROUTE_LOW_START = 3
 
 
 class SeenRequest(NamedTuple):
@@ -49,6 +52,8 @@ class SeenRequest(NamedTuple):
     #: the frame number when the producer supplies one (optional in records), else None
     frame: int | None
     ip_total_len: int
+    #: data bytes the capture kept, when the record says (payload_sha256 covers these)
+    captured_len: int | None = None
 
     def as_record(self, host_ip: str, icmp_id: int, ip_version: int) -> dict[str, Any]:
         """The fields of the original record a rule or the evidence list needs."""
@@ -96,12 +101,31 @@ class TtlProfile:
 
 @dataclass(slots=True)
 class TracerouteMark:
-    """An identifier whose requests stepped their TTL up: a traceroute/mtr run."""
+    """An identifier whose requests stepped their TTL up: a traceroute/mtr run, once confirmed
+    (see processors/state/traceroute.py for how a run is followed)."""
 
     first_ns: int
     last_ns: int
     #: the highest observed TTL that was part of the stepping
     max_ttl: int
+    #: the lowest TTL of the run (a restored mark of an older state version: unconfirmed)
+    min_ttl: int = 255
+    #: Time Exceeded messages routers sent back for the run's probes
+    time_exceeded: int = 0
+    #: some probe of the run carried data no traceroute tool sends
+    other_data: bool = False
+    #: the TTL of the run's latest probe
+    last_ttl: int = 0
+
+    @property
+    def confirmed(self) -> bool:
+        """A real traceroute/mtr/tracert run: it started low, stepped up at least once, and
+        either routers answered its probes or every probe carried a traceroute tool's data."""
+        return (
+            self.min_ttl <= TRACEROUTE_LOW_START
+            and self.max_ttl > self.min_ttl
+            and (self.time_exceeded > 0 or not self.other_data)
+        )
 
 
 @dataclass(slots=True)
@@ -164,6 +188,7 @@ class HostState:
             record["community_id"],
             record.get("frame"),
             record["ip_total_len"],
+            record.get("payload_captured_len"),
         )
         # _make takes the fields as one tuple: the generated __new__ costs twice as much, and
         # this runs for every request
@@ -189,16 +214,17 @@ class HostState:
 
     # -- traceroute ----------------------------------------------------------------------
 
-    def mark_traceroute(self, icmp_id: int, since_ns: int, ts_ns: int, ttl: int) -> None:
+    def mark_traceroute(self, icmp_id: int, since_ns: int, ts_ns: int, ttl: int) -> TracerouteMark:
         """Remember that requests on icmp_id stepped their TTL up to ttl (since since_ns)."""
         mark = self.traceroute_ids.pop(icmp_id, None)
         if mark is None:
             if len(self.traceroute_ids) >= TRACEROUTE_IDS:
                 del self.traceroute_ids[next(iter(self.traceroute_ids))]
-            mark = TracerouteMark(since_ns, ts_ns, ttl)
+            mark = TracerouteMark(since_ns, ts_ns, ttl, ttl, last_ttl=ttl)
         mark.last_ns = max(mark.last_ns, ts_ns)
         mark.max_ttl = max(mark.max_ttl, ttl)
         self.traceroute_ids[icmp_id] = mark
+        return mark
 
     def is_traceroute_probe(self, icmp_id: int | None, ttl: int, ts_ns: int) -> bool:
         """Whether a request belongs to a recent TTL-stepping run on its identifier."""
@@ -209,6 +235,7 @@ class HostState:
             mark is not None
             and ttl <= mark.max_ttl + 1
             and ts_ns - mark.last_ns <= TRACEROUTE_MEMORY_NS
+            and mark.confirmed
         )
 
     def traceroute_explains(self, ids: list[int], ttl_max: int, first_ns: int, last_ns: int) -> bool:
@@ -219,6 +246,7 @@ class HostState:
             mark = self.traceroute_ids.get(icmp_id)
             if (
                 mark is None
+                or not mark.confirmed
                 or ttl_max > mark.max_ttl + 1
                 or mark.last_ns + TRACEROUTE_MEMORY_NS < first_ns
                 or mark.first_ns - TRACEROUTE_MEMORY_NS > last_ns
@@ -260,7 +288,9 @@ class HostState:
             # Lists of pairs, not objects: JSON object keys are strings, and order is the LRU.
             "requests": [[i, [list(seen) for seen in ring]] for i, ring in self.requests.items()],
             "traceroute_ids": [
-                [i, m.first_ns, m.last_ns, m.max_ttl] for i, m in self.traceroute_ids.items()
+                [i, m.first_ns, m.last_ns, m.max_ttl, m.min_ttl, m.time_exceeded, m.other_data,
+                 m.last_ttl]
+                for i, m in self.traceroute_ids.items()
             ],
             "outbound_sensors": [[s, ts] for s, ts in self.outbound_sensors.items()],
             "profile": None
@@ -289,8 +319,8 @@ class HostState:
             state.requests[icmp_id] = deque(
                 (SeenRequest(*seen) for seen in ring), maxlen=REQUESTS_PER_ID
             )
-        for icmp_id, first_ns, last_ns, max_ttl in data["traceroute_ids"]:
-            state.traceroute_ids[icmp_id] = TracerouteMark(first_ns, last_ns, max_ttl)
+        for icmp_id, *mark in data["traceroute_ids"]:
+            state.traceroute_ids[icmp_id] = TracerouteMark(*mark)
         state.outbound_sensors = {s: ts for s, ts in data["outbound_sensors"]}
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])

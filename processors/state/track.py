@@ -12,8 +12,8 @@ from typing import Any, Callable
 
 from processors import events
 from processors.payloads import PAYLOAD_CLASSES
-from processors.state import vantage
-from processors.state.host import TRACEROUTE_STEP_GAP_NS, HostState, SeenRequest
+from processors.state import traceroute, vantage
+from processors.state.host import HostState, SeenRequest
 
 TCP_SYN = vantage.TCP_SYN
 #: An echo whose TTL would put its sender this far away is not used to learn hop distance.
@@ -28,11 +28,11 @@ def _learnable_initials(initials: tuple[int, ...]) -> tuple[int, ...]:
     )
 
 
-#: payload class -> (observed TTL -> initial TTL to learn, or 0), for OS-naming classes only
+#: payload class -> (observed TTL -> initial TTL to learn, or 0), for classes that prove an OS
 _LEARNABLE_INITIAL: dict[str, tuple[int, ...]] = {
     name: _learnable_initials(row.initial_ttls)
     for name, row in PAYLOAD_CLASSES.items()
-    if row.initial_ttls
+    if row.proves_os
 }
 
 
@@ -55,12 +55,8 @@ def track_echo_request(host: HostState, record: dict[str, Any]) -> bool:
     host.saw_outbound(record["sensor_id"], ts)
     # Traceroute and mtr raise the TTL one step at a time on one identifier; an ordinary
     # sender's TTL, seen from the sensor, never changes (the path to the sensor is fixed).
-    if (
-        previous is not None
-        and ttl == previous.ttl + 1
-        and 0 <= ts - previous.ts_ns <= TRACEROUTE_STEP_GAP_NS
-    ):
-        host.mark_traceroute(record["icmp_id"], previous.ts_ns, ts, ttl)
+    if host.traceroute_ids or (previous is not None and ttl == previous.ttl + 1):
+        traceroute.track_request(host, record, previous)
     # An operating system's own ping tells where that stack starts: Windows ping at TTL 126
     # means 128 at 2 hops.  Learn only when the TTL fits the OS the payload names.
     learnable = _LEARNABLE_INITIAL.get(record["payload_class"])
@@ -76,7 +72,7 @@ def track_echo_reply(host: HostState, record: dict[str, Any]) -> SeenRequest | N
 
 
 def track_time_exceeded(host: HostState, record: dict[str, Any]) -> None:
-    return None
+    traceroute.track_time_exceeded(host, record)
 
 
 def track_host_observation(host: HostState, record: dict[str, Any]) -> bool:

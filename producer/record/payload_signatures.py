@@ -4,14 +4,30 @@ The classifier walks SIGNATURES in order and the first row that matches names th
 Rows for ordinary senders come first because they are most of the traffic.  Offsets count from
 the start of the echo data (after the 8-byte ICMP header), as in the Snort/ET rules.
 Ids and sequence numbers only matter for the few tools that fix them (nemesis, icmpenum ...).
+
+Every row checks what its sender's data allows to be checked.  Most fills are fixed bytes and
+are compared whole; iputils and BSD ping begin with their send time, so those rows also check
+that the first bytes are a time within CLOCK_SKEW_S of the capture time (with a sub-second part
+in range).  Data that has a sender's counting bytes after something that is not its send time is
+not that sender: the walk goes on, and unless a later row names it (a plain counting fill), it
+is ``ping_imitation`` (random bytes, or a tunnel's data, dressed as Linux ping), a class of its
+own that the rules treat as unattributed data.
 """
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
 Matcher = Callable[[bytes], bool]
+#: (data, capture time in ns or None) -> whether the data's leading send time fits the capture
+SentTimeCheck = Callable[[bytes, "int | None"], bool]
+
+#: How far a ping's own send time may lie from the capture time.  An NTP-synced host is within
+#: a second; 5 minutes is the skew Kerberos tolerates in a Windows domain.  Random bytes land in
+#: this range of 64-bit seconds with a probability of about 10^-16.
+CLOCK_SKEW_S = 300
 
 
 def exact(expected: bytes) -> Matcher:
@@ -32,6 +48,41 @@ def counting_after(skip: int, start: int) -> Matcher:
     """`skip` bytes of timestamp, then bytes counting up from `start` (iputils / BSD ping)."""
     ramp = bytes((start + i) & 0xFF for i in range(65536))
     return lambda data: len(data) > skip and ramp.startswith(data[skip:])
+
+
+_NS = 1_000_000_000
+_TIMEVAL64_LE, _TIMEVAL64_BE = struct.Struct("<qq"), struct.Struct(">qq")
+_TIMEVAL32 = struct.Struct("<ii")
+_TV32_NET = struct.Struct("!II")
+
+
+def timeval_16(data: bytes, ts_ns: int | None) -> bool:
+    """iputils on 64-bit Linux: a struct timeval (64-bit seconds, microseconds) in host byte
+    order, little-endian nearly everywhere, big-endian on s390x and ppc64.  (Written out: it
+    runs for every Linux ping.)"""
+    sec, usec = _TIMEVAL64_LE.unpack_from(data)
+    if 0 <= usec < 1_000_000 and (ts_ns is None or abs(sec - ts_ns // _NS) <= CLOCK_SKEW_S):
+        return True
+    sec, usec = _TIMEVAL64_BE.unpack_from(data)
+    return 0 <= usec < 1_000_000 and (ts_ns is None or abs(sec - ts_ns // _NS) <= CLOCK_SKEW_S)
+
+
+def timeval_8(data: bytes, ts_ns: int | None) -> bool:
+    """FreeBSD/macOS ping: struct tv32 in network order (32-bit seconds, then microseconds on
+    macOS and older FreeBSD, nanoseconds on FreeBSD 12 and later); iputils on 32-bit Linux: a
+    32-bit struct timeval in host (little-endian) order."""
+    sec, frac = _TV32_NET.unpack_from(data)
+    if frac < _NS and (ts_ns is None or abs(sec - (ts_ns // _NS) % (1 << 32)) <= CLOCK_SKEW_S):
+        return True
+    sec, usec = _TIMEVAL32.unpack_from(data)
+    return 0 <= usec < 1_000_000 and (ts_ns is None or abs(sec - ts_ns // _NS) <= CLOCK_SKEW_S)
+
+
+_RAMP_FROM_ZERO = bytes(i & 0xFF for i in range(65536))
+
+
+def counting_from_zero(data: bytes) -> bool:
+    return len(data) >= 2 and _RAMP_FROM_ZERO.startswith(data)
 
 
 def zeros(*lengths: int) -> Matcher:
@@ -84,6 +135,12 @@ class Signature:
     source: str
     icmp_id: int | None = None  # only this identifier matches
     icmp_seq: frozenset[int] | None = None  # only these sequence numbers match
+    #: for data that begins with its send time: whether it does (else the data is an imitation)
+    sent_time: SentTimeCheck | None = None
+
+
+#: The class of data laid out like a timestamped sender's whose timestamp is not a send time.
+IMITATION = "ping_imitation"
 
 
 WINDOWS_ALPHABET = b"abcdefghijklmnopqrstuvw"
@@ -95,9 +152,11 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("bsd", counting_after(8, 0x08),
               "FreeBSD/macOS sbin/ping: 8-byte timeval then 0x08.. (GPL PING BSDtype, sid 2100368);"
               " also iputils on 32-bit Linux.  Checked before linux_iputils: its ramp from 0x08"
-              " continues through 0x10 onward, so the Linux row would match it too"),
+              " continues through 0x10 onward, so the Linux row would match it too",
+              sent_time=timeval_8),
     Signature("linux_iputils", counting_after(16, 0x10),
-              "iputils ping.c: 16-byte timeval then 0x10.. (GPL ICMP_INFO PING *NIX, sid 2100366)"),
+              "iputils ping.c: 16-byte timeval then 0x10.. (GPL ICMP_INFO PING *NIX, sid 2100366)",
+              sent_time=timeval_16),
     Signature("fping", zeros(56), "fping 5.x: 56 zero bytes; busybox 'simple' build sends the same"),
     Signature("busybox", busybox, "busybox networking/ping.c: 4-byte counter, 0x00 fill"),
     Signature("cisco_ios", repeating(b"\xab\xcd"),
@@ -139,6 +198,11 @@ SIGNATURES: tuple[Signature, ...] = (
     Signature("pingtunnel", pingtunnel, "pingtunnel msg.proto: field 1 = 32-char hex connection id"),
     Signature("icmptunnel", raw_ipv4_packet, "icmptunnel: echo data is a raw IPv4 packet"),
     # -- shapes ---------------------------------------------------------------------------------
+    Signature("counting_fill", counting_from_zero,
+              "iputils' fill before its timeval overwrites the first 16 bytes (ping.c: 'fill"
+              " timestamp area too'): bytes counting up from 0x00, whole; what ping -s below 16"
+              " sends, and a tool's plain counting fill.  It has the BSD row's layout but no send"
+              " time, so that row passes it on; it hides nothing"),
     Signature("zeros", all_zero, "zero-filled data of a length no known sender uses"),
     Signature("printable_text", printable_text,
               "printable ASCII, as icmpsh carries command output (not an ordinary ping)"),
@@ -147,6 +211,7 @@ SIGNATURES: tuple[Signature, ...] = (
 UNKNOWN = "unknown"
 
 PAYLOAD_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(s.payload_class for s in SIGNATURES)) + (
+    IMITATION,
     UNKNOWN,
 )
 

@@ -149,6 +149,7 @@ through verbatim, `config` deep-merged last.
   "processor" $processor
   "rules" (deepCopy (default dict $v.rules))
   "suppressions" (deepCopy (default list $v.suppressions)) }}
+{{- if $v.internalNetworks }}{{ $_ := set $cfg "networks" (dict "internal" (deepCopy $v.internalNetworks)) }}{{ end }}
 {{- toJson (mustMergeOverwrite $cfg (deepCopy (default dict $v.config))) }}
 {{- end }}
 
