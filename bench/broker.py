@@ -11,7 +11,7 @@ import os
 import time
 import uuid
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ.get("ODDPING_BENCH_BOOTSTRAP", "127.0.0.1:9092")
@@ -125,18 +125,32 @@ def end_offsets(topic: str) -> dict[int, int]:
 
 class CommittedOffsets:
     """The committed offsets of one consumer group on one topic, fetched with
-    AdminClient.list_consumer_group_offsets (one request per call)."""
+    Consumer.committed() of a consumer in that group that never subscribes (so it never joins
+    the group): one OffsetFetch request per call.
+
+    Not AdminClient.list_consumer_group_offsets: librdkafka (2.4 to 2.16 at least) crashes the
+    process when the group's coordinator answers that request with NOT_COORDINATOR or
+    COORDINATOR_NOT_AVAILABLE, as a broker does while it creates and loads __consumer_offsets
+    (the first consumer group on a fresh broker, or after a restart): rd_kafka_handle_OffsetFetch
+    asks the handle's consumer group to look the coordinator up again, and an admin client has
+    none (rd_kafka_cgrp_op on a NULL group, a SIGSEGV in librdkafka's own thread, so no Python
+    traceback).  A consumer has its group object, which handles the retry."""
 
     def __init__(self, group: str, topic: str, partitions: int = PARTITIONS) -> None:
-        self.admin = admin()
-        self.request = [ConsumerGroupTopicPartitions(
-            group, [TopicPartition(topic, p) for p in range(partitions)])]
+        from confluent_kafka import Consumer
+
+        self.admin = admin()  # for members() (describe_consumer_groups has no such path)
+        self.consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group,
+                                  "enable.auto.commit": False, "log_level": 3})
+        self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
         self.group = group
 
     def total(self) -> int:
         """Sum of the committed offsets (a partition with none counts 0)."""
-        result = self.admin.list_consumer_group_offsets(self.request, request_timeout=10)[self.group]
-        return sum(max(0, tp.offset) for tp in result.result(15).topic_partitions)
+        return sum(max(0, tp.offset) for tp in self.consumer.committed(self.partitions, timeout=15))
+
+    def close(self) -> None:
+        self.consumer.close()
 
     def members(self) -> int:
         """How many members the group has now (0 when it is not known yet)."""

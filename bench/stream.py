@@ -11,7 +11,7 @@ topic (not timed here: the produce section measures that).
    `oddping_records_consumed_total` (/metrics) is polled every 0.1 s: records/s = (records -
    taken at the first poll that saw any) / (time from that poll to the first that saw them
    all), without start-up (group join, table recovery).  The group's committed offsets
-   (AdminClient.list_consumer_group_offsets) are polled too, until everything is committed:
+   (Consumer.committed, see broker.CommittedOffsets) are polled too, until everything is committed:
    they move only at checkpoints, seconds apart, so they say when, not how fast.  Cross-check:
    the steady rate (least squares over the polls between 10 % and 90 % taken).  The worker's
    CPU time (/proc) between the first and the last record taken says whether it was busy or
@@ -314,6 +314,7 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     finally:
         cpus = _stop(procs)
         changelog.close()
+        offsets.close()
         stderr = _tail(errs)
         warnings = _warnings(errs)
         for err in errs:
