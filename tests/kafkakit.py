@@ -100,7 +100,7 @@ def committed_total(group: str, topic: str, partitions: int) -> int:
 
     Read by a consumer of that group that never subscribes, not by
     AdminClient.list_consumer_group_offsets, which crashes the process when the coordinator is
-    not ready yet (tests/test_committed_offsets.py)."""
+    not ready yet (tests/test_kafka_client_crashes.py)."""
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group,
                          "enable.auto.commit": False})
     try:

@@ -1,4 +1,4 @@
-"""Reading a consumer group's committed offsets must not crash the process (issue 19).
+"""Kafka clients must not crash the process (issue 19): committed offsets, admin client lifetime.
 
 The stream bench died with SIGSEGV (exit 139, no Python traceback) right after it started its
 first worker.  Its bench process polled the worker's group with
@@ -21,6 +21,7 @@ crash fails the test instead of killing pytest.
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -92,3 +93,50 @@ def test_committed_offsets_of_a_new_group_on_a_fresh_broker(fresh_broker: str) -
     polls, count, _, highest = child.stdout.split()
     assert polls == "polls" and int(count) >= 20, child.stdout
     assert highest == "0", "a group that never committed has nothing committed"
+
+
+# An admin client must be destroyed by the thread that drops it, never by the garbage collector:
+# the collector runs in whatever thread allocates, and that can be the client's own librdkafka
+# background thread (it runs Python to resolve futures), where rd_kafka_destroy() aborts the
+# process.  `try: future.result() except KafkaException` makes exactly such a cycle: the raised
+# exception's traceback holds the frame, whose locals hold the future (holding the exception)
+# and the admin client.
+
+
+def _admin_clients_alive() -> int:
+    return sum(1 for o in gc.get_objects() if type(o).__name__ == "AdminClient")
+
+
+def _without_gc(call) -> int:  # noqa: ANN001
+    """How many admin clients `call` leaves alive once it has returned (or raised)."""
+    gc.collect()
+    before = _admin_clients_alive()
+    gc.disable()
+    try:
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - a failure is what is tested
+            pass
+        return _admin_clients_alive() - before
+    finally:
+        gc.enable()
+
+
+def test_a_failed_topic_creation_leaves_no_admin_client_behind() -> None:
+    from oddping.config import KafkaSettings
+    from oddping.kafka import ensure_topics
+    from tests.kafkakit import require_broker
+
+    kafka = KafkaSettings(bootstrap_servers=require_broker())
+    bad = {f"test.bad-config.{os.getpid()}": {"cleanup.policy": "no-such-policy"}}
+    assert _without_gc(lambda: ensure_topics(kafka, bad)) == 0
+
+
+def test_bench_deleting_missing_topics_leaves_no_admin_client_behind() -> None:
+    from tests.kafkakit import require_broker
+
+    os.environ.setdefault("ODDPING_BENCH_BOOTSTRAP", require_broker())
+    from bench import broker
+
+    assert _without_gc(lambda: broker.delete_topics([f"test.missing.{os.getpid()}"])) == 0
+    assert _without_gc(lambda: broker.delete_groups([f"test-missing-{os.getpid()}"])) == 0
