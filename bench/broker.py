@@ -11,11 +11,16 @@ import os
 import time
 import uuid
 
-from confluent_kafka import KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ.get("ODDPING_BENCH_BOOTSTRAP", "127.0.0.1:9092")
 PARTITIONS = 4
+#: what a group's coordinator answers while it is being elected or loaded: ask again
+COORDINATOR_NOT_READY = frozenset({
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._WAIT_COORD, KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT})
 
 
 def admin() -> AdminClient:
@@ -138,10 +143,19 @@ class CommittedOffsets:
                                   "enable.auto.commit": False, "log_level": 3})
         self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
         self.group = group
+        self.last = 0
 
     def total(self) -> int:
-        """Sum of the committed offsets (a partition with none counts 0)."""
-        return sum(max(0, tp.offset) for tp in self.consumer.committed(self.partitions, timeout=15))
+        """Sum of the committed offsets (a partition with none counts 0); while the group's
+        coordinator is not ready (a fresh broker's first group), the last sum seen."""
+        try:
+            committed = self.consumer.committed(self.partitions, timeout=15)
+        except KafkaException as exc:
+            if exc.args[0].code() not in COORDINATOR_NOT_READY:
+                raise
+            return self.last
+        self.last = sum(max(0, tp.offset) for tp in committed)
+        return self.last
 
     def close(self) -> None:
         self.consumer.close()

@@ -11,11 +11,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "dev" / "kafka" / "kafka.sh"
+COORDINATOR_NOT_READY = frozenset({  # what a group's coordinator answers while it is loading
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._WAIT_COORD, KafkaError._TIMED_OUT})
 BOOTSTRAP = os.environ.get("ODDPING_TEST_BOOTSTRAP",
                            f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}")
 
@@ -103,10 +106,17 @@ def committed_total(group: str, topic: str, partitions: int) -> int:
     not ready yet (tests/test_kafka_client_crashes.py)."""
     consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group,
                          "enable.auto.commit": False})
+    partitions_ = [TopicPartition(topic, p) for p in range(partitions)]
+    deadline = time.monotonic() + 30
     try:
-        committed = consumer.committed([TopicPartition(topic, p) for p in range(partitions)],
-                                       timeout=15)
-        return sum(max(0, tp.offset) for tp in committed)
+        while True:
+            try:
+                committed = consumer.committed(partitions_, timeout=15)
+                return sum(max(0, tp.offset) for tp in committed)
+            except KafkaException as exc:  # the coordinator is not ready yet: ask again
+                if exc.args[0].code() not in COORDINATOR_NOT_READY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
     finally:
         consumer.close()
 
