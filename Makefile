@@ -35,7 +35,7 @@ kafka-down:
 	dev/kafka/kafka.sh down
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	scripts/bench.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis
