@@ -48,6 +48,7 @@ deadline = time.monotonic() + 8
 while time.monotonic() < deadline:
     totals.append(offsets.total())
     totals.append(kafkakit.committed_total("fresh-group-2", "fresh-topic", 4))
+    totals.append(offsets.members())  # describe_consumer_groups: the bench's other group call
     time.sleep(0.1)
 offsets.close()
 print("polls", len(totals), "max", max(totals))
