@@ -45,7 +45,7 @@ from tests import kafkakit
 offsets = broker.CommittedOffsets("fresh-group", "fresh-topic")
 totals = []
 deadline = time.monotonic() + 8
-while time.monotonic() < deadline:
+while time.monotonic() < deadline or len(totals) < 15:  # 8 s, and 5 rounds at least
     totals.append(offsets.total())
     totals.append(kafkakit.committed_total("fresh-group-2", "fresh-topic", 4))
     totals.append(offsets.members())  # describe_consumer_groups: the bench's other group call
@@ -92,7 +92,7 @@ def test_committed_offsets_of_a_new_group_on_a_fresh_broker(fresh_broker: str) -
     assert child.returncode == 0, (
         f"exit {child.returncode} (-11: SIGSEGV): {child.stdout[-500:]} {child.stderr[-1500:]}")
     polls, count, _, highest = child.stdout.split()
-    assert polls == "polls" and int(count) >= 20, child.stdout
+    assert polls == "polls" and int(count) >= 15, child.stdout
     assert highest == "0", "a group that never committed has nothing committed"
 
 
