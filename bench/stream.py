@@ -174,6 +174,12 @@ def run(ctx: Context) -> Result:
             "engine alone, in-process", engine_rate, "/s"),
     ]
 
+    if one["cpu_us_per_record"]:  # the transport's cost, whatever share of its core it got
+        result.rows.insert(2, Row(
+            name, "records per CPU-second, one worker (all its threads, first to last record "
+            "taken)", 1e6 / one["cpu_us_per_record"], "BatchProcessor in-process, per CPU-second",
+            n / engine["batch_cpu_seconds"], "/s"))
+
     us = {  # µs per record
         "worker": 1e6 / one["rate"], "engine": 1e6 / engine_rate, "batch": 1e6 / batch_rate,
         "loads": 1e6 / loads_rate, "consume": 1e6 / consume_rate,
