@@ -18,7 +18,9 @@ topic (not timed here: the produce section measures that).
    waiting.
 2. two workers, same records, another fresh group (`--runs` times, median): one on core 0, one
    on core 1 (the broker and everything else share them); the same measure; scaling = two ÷ one.
-3. peers, pinned like the worker, in fresh processes:
+3. peers, pinned like the worker, in fresh processes (the engine/JSON/BatchProcessor pass runs
+   before each one-worker run, so each pair sees the same load; the pass before the median
+   worker run is reported, and every pair's worker ÷ BatchProcessor):
    - the faust floor (bench/faustfloor.py): a faust worker with the worker's faust settings and
      transport whose agent takes the same chunks and does nothing; same measure as 1; and the same
      on stock faust (a record per event, `noack_take` batches), what transport.py saves;
@@ -88,6 +90,7 @@ def run(ctx: Context) -> Result:
                 f"({produce_seconds:.0f} s); one worker ...")
 
         runs = {}
+        engines: list[dict] = []  # the in-process peers, run before each one-worker run
         for workers in (1, 2):
             app_id = f"{app_prefix}-w{workers}"
             env = os.environ | {
@@ -105,11 +108,23 @@ def run(ctx: Context) -> Result:
                 ["taskset", "-c", str(c)] if ctx.pin else [] for c in (0, 1)]
             attempts = []
             for attempt in range(ctx.runs):
+                if workers == 1:  # the in-process peers in turn with the worker: the same load
+                    ctx.log("peers: the engine in-process (decode not timed), JSON, the batch "
+                            "processor ...")
+                    engines.append(run_json(ctx.pin + [
+                        ctx.python, "-m", "bench.peers", "engine", str(capture),
+                        "--batch-size", str(BATCH_SIZE)])[0])
                 run_app = f"{app_id}-r{attempt}"
                 groups.append(run_app)
                 attempts.append(_workers(ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app}, pins,
                                          run_app, records_topic, total))
             runs[workers] = _median_run(attempts)
+            if workers == 1:  # the peers' run just before the median worker run, and every pair
+                engine = engines[sorted(range(len(attempts)),
+                                        key=lambda k: attempts[k]["rate"])[(len(attempts) - 1) // 2]]
+                pairs = [(a["rate"] / (e["records"] / e["batch_seconds"]),
+                          e["batch_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
+                          if a["cpu_us_per_record"] else None) for a, e in zip(attempts, engines)]
             ctx.log(f"{workers} worker(s): {runs[workers]['rate'] / 1e3:.1f}k records/s "
                     f"(steady {runs[workers]['steady_rate'] / 1e3:.1f}k/s)")
             if workers == 1:
@@ -136,9 +151,6 @@ def run(ctx: Context) -> Result:
                     floor_errors.append(f"{variant}: {str(exc).split(':')[0]}")
                     ctx.log(f"faust floor ({variant}) attempt {attempt}: {floor_errors[-1]}")
         floor, stock_floor = floors["worker"], floors["stock"]
-        ctx.log("peers: the engine in-process (decode not timed), JSON, the batch processor ...")
-        engine, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "engine", str(capture),
-                                        "--batch-size", str(BATCH_SIZE)])
         ctx.log("peer: a plain aiokafka consumer loop ...")
         consume, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "consume", records_topic,
                                          str(total), "--bootstrap", broker.BOOTSTRAP])
@@ -227,7 +239,10 @@ def run(ctx: Context) -> Result:
         f"the BatchProcessor's ({batch_cpu_us:.1f} µs); its main thread was on its core "
         f"{_fmt(one['main_thread_running'], '{:.0%}')} of the time and waited for it "
         f"{_fmt(one['main_thread_waiting_for_core'], '{:.0%}')} (another process or thread on the "
-        f"pinned core). The engine alone does {engine_rate / 1e3:.1f}k/s and JSON + "
+        f"pinned core). Worker ÷ BatchProcessor in each pair of runs (the BatchProcessor just "
+        "before the worker): by wall clock " + ", ".join(f"{w:.2f}×" for w, _c in pairs)
+        + "; per CPU-second " + ", ".join(_fmt(c, "{:.2f}×") for _w, c in pairs) + ". "
+        f"The engine alone does {engine_rate / 1e3:.1f}k/s and JSON + "
         f"engine + state export {batch_rate / 1e3:.1f}k/s: "
         + ("even with a free transport the worker could not reach the target. "
            if batch_rate < TARGET else
@@ -268,7 +283,8 @@ def run(ctx: Context) -> Result:
     result.data = {"capture": {"path": str(capture), **meta}, "records": total, "end_offsets": ends,
                    "produce_seconds": produce_seconds, "workers": runs, "engine": engine,
                    "consume": consume, "faust_floor": floor, "faust_floor_stock": stock_floor,
-                   "faust_floor_errors": floor_errors,
+                   "faust_floor_errors": floor_errors, "engine_runs": engines,
+                   "worker_over_batch_pairs": pairs,
                    "us_per_record": us,
                    "loadavg_end": loadavg()}
     return result
