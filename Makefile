@@ -39,7 +39,7 @@ generate: $(STAMP)
 	$(BIN)/python -m processors.generated --write
 
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	scripts/bench.sh
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .hypothesis

@@ -11,11 +11,16 @@ import os
 import time
 import uuid
 
-from confluent_kafka import ConsumerGroupTopicPartitions, KafkaException, TopicPartition
+from confluent_kafka import KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 BOOTSTRAP = os.environ.get("ODDPING_BENCH_BOOTSTRAP", "127.0.0.1:9092")
 PARTITIONS = 4
+#: what a group's coordinator answers while it is being elected or loaded: ask again
+COORDINATOR_NOT_READY = frozenset({
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._WAIT_COORD, KafkaError._TIMED_OUT,
+    KafkaError._TRANSPORT})
 
 
 def admin() -> AdminClient:
@@ -69,11 +74,8 @@ def delete_topics(names: list[str]) -> list[str]:
     deleted = []
     client = admin()
     for name, future in client.delete_topics(names, operation_timeout=30).items():
-        try:
-            future.result(60)
+        if future.exception(60) is None:  # not result() in a try: see oddping.kafka.ensure_topics
             deleted.append(name)
-        except KafkaException:
-            pass
     return deleted
 
 
@@ -82,10 +84,7 @@ def delete_groups(groups: list[str]) -> None:
         return
     client = admin()
     for future in client.delete_consumer_groups(groups, request_timeout=30).values():
-        try:
-            future.result(60)
-        except KafkaException:
-            pass
+        future.exception(60)  # done, failed or not (missing groups are fine)
 
 
 class Watermarks:
@@ -125,23 +124,45 @@ def end_offsets(topic: str) -> dict[int, int]:
 
 class CommittedOffsets:
     """The committed offsets of one consumer group on one topic, fetched with
-    AdminClient.list_consumer_group_offsets (one request per call)."""
+    Consumer.committed() of a consumer in that group that never subscribes (so it never joins
+    the group): one OffsetFetch request per call.
+
+    Not AdminClient.list_consumer_group_offsets: librdkafka (2.4 to 2.16 at least) crashes the
+    process when the group's coordinator answers that request with NOT_COORDINATOR or
+    COORDINATOR_NOT_AVAILABLE, as a broker does while it creates and loads __consumer_offsets
+    (the first consumer group on a fresh broker, or after a restart): rd_kafka_handle_OffsetFetch
+    asks the handle's consumer group to look the coordinator up again, and an admin client has
+    none (rd_kafka_cgrp_op on a NULL group, a SIGSEGV in librdkafka's own thread, so no Python
+    traceback).  A consumer has its group object, which handles the retry."""
 
     def __init__(self, group: str, topic: str, partitions: int = PARTITIONS) -> None:
-        self.admin = admin()
-        self.request = [ConsumerGroupTopicPartitions(
-            group, [TopicPartition(topic, p) for p in range(partitions)])]
+        from confluent_kafka import Consumer
+
+        self.admin = admin()  # for members() (describe_consumer_groups has no such path)
+        self.consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group,
+                                  "enable.auto.commit": False, "log_level": 3})
+        self.partitions = [TopicPartition(topic, p) for p in range(partitions)]
         self.group = group
+        self.last = 0
 
     def total(self) -> int:
-        """Sum of the committed offsets (a partition with none counts 0)."""
-        result = self.admin.list_consumer_group_offsets(self.request, request_timeout=10)[self.group]
-        return sum(max(0, tp.offset) for tp in result.result(15).topic_partitions)
+        """Sum of the committed offsets (a partition with none counts 0); while the group's
+        coordinator is not ready (a fresh broker's first group), the last sum seen."""
+        try:
+            committed = self.consumer.committed(self.partitions, timeout=15)
+        except KafkaException as exc:
+            if exc.args[0].code() not in COORDINATOR_NOT_READY:
+                raise
+            return self.last
+        self.last = sum(max(0, tp.offset) for tp in committed)
+        return self.last
+
+    def close(self) -> None:
+        self.consumer.close()
 
     def members(self) -> int:
         """How many members the group has now (0 when it is not known yet)."""
-        try:
-            described = self.admin.describe_consumer_groups([self.group], request_timeout=10)
-            return len(described[self.group].result(15).members)
-        except KafkaException:
+        future = self.admin.describe_consumer_groups([self.group], request_timeout=10)[self.group]
+        if future.exception(15) is not None:  # not result() in a try: see delete_topics
             return 0
+        return len(future.result().members)

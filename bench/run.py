@@ -109,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
     out.write_text(json.dumps({
         "when": datetime.now(UTC).isoformat(timespec="seconds"), "quick": ctx.quick, "runs": ctx.runs,
         "pinned": " ".join(ctx.pin), "seconds": round(time.perf_counter() - started, 1),
+        "cpu_model": host["cpu_model"],  # every figure depends on it: quote it beside them
         "machine": host, "sections": {r.name: r.as_json() for r in results}, "failures": failures,
     }, indent=1, default=str) + "\n")
     log(f"wrote {out}")
@@ -130,10 +131,11 @@ def _report(results: list[Result], failures: dict[str, str], host: dict, ctx: Co
              fmt_value(row.peer, row.unit), fmt_ratio(row.ratio))
             for r in results for row in r.rows]
     if rows:
-        lines += [markdown_table(("section", "capture", "measure", "oddping", "peer", "peer's",
+        lines += [f"All figures measured on {host['cpu_model']}:", "",
+                  markdown_table(("section", "capture", "measure", "oddping", "peer", "peer's",
                                   "oddping ÷ peer"), rows), ""]
     for r in results:
-        lines += [f"## {r.name}: {r.title}", ""]
+        lines += [f"## {r.name}: {r.title} (on {host['cpu_model']})", ""]
         for block in r.markdown:
             lines += [block, ""]
     for name, error in failures.items():

@@ -11,14 +11,16 @@ topic (not timed here: the produce section measures that).
    `oddping_records_consumed_total` (/metrics) is polled every 0.1 s: records/s = (records -
    taken at the first poll that saw any) / (time from that poll to the first that saw them
    all), without start-up (group join, table recovery).  The group's committed offsets
-   (AdminClient.list_consumer_group_offsets) are polled too, until everything is committed:
+   (Consumer.committed, see broker.CommittedOffsets) are polled too, until everything is committed:
    they move only at checkpoints, seconds apart, so they say when, not how fast.  Cross-check:
    the steady rate (least squares over the polls between 10 % and 90 % taken).  The worker's
    CPU time (/proc) between the first and the last record taken says whether it was busy or
    waiting.
 2. two workers, same records, another fresh group (`--runs` times, median): one on core 0, one
    on core 1 (the broker and everything else share them); the same measure; scaling = two ÷ one.
-3. peers, pinned like the worker, in fresh processes:
+3. peers, pinned like the worker, in fresh processes (the engine/JSON/BatchProcessor pass runs
+   before each one-worker run, so each pair sees the same load; the pass before the median
+   worker run is reported, and every pair's worker ÷ BatchProcessor):
    - the faust floor (bench/faustfloor.py): a faust worker with the worker's faust settings and
      transport whose agent takes the same chunks and does nothing; same measure as 1; and the same
      on stock faust (a record per event, `noack_take` batches), what transport.py saves;
@@ -47,7 +49,7 @@ from oddping.config import ProcessorSettings
 
 from . import broker
 from .busycap import ensure_busy
-from .common import ROOT, Context, Result, Row, loadavg, markdown_table, run_json
+from .common import ROOT, Context, Result, Row, loadavg, machine, markdown_table, run_json
 
 TITLE = "oddping process (faust) vs the engine in-process and a plain aiokafka consumer"
 BUSY = {"full": (3000, 9), "quick": (600, 4)}  # hosts, minutes of samples/busy.py
@@ -88,6 +90,7 @@ def run(ctx: Context) -> Result:
                 f"({produce_seconds:.0f} s); one worker ...")
 
         runs = {}
+        engines: list[dict] = []  # the in-process peers, run before each one-worker run
         for workers in (1, 2):
             app_id = f"{app_prefix}-w{workers}"
             env = os.environ | {
@@ -105,11 +108,23 @@ def run(ctx: Context) -> Result:
                 ["taskset", "-c", str(c)] if ctx.pin else [] for c in (0, 1)]
             attempts = []
             for attempt in range(ctx.runs):
+                if workers == 1:  # the in-process peers in turn with the worker: the same load
+                    ctx.log("peers: the engine in-process (decode not timed), JSON, the batch "
+                            "processor ...")
+                    engines.append(run_json(ctx.pin + [
+                        ctx.python, "-m", "bench.peers", "engine", str(capture),
+                        "--batch-size", str(BATCH_SIZE)])[0])
                 run_app = f"{app_id}-r{attempt}"
                 groups.append(run_app)
                 attempts.append(_workers(ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app}, pins,
                                          run_app, records_topic, total))
             runs[workers] = _median_run(attempts)
+            if workers == 1:  # the peers' run just before the median worker run, and every pair
+                engine = engines[sorted(range(len(attempts)),
+                                        key=lambda k: attempts[k]["rate"])[(len(attempts) - 1) // 2]]
+                pairs = [(a["rate"] / (e["records"] / e["batch_seconds"]),
+                          e["batch_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
+                          if a["cpu_us_per_record"] else None) for a, e in zip(attempts, engines)]
             ctx.log(f"{workers} worker(s): {runs[workers]['rate'] / 1e3:.1f}k records/s "
                     f"(steady {runs[workers]['steady_rate'] / 1e3:.1f}k/s)")
             if workers == 1:
@@ -136,9 +151,6 @@ def run(ctx: Context) -> Result:
                     floor_errors.append(f"{variant}: {str(exc).split(':')[0]}")
                     ctx.log(f"faust floor ({variant}) attempt {attempt}: {floor_errors[-1]}")
         floor, stock_floor = floors["worker"], floors["stock"]
-        ctx.log("peers: the engine in-process (decode not timed), JSON, the batch processor ...")
-        engine, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "engine", str(capture),
-                                        "--batch-size", str(BATCH_SIZE)])
         ctx.log("peer: a plain aiokafka consumer loop ...")
         consume, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.peers", "consume", records_topic,
                                          str(total), "--bootstrap", broker.BOOTSTRAP])
@@ -174,6 +186,12 @@ def run(ctx: Context) -> Result:
             "engine alone, in-process", engine_rate, "/s"),
     ]
 
+    if one["cpu_us_per_record"]:  # the transport's cost, whatever share of its core it got
+        result.rows.insert(2, Row(
+            name, "records per CPU-second, one worker (all its threads, first to last record "
+            "taken)", 1e6 / one["cpu_us_per_record"], "BatchProcessor in-process, per CPU-second",
+            n / engine["batch_cpu_seconds"], "/s"))
+
     us = {  # µs per record
         "worker": 1e6 / one["rate"], "engine": 1e6 / engine_rate, "batch": 1e6 / batch_rate,
         "loads": 1e6 / loads_rate, "consume": 1e6 / consume_rate,
@@ -182,6 +200,8 @@ def run(ctx: Context) -> Result:
     rest_us = us["worker"] - us["batch"] - (us["floor"] or 0.0)
     state_us = us["batch"] - us["engine"] - us["loads"]
     worker_cpu_us = one["cpu"] / total * 1e6
+    batch_cpu_us = engine["batch_cpu_seconds"] / n * 1e6
+    cpu = machine()["cpu_model"]
     result.markdown.append("\n".join([
         "**What bounds it** (µs per record, one worker)",
         "",
@@ -203,10 +223,26 @@ def run(ctx: Context) -> Result:
             ("*worker CPU per record, first to last record taken*", _fmt(one["cpu_us_per_record"]),
              f"*CPU busy {_fmt(one['cpu_utilisation'], '{:.0%}')} of that time*"),
             ("*worker CPU per record, whole process (start-up included)*", f"{worker_cpu_us:.1f}", ""),
+            ("*BatchProcessor CPU per record (in-process, same work without Kafka and faust)*",
+             f"{batch_cpu_us:.1f}", "*worker CPU ÷ this: "
+             + _fmt(one["cpu_us_per_record"] and one["cpu_us_per_record"] / batch_cpu_us, "{:.2f}")
+             + "×*"),
+            ("*worker's main thread, first to last record taken*", "",
+             f"*on a core {_fmt(one['main_thread_running'], '{:.0%}')}, waiting for one "
+             f"{_fmt(one['main_thread_waiting_for_core'], '{:.0%}')}*"),
         ]),
         "",
-        f"- One worker: {one['rate'] / 1e3:.1f}k records/s ({one['rate'] / TARGET:.0%} of the "
-        f"{TARGET / 1e3:.0f}k/s target). The engine alone does {engine_rate / 1e3:.1f}k/s and JSON + "
+        f"- One worker on {cpu}: {one['rate'] / 1e3:.1f}k records/s ({one['rate'] / TARGET:.0%} "
+        f"of the {TARGET / 1e3:.0f}k/s target), {one['rate'] / batch_rate:.2f}× the BatchProcessor "
+        f"in-process; its CPU per record {_fmt(one['cpu_us_per_record'])} µs, "
+        f"{_fmt(one['cpu_us_per_record'] and one['cpu_us_per_record'] / batch_cpu_us, '{:.2f}')}× "
+        f"the BatchProcessor's ({batch_cpu_us:.1f} µs); its main thread was on its core "
+        f"{_fmt(one['main_thread_running'], '{:.0%}')} of the time and waited for it "
+        f"{_fmt(one['main_thread_waiting_for_core'], '{:.0%}')} (another process or thread on the "
+        f"pinned core). Worker ÷ BatchProcessor in each pair of runs (the BatchProcessor just "
+        "before the worker): by wall clock " + ", ".join(f"{w:.2f}×" for w, _c in pairs)
+        + "; per CPU-second " + ", ".join(_fmt(c, "{:.2f}×") for _w, c in pairs) + ". "
+        f"The engine alone does {engine_rate / 1e3:.1f}k/s and JSON + "
         f"engine + state export {batch_rate / 1e3:.1f}k/s: "
         + ("even with a free transport the worker could not reach the target. "
            if batch_rate < TARGET else
@@ -215,9 +251,15 @@ def run(ctx: Context) -> Result:
         f"{engine['table_updates']:,} exported states in {engine['checkpoints']} checkpoints "
         f"({engine['table_update_bytes'] / 1e6:.1f} MB of JSON) for {n:,} records, each one "
         "also a changelog message the worker sends.",
-        f"- Two workers: {two['rate'] / 1e3:.1f}k/s = {two['rate'] / one['rate']:.2f}× one "
-        f"(group members seen: {two['max_members']}); on 2 cores shared with the broker, the "
-        "producer of the changelog and alerts, and everything else on the machine.",
+        f"- Two workers on {cpu}: {two['rate'] / 1e3:.1f}k/s = {two['rate'] / one['rate']:.2f}× one, "
+        "from the first poll that saw both taking records (runs: "
+        + ", ".join(f"{x / one['rate']:.2f}×" for x in two["rates"]) + "); from the first record "
+        f"either took: {two['rate_from_first'] / 1e3:.1f}k/s = "
+        f"{two['rate_from_first'] / one['rate']:.2f}×. Between the first records of the two: "
+        f"{two['all_taking_s'] - two['startup_s']:.1f} s, {two['taken_before_all']:,} records "
+        f"taken; taken twice (replayed after a rebalance): {two['retaken']:,}. Group members "
+        f"seen: {two['max_members']}; on 2 cores shared with the broker, the producer of the "
+        "changelog and alerts, and everything else on the machine.",
         f"- Worker warnings (stderr, WARNING level): one worker {_fmt_warnings(one['warnings'])}; "
         f"two workers {_fmt_warnings(two['warnings'])}.",
         f"- Cross-checks: steady (10–90 % taken) one worker {one['steady_rate'] / 1e3:.1f}k/s, "
@@ -241,7 +283,8 @@ def run(ctx: Context) -> Result:
     result.data = {"capture": {"path": str(capture), **meta}, "records": total, "end_offsets": ends,
                    "produce_seconds": produce_seconds, "workers": runs, "engine": engine,
                    "consume": consume, "faust_floor": floor, "faust_floor_stock": stock_floor,
-                   "faust_floor_errors": floor_errors,
+                   "faust_floor_errors": floor_errors, "engine_runs": engines,
+                   "worker_over_batch_pairs": pairs,
                    "us_per_record": us,
                    "loadavg_end": loadavg()}
     return result
@@ -252,7 +295,8 @@ def _median_run(attempts: list[dict]) -> dict:
     run's rate beside it."""
     ranked = sorted(attempts, key=lambda r: r["rate"])
     chosen = ranked[(len(ranked) - 1) // 2]
-    return chosen | {"rates": [r["rate"] for r in attempts]}
+    return chosen | {"rates": [r["rate"] for r in attempts],
+                      "rates_from_first": [r.get("rate_from_first") for r in attempts]}
 
 
 def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic: str,
@@ -275,23 +319,28 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
                                       cwd=ROOT, stdout=subprocess.DEVNULL, stderr=err))
     timeline: list[tuple[float, int]] = []  # (time, committed offsets)
     consumed_timeline: list[tuple[float, int]] = []  # (time, records taken by the workers)
+    worker_timeline: list[tuple[float, list[int]]] = []  # (time, records taken by each worker)
     changelog = broker.Watermarks(f"{app_id}-host-state-changelog")
     writes: list[tuple[float, int]] = []  # (time, changelog messages): checkpoints
     members = 0
     next_members = 0.0
-    cpu_at_first = cpu_at_done = None
+    cpu_at_first = cpu_at_done = sched_at_first = sched_at_done = None
+    cpu_done_at = 0.0
     consumed_done = False
     try:
         while True:
             now = time.perf_counter() - started
-            consumed = sum(_consumed(port) for port in ports)
+            by_worker = [_consumed(port) for port in ports]
+            consumed = sum(by_worker)
             if not consumed_timeline or consumed != consumed_timeline[-1][1]:
                 consumed_timeline.append((now, consumed))
+                worker_timeline.append((now, by_worker))
                 if cpu_at_first is None and consumed > 0:
-                    cpu_at_first = _cpu_now(procs)
+                    cpu_at_first, sched_at_first = _cpu_now(procs), _sched_now(procs)
             if consumed >= total and not consumed_done:
                 consumed_done = True
-                cpu_at_done = _cpu_now(procs)
+                cpu_at_done, sched_at_done = _cpu_now(procs), _sched_now(procs)
+                cpu_done_at = now
             committed = offsets.total()
             written = changelog.total()
             if not writes or written != writes[-1][1]:
@@ -314,6 +363,7 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     finally:
         cpus = _stop(procs)
         changelog.close()
+        offsets.close()
         stderr = _tail(errs)
         warnings = _warnings(errs)
         for err in errs:
@@ -321,11 +371,29 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     # The rate: records the workers took from faust (their consumed counter, polled every
     # POLL_S), from the first poll that saw any to the first that saw them all.  Offsets are
     # committed only at checkpoints (seconds apart), too coarse to time by.
+    # A record taken again after a rebalance (the new owner replays what was not checkpointed)
+    # is counted again by the workers: the last record is taken when their sum reaches its
+    # final value, not `total`.  Records/s counts what was taken from the first poll that saw
+    # every worker taking records (for one worker: its first) to then: before it, a worker that
+    # joined the group first may have worked alone until the other's join moved partitions
+    # (the dev broker starts a new group's first rebalance at once:
+    # group.initial.rebalance.delay.ms=0), which is reported beside it, not hidden.
+    final = consumed_timeline[-1][1]
     first = next((t, c) for t, c in consumed_timeline if c > 0)
-    done = next(t for t, c in consumed_timeline if c >= total)
-    span = done - first[0]
-    rate = (total - first[1]) / span if span > 0 and first[1] < total else total / max(done, 1e-9)
+    done = next(t for t, c in consumed_timeline if c >= final)
+    all_in = next(((t, sum(cs)) for t, cs in worker_timeline if all(cs)), first)
+    span = done - all_in[0]
+    rate = (final - all_in[1]) / span if span > 0 and all_in[1] < final else total / max(done, 1e-9)
+    span_first = done - first[0]
+    rate_from_first = (final - first[1]) / span_first if span_first > 0 else rate
+    span = (cpu_done_at if consumed_done else done) - first[0]  # the CPU figures: over this
     busy_cpu = (cpu_at_done - cpu_at_first) if cpu_at_first is not None and cpu_at_done is not None else None
+    # the workers' main threads (the agent, faust, the engine) from first to last record taken:
+    # on a core, waiting for one (runnable, another process or thread on it), or neither
+    # (waiting for records, for Kafka's acks, or for the GIL while the consumer thread has it)
+    main_run, main_wait = (
+        [(b - a) / (len(pins) * span) if span > 0 else None for a, b in zip(sched_at_first, sched_at_done)]
+        if sched_at_first and sched_at_done else (None, None))
     return {"workers": len(pins), "rate": rate,
             "checkpoints": sum(1 for _t, c in timeline if c > 0),
             "changelog_messages": writes[-1][1] if writes else 0, "changelog_timeline": writes,
@@ -333,6 +401,12 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
             "cpu_us_per_record": busy_cpu / (total - first[1]) * 1e6 if busy_cpu and total > first[1] else None,
             "steady_rate": _steady(consumed_timeline, total) or rate,
             "startup_s": first[0], "first_consumed": first[1], "done_s": done,
+            "main_thread_running": main_run, "main_thread_waiting_for_core": main_wait,
+            "rate_from_first": rate_from_first, "all_taking_s": all_in[0],
+            "taken_before_all": all_in[1], "retaken": final - total,
+            "first_taken_by_worker": [next((t for t, cs in worker_timeline if cs[i] > 0), None)
+                                      for i in range(len(pins))],
+            "worker_timeline": worker_timeline,
             "committed_s": timeline[-1][0],
             "max_members": members, "cpus": cpus, "cpu": sum(cpus), "timeline": timeline,
             "consumed_timeline": consumed_timeline,
@@ -373,6 +447,20 @@ def _cpu_now(procs: list[subprocess.Popen]) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total
+
+
+def _sched_now(procs: list[subprocess.Popen]) -> tuple[float, float] | None:
+    """Seconds the processes' main threads have spent on a core and waiting for one
+    (/proc/PID/task/PID/schedstat: run time, run-queue delay), summed."""
+    run = wait = 0.0
+    try:
+        for p in procs:
+            with open(f"/proc/{p.pid}/task/{p.pid}/schedstat") as f:
+                fields = f.read().split()
+            run, wait = run + int(fields[0]) / 1e9, wait + int(fields[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+    return run, wait
 
 
 def _steady(timeline: list[tuple[float, int]], total: int) -> float | None:

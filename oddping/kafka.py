@@ -107,10 +107,13 @@ def ensure_topics(kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeo
         return []
     created = []
     for name, future in admin.create_topics(wanted, operation_timeout=timeout_s).items():
-        try:
-            future.result()
+        # exception(), not result() in a try: a raised exception's traceback holds this frame,
+        # which holds `future` (and so the exception) and `admin`.  That cycle would keep the
+        # admin client until the garbage collector runs in whatever thread allocates next,
+        # possibly the client's own librdkafka thread, where destroying it aborts the process.
+        error = future.exception()
+        if error is None:
             created.append(name)
-        except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-                raise KafkaUnavailable(f"cannot create topic {name}: {exc.args[0].str()}") from None
+        elif error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            raise KafkaUnavailable(f"cannot create topic {name}: {error.args[0].str()}") from None
     return created

@@ -11,11 +11,14 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 ROOT = Path(__file__).resolve().parent.parent
 KAFKA_SH = ROOT / "dev" / "kafka" / "kafka.sh"
+COORDINATOR_NOT_READY = frozenset({  # what a group's coordinator answers while it is loading
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS, KafkaError._WAIT_COORD, KafkaError._TIMED_OUT})
 BOOTSTRAP = os.environ.get("ODDPING_TEST_BOOTSTRAP",
                            f"127.0.0.1:{os.environ.get('KAFKA_PORT', '9092')}")
 
@@ -96,14 +99,26 @@ def wait_first_message(topic: str, timeout_s: float = 120.0) -> bool:
 
 
 def committed_total(group: str, topic: str, partitions: int) -> int:
-    """Sum of a consumer group's committed offsets on a topic (a partition with none: 0)."""
-    from confluent_kafka import ConsumerGroupTopicPartitions
+    """Sum of a consumer group's committed offsets on a topic (a partition with none: 0).
 
-    admin = AdminClient({"bootstrap.servers": BOOTSTRAP})
-    request = [ConsumerGroupTopicPartitions(group, [TopicPartition(topic, p)
-                                                    for p in range(partitions)])]
-    result = admin.list_consumer_group_offsets(request, request_timeout=10)[group].result(15)
-    return sum(max(0, tp.offset) for tp in result.topic_partitions)
+    Read by a consumer of that group that never subscribes, not by
+    AdminClient.list_consumer_group_offsets, which crashes the process when the coordinator is
+    not ready yet (tests/test_kafka_client_crashes.py)."""
+    consumer = Consumer({"bootstrap.servers": BOOTSTRAP, "group.id": group,
+                         "enable.auto.commit": False})
+    partitions_ = [TopicPartition(topic, p) for p in range(partitions)]
+    deadline = time.monotonic() + 30
+    try:
+        while True:
+            try:
+                committed = consumer.committed(partitions_, timeout=15)
+                return sum(max(0, tp.offset) for tp in committed)
+            except KafkaException as exc:  # the coordinator is not ready yet: ask again
+                if exc.args[0].code() not in COORDINATOR_NOT_READY or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+    finally:
+        consumer.close()
 
 
 def end_offsets_total(topic: str, partitions: int) -> int:
