@@ -9,7 +9,6 @@ spraying random identifiers (icmptunnel) cannot grow without limit.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -32,6 +31,23 @@ OUTBOUND_SENSORS = 8
 TRACEROUTE_MEMORY_NS = 120 * 1_000_000_000
 #: Consecutive requests on one identifier further apart than this are not one traceroute.
 TRACEROUTE_STEP_GAP_NS = 30 * 1_000_000_000
+
+
+#: Strings many hosts' states share (payload classes, sensor ids, the hash of an empty or a
+#: Windows payload, a flood's target), one copy each: a record's strings are its own (orjson),
+#: and a host keeps up to 128 requests.  Bounded: cleared when full, which only costs sharing.
+CANONICAL_STRINGS = 4096
+_canonical: dict[str, str] = {}
+
+
+def canonical(value: str) -> str:
+    """One shared copy of a string seen often (see CANONICAL_STRINGS)."""
+    found = _canonical.get(value)
+    if found is None:
+        if len(_canonical) >= CANONICAL_STRINGS:
+            _canonical.clear()
+        found = _canonical[value] = value
+    return found
 
 
 class SeenRequest(NamedTuple):
@@ -74,6 +90,30 @@ class SeenRequest(NamedTuple):
         }
 
 
+def shared_with(previous: SeenRequest, record: dict[str, Any]) -> tuple:
+    """The fields of a request to remember, its strings shared with the request before it on
+    the same identifier where equal (same destination, payload, sensor, flow): an ordinary
+    ping repeats them all."""
+    dst, payload_class, sha, sensor, community = (
+        record["dst_ip"], record["payload_class"], record["payload_sha256"],
+        record["sensor_id"], record["community_id"],
+    )
+    return (
+        record["ts_ns"],
+        record["icmp_seq"],
+        previous.dst_ip if dst == previous.dst_ip else canonical(dst),
+        record["ttl"],
+        record["payload_len"],
+        previous.payload_class if payload_class == previous.payload_class
+        else canonical(payload_class),
+        previous.payload_sha256 if sha == previous.payload_sha256 else sha,
+        previous.sensor_id if sensor == previous.sensor_id else canonical(sensor),
+        previous.community_id if community == previous.community_id else community,
+        record.get("frame"),
+        record["ip_total_len"],
+    )
+
+
 @dataclass(slots=True)
 class TtlProfile:
     """Where the host's ordinary traffic starts and how far it is from the sensor."""
@@ -101,8 +141,9 @@ class HostState:
     ip_version: int
     first_ns: int
     last_ns: int
-    #: icmp_id -> recent requests, least recently used identifier first
-    requests: dict[int, deque[SeenRequest]] = field(default_factory=dict)
+    #: icmp_id -> recent requests (a list, oldest first, at most REQUESTS_PER_ID: a deque costs
+    #: 760 bytes even for one request), least recently used identifier first
+    requests: dict[int, list[SeenRequest]] = field(default_factory=dict)
     traceroute_ids: dict[int, TracerouteMark] = field(default_factory=dict)
     #: sensor_id -> last time that sensor saw the host send (requests, SYNs)
     outbound_sensors: dict[str, int] = field(default_factory=dict)
@@ -126,26 +167,32 @@ class HostState:
         requests = self.requests
         ring = requests.get(icmp_id)
         if ring is None:
-            ring = deque(maxlen=REQUESTS_PER_ID)
+            ring = []
             if len(requests) >= IDS_PER_HOST:
                 del requests[next(iter(requests))]
             requests[icmp_id] = ring
         elif next(reversed(requests)) != icmp_id:
             requests[icmp_id] = requests.pop(icmp_id)  # re-inserted last: most recently used
-        previous = ring[-1] if ring else None
-        seen = (
-            record["ts_ns"],
-            record["icmp_seq"],
-            record["dst_ip"],
-            record["ttl"],
-            record["payload_len"],
-            record["payload_class"],
-            record["payload_sha256"],
-            record["sensor_id"],
-            record["community_id"],
-            record.get("frame"),
-            record["ip_total_len"],
-        )
+        if ring:
+            previous = ring[-1]
+            if len(ring) >= REQUESTS_PER_ID:
+                del ring[0]
+            seen = shared_with(previous, record)
+        else:
+            previous = None
+            seen = (
+                record["ts_ns"],
+                record["icmp_seq"],
+                canonical(record["dst_ip"]),
+                record["ttl"],
+                record["payload_len"],
+                canonical(record["payload_class"]),
+                canonical(record["payload_sha256"]),
+                canonical(record["sensor_id"]),
+                record["community_id"],
+                record.get("frame"),
+                record["ip_total_len"],
+            )
         # _make takes the fields as one tuple: the generated __new__ costs twice as much, and
         # this runs for every request
         ring.append(SeenRequest._make(seen))
@@ -210,6 +257,7 @@ class HostState:
     # -- outbound visibility -------------------------------------------------------------
 
     def saw_outbound(self, sensor_id: str, ts_ns: int) -> None:
+        sensor_id = canonical(sensor_id)
         if sensor_id not in self.outbound_sensors and len(self.outbound_sensors) >= OUTBOUND_SENSORS:
             del self.outbound_sensors[min(self.outbound_sensors, key=self.outbound_sensors.get)]
         self.outbound_sensors[sensor_id] = ts_ns
@@ -264,9 +312,7 @@ class HostState:
             raise ValueError(f"host state version {data.get('state_version')!r} is not {STATE_VERSION}")
         state = cls(data["ip"], data["ip_version"], data["first_ns"], data["last_ns"])
         for icmp_id, ring in data["requests"]:
-            state.requests[icmp_id] = deque(
-                (SeenRequest(*seen) for seen in ring), maxlen=REQUESTS_PER_ID
-            )
+            state.requests[icmp_id] = [SeenRequest(*seen) for seen in ring][-REQUESTS_PER_ID:]
         for icmp_id, first_ns, last_ns, max_ttl in data["traceroute_ids"]:
             state.traceroute_ids[icmp_id] = TracerouteMark(first_ns, last_ns, max_ttl)
         state.outbound_sensors = {s: ts for s, ts in data["outbound_sensors"]}
