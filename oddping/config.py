@@ -110,6 +110,11 @@ class ProcessorSettings(_Section):
     stall_timeout_s: float = Field(
         120.0, gt=0, description="/healthz fails when records wait and none is taken this long")
     max_tracked_hosts: int = Field(100_000, ge=1)
+    alert_budget_per_minute: int = Field(
+        1200, ge=0, description="most alert emissions (new alerts and updates) per minute of "
+        "capture time that reach the alerts topic, shared out over the records partitions; "
+        "the overflow is counted (oddping_alerts_over_budget) and reported in the next alert "
+        "that gets through (details.alerts_over_budget).  0: unbounded")
     host_idle_expiry_s: float = Field(900.0, gt=0)
 
 

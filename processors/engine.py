@@ -34,11 +34,14 @@ from typing import Any, Iterable
 from oddping.config import Settings
 from processors import events
 from processors.alerts import Alert, build_alert
+from processors.budget import AlertBudget
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
+from processors.flood import FloodMonitor
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.rules.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState
+from processors.state.admission import Admission
 from processors.suppress import Suppressions
 
 NS_PER_S = 1_000_000_000
@@ -147,6 +150,18 @@ class EngineStats:
     hosts_tracked: int = 0
     hosts_expired: int = 0
     hosts_evicted: int = 0
+    #: evictions by admission tier: "probation" (new hosts) or "protected" (see admission.py)
+    hosts_evicted_by_tier: Counter = field(default_factory=Counter)
+    #: echo requests from new sources folded into a flood (no host state; processors/flood.py)
+    flood_absorbed: int = 0
+    #: hosts admitted before their flood was recognised, folded back into it
+    hosts_folded: int = 0
+    #: per-source findings folded into floods instead of alerted, by rule
+    findings_folded: Counter = field(default_factory=Counter)
+    #: targets the flood monitor stopped counting to stay within max_targets
+    flood_targets_dropped: int = 0
+    #: alert emissions dropped by the alert budget (processors/budget.py)
+    alerts_over_budget: int = 0
 
     @property
     def records_by_event(self) -> Counter:
@@ -219,6 +234,7 @@ class Engine:
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
         self.track_changes = track_changes
         self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
+        self.admission = Admission(self.max_hosts)
         self.stats = EngineStats()
         self.watermark_ns = 0
         self._next_sweep_ns: int | None = None
@@ -230,6 +246,11 @@ class Engine:
         self._least_last_ns: float = math.inf
         self._least_window_end: float = math.inf
         self._changed: dict[str, bool] = {}
+        self.floods = FloodMonitor(self, settings.kafka.partitions)
+        self.budget = AlertBudget(
+            settings.processor.alert_budget_per_minute, settings.kafka.partitions, self.stats,
+            lambda ip: ip in self.hosts and not self.admission.is_probationary(ip),
+        )
 
     # -- the hot path --------------------------------------------------------------------
 
@@ -245,9 +266,12 @@ class Engine:
         ts = record["ts_ns"]
         host = self.hosts.get(host_ip)
         if host is None:
+            if event == events.ECHO_REQUEST and self.floods.absorb(record, handlers, alerts):
+                return self._absorbed(ts, alerts)
             host = self._admit(host_ip, record, alerts)
         else:
             self.hosts.move_to_end(host_ip)
+            self.admission.seen(host_ip, record)
         if ts - host.last_ns > self.idle_ns:  # the host's own silence: start afresh
             self._expire(host, alerts)
             host = self._admit(host_ip, record, alerts)
@@ -277,7 +301,18 @@ class Engine:
                 self._next_sweep_ns = ts + self.sweep_ns
             elif ts >= self._next_sweep_ns:
                 self._sweep(alerts)
-        return alerts
+        return self.budget.admit(alerts)
+
+    def _absorbed(self, ts: int, alerts: list[Alert]) -> list[Alert]:
+        """A record a flood took (processors/flood.py): event time still advances, as at the
+        end of process()."""
+        if ts > self.watermark_ns:
+            self.watermark_ns = ts
+            if self._next_sweep_ns is None:
+                self._next_sweep_ns = ts + self.sweep_ns
+            elif ts >= self._next_sweep_ns:
+                self._sweep(alerts)
+        return self.budget.admit(alerts)
 
     def _route(self, record: Any) -> tuple[str, tuple[Handler, ...]] | None:
         """The record's event and the handlers to call for it, or None (counted) when the
@@ -410,23 +445,31 @@ class Engine:
         """Inactivity (capture time): emit what the host has pending and forget it."""
         self._close_due(host, None, alerts)
         del self.hosts[host.ip]
+        self.admission.forget(host.ip)
         self.stats.hosts_expired += 1
         self.stats.hosts_tracked = len(self.hosts)
 
     def _admit(self, host_ip: str, record: dict[str, Any], alerts: list[Alert]) -> HostState:
         if len(self.hosts) >= self.max_hosts:
-            _, victim = self.hosts.popitem(last=False)  # least recently active
-            self._close_due(victim, None, alerts)
-            self.stats.hosts_evicted += 1
-            if self.track_changes:
-                self._changed[victim.ip] = False
+            self._evict(alerts)
         ts = record["ts_ns"]
         host = HostState(host_ip, record["ip_version"], ts, ts)
         self.hosts[host_ip] = host
+        self.admission.admitted(host_ip, record)
         self.stats.hosts_tracked = len(self.hosts)
         if ts < self._least_last_ns:
             self._least_last_ns = ts
         return host
+
+    def _evict(self, alerts: list[Alert]) -> None:
+        """Make room: the victim the admission tiers choose (see state/admission.py) closes its
+        windows, emitting their alerts, and is forgotten."""
+        victim = self.hosts.pop(self.admission.victim(self.hosts))
+        self._close_due(victim, None, alerts)
+        self.stats.hosts_evicted += 1
+        self.stats.hosts_evicted_by_tier = self.admission.evicted
+        if self.track_changes:
+            self._changed[victim.ip] = False
 
     def _sweep(self, alerts: list[Alert]) -> None:
         """Emit windows event time has long passed; reclaim hosts idle in both senses.
@@ -439,6 +482,7 @@ class Engine:
         idle_before = close_before - self.idle_ns
         if self._least_last_ns <= idle_before or self._least_window_end <= close_before:
             self._walk_hosts(close_before, idle_before, alerts)
+        self.floods.close_due(close_before, alerts)
         self._touch_at_last_sweep = self._touch
         self._next_sweep_ns = now + self.sweep_ns
 
@@ -487,7 +531,8 @@ class Engine:
                 self._close_due(host, now_ns, alerts)
             if self.track_changes:
                 self._changed[host.ip] = True
-        return alerts
+        self.floods.close_due(now_ns, alerts)
+        return self.budget.admit(alerts)
 
     def emit_pending(self) -> list[Alert]:
         """Emit every window holding evidence not yet emitted, keeping it open: for a stream
@@ -502,12 +547,14 @@ class Engine:
                     emitted = True
             if emitted and self.track_changes:
                 self._changed[host.ip] = True
-        return alerts
+        self.floods.emit_pending(alerts)
+        return self.budget.admit(alerts)
 
     def forget(self, host_ip: str) -> None:
         """Drop a host's state without emitting anything: its state now lives elsewhere (the
         partition moved to another worker).  Not counted as expiry or eviction."""
         self.hosts.pop(host_ip, None)
+        self.admission.forget(host_ip)
         self._changed.pop(host_ip, None)
         self.stats.hosts_tracked = len(self.hosts)
 
@@ -525,17 +572,14 @@ class Engine:
         if restored.ip != host_ip:
             raise ValueError(f"state is for {restored.ip}, not {host_ip}")
         if host_ip not in self.hosts and len(self.hosts) >= self.max_hosts:
-            _, victim = self.hosts.popitem(last=False)
-            self._close_due(victim, None, alerts)
-            self.stats.hosts_evicted += 1
-            if self.track_changes:
-                self._changed[victim.ip] = False
+            self._evict(alerts)
         self.hosts[host_ip] = restored
+        self.admission.restored(host_ip, restored.first_ns, restored.last_ns)
         self.stats.hosts_tracked = len(self.hosts)
         self._least_last_ns = min(self._least_last_ns, restored.last_ns)
         if restored.next_window_end is not None:
             self._least_window_end = min(self._least_window_end, restored.next_window_end)
-        return alerts
+        return self.budget.admit(alerts)
 
     def take_changes(self) -> dict[str, bytes | None]:
         """Hosts changed since the last call: host -> exported state as JSON, or None if

@@ -8,7 +8,7 @@ import copy
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
-from recordkit import zoo
+from recordkit import at, by_time, request, zoo
 
 import schemas
 from processors import scan_records
@@ -19,7 +19,12 @@ from processors.rules import RULE_IDS
 
 @pytest.fixture(scope="module")
 def alerts():
-    found, _ = scan_records(zoo())
+    # the zoo, and a flood: a fast source and 1,500 spoofed sources at one target
+    flood = [request("10.77.0.1", "192.0.2.80", at(300 + i / 1000), payload_class="empty",
+                     icmp_id=3, seq=i) for i in range(600)]
+    flood += [request(f"100.{i // 250}.{i % 250}.1", "192.0.2.81", at(300 + i / 1000),
+                      payload_class="empty", icmp_id=3, seq=i) for i in range(1500)]
+    found, _ = scan_records(by_time(zoo() + flood))
     assert {a.rule_id for a in found} == set(RULE_IDS)  # every rule's alerts are checked
     return found
 

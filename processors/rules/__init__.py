@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from oddping.config import ConfigError
 from processors.rules import (
+    icmp_flood,
     icmp_tunnel,
     multi_destination_sequence,
     os_ttl_mismatch,
@@ -39,6 +40,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     oversized_payload,
     icmp_tunnel,
     ping_sweep,
+    icmp_flood,
 )
 
 #: rule id -> module (with METADATA, Tunables and Detector)

@@ -1,0 +1,291 @@
+"""The flood monitor: per target, echo requests from sources the engine does not track yet.
+
+What it does for the engine (the rule's side, thresholds and limits are in
+processors/rules/icmp_flood.py):
+
+* ``absorb(record, ...)`` is asked for an echo request whose source is not tracked.  It counts
+  the request for its target in the source's partition (processors/partitions.py).  While the
+  target is under flood there it *absorbs* the request: the source gets no host state, the
+  findings the request would have raised are counted (folded), and the owner partition's flood
+  window takes the request.  Otherwise the engine admits the source as usual.
+* When a target's count in a partition reaches the partition's share of ``min_sources`` within
+  ``within_s``, the flood starts: the sources admitted on the way (still on probation, one
+  packet, nothing emitted) are folded back in, so even the first seconds of a flood raise one
+  alert.
+* Its windows are emitted like the engine's: at the start, then at most every
+  ``update_interval_s`` of capture time while the flood grows, and finally when event time has
+  passed their end (sweep) or at the end of input (flush).
+
+Bounded: at most ``max_targets`` targets per partition (the stalest, then the smallest are
+dropped, counted), at most the share of ``min_sources`` remembered sources per target, and a
+doorkeeper of ``DOORKEEPER`` folded sources per generation (two generations), so a source seen
+again is tracked from its second packet.  The doorkeeper keeps CRC-32s of addresses: a
+collision only makes a source tracked one packet early.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Callable
+
+from processors import events
+from processors.alerts import Alert, build_alert
+from processors.findings import AlertWindow, Finding
+from processors.partitions import partition_of
+from processors.rules.icmp_flood import TARGET
+from processors.state import TRACKERS, HostState
+
+if TYPE_CHECKING:
+    from processors.engine import Engine
+
+NS_PER_S = 1_000_000_000
+RULE_ID = "icmp_flood"
+#: Folded sources remembered per doorkeeper generation.
+DOORKEEPER = 65_536
+#: Closed flood window slots remembered per partition (a late request cannot re-open one).
+CLOSED_SLOTS = 64
+
+
+class _Target:
+    """One target's counting in one partition."""
+
+    __slots__ = ("bucket", "count", "recent", "flooding", "second", "in_second")
+
+    def __init__(self, bucket: int) -> None:
+        self.bucket = bucket  # start of the current within_s bucket (ns)
+        self.count = 0  # new sources in it
+        self.recent: list[str] = []  # sources admitted in it (folded back at the start)
+        self.flooding = False
+        self.second = 0  # current second of capture time, and new sources in it
+        self.in_second = 0
+
+
+class _Partition:
+    __slots__ = ("targets", "windows", "closed")
+
+    def __init__(self) -> None:
+        self.targets: dict[str, _Target] = {}
+        self.windows: dict[tuple[str, int], _FloodWindow] = {}
+        self.closed: list[tuple[str, int]] = []
+
+
+class _FloodWindow:
+    __slots__ = ("window", "last_emit_ns", "peak", "folded")
+
+    def __init__(self, window: AlertWindow) -> None:
+        self.window = window
+        self.last_emit_ns: int | None = None
+        self.peak = 0
+        self.folded: Counter = Counter()
+
+
+class FloodMonitor:
+    def __init__(self, engine: Engine, partitions: int) -> None:
+        self.engine = engine
+        self.detector = engine.by_rule.get(RULE_ID)
+        self.enabled = self.detector is not None
+        self.partitions = max(1, partitions)
+        if not self.enabled:
+            return
+        t = self.detector.tunables
+        self.share = max(2, math.ceil(t.min_sources / self.partitions))
+        self.bucket_ns = int(t.within_s * NS_PER_S)
+        self.update_ns = int(t.update_interval_s * NS_PER_S)
+        self.width_ns = int(t.alert_window_s * NS_PER_S)
+        self.max_targets = t.max_targets
+        self.by_partition: dict[int, _Partition] = {}
+        self._door_new: set[int] = set()
+        self._door_old: set[int] = set()
+
+    # -- the engine's questions ----------------------------------------------------------
+
+    def absorb(self, record: dict[str, Any], handlers, alerts: list[Alert]) -> bool:
+        """An echo request from an untracked source: count it; True when the flood took it
+        (the engine then admits no host)."""
+        if not self.enabled:
+            return False
+        source = record["initiator_ip"]
+        ts = record["ts_ns"]
+        partition = partition_of(source, self.partitions)
+        part = self.by_partition.get(partition)
+        if part is None:
+            part = self.by_partition[partition] = _Partition()
+        target = self._target(part, record["dst_ip"], ts)
+        if target.second != ts // NS_PER_S:
+            target.second, target.in_second = ts // NS_PER_S, 0
+        door = zlib.crc32(source.encode())
+        if target.flooding and (door in self._door_new or door in self._door_old):
+            return False  # seen before: track it from now on
+        target.count += 1
+        target.in_second += 1
+        if not target.flooding:
+            if target.count < self.share:
+                target.recent.append(source)
+                return False
+            self._start(part, partition, target, alerts)
+        self._remember(door)
+        self._fold(part, partition, record, self._folded_findings(record, handlers), alerts)
+        return True
+
+    def close_due(self, before_ns: int | None, alerts: list[Alert]) -> None:
+        """Emit and close the flood windows that ended before before_ns (None: all)."""
+        if not self.enabled:
+            return
+        for part in self.by_partition.values():
+            for slot, flood in list(part.windows.items()):
+                if before_ns is None or flood.window.end_ns <= before_ns:
+                    del part.windows[slot]
+                    part.closed.append(slot)
+                    if flood.window.dirty:
+                        self._emit(flood, alerts)
+            del part.closed[:-CLOSED_SLOTS]
+            if before_ns is not None:  # targets quiet for a whole bucket are forgotten
+                stale = [ip for ip, t in part.targets.items()
+                         if t.bucket + 2 * self.bucket_ns <= before_ns]
+                for ip in stale:
+                    del part.targets[ip]
+
+    def emit_pending(self, alerts: list[Alert]) -> None:
+        if not self.enabled:
+            return
+        for part in self.by_partition.values():
+            for flood in part.windows.values():
+                if flood.window.dirty:
+                    self._emit(flood, alerts)
+
+    def forget_partitions(self, partitions: set[int]) -> None:
+        if self.enabled:
+            for partition in partitions:
+                self.by_partition.pop(partition, None)
+
+    # -- inside --------------------------------------------------------------------------
+
+    def _target(self, part: _Partition, ip: str, ts: int) -> _Target:
+        bucket = ts - ts % self.bucket_ns
+        target = part.targets.get(ip)
+        if target is None:
+            if len(part.targets) >= self.max_targets:
+                self._drop_targets(part, bucket)
+            target = part.targets[ip] = _Target(bucket)
+        elif target.bucket != bucket and ts > target.bucket:
+            # A new bucket: a flood goes on while the last bucket reached the share.
+            target.flooding = (target.flooding and target.count >= self.share
+                               and bucket == target.bucket + self.bucket_ns)
+            target.bucket, target.count = bucket, 0
+            target.recent.clear()
+        return target
+
+    def _drop_targets(self, part: _Partition, bucket: int) -> None:
+        """Make room: targets of older buckets first, then the half with the fewest sources."""
+        targets = part.targets
+        stale = [ip for ip, t in targets.items() if t.bucket < bucket and not t.flooding]
+        if len(stale) < len(targets) // 2:
+            by_count = sorted(targets, key=lambda ip: (targets[ip].flooding, targets[ip].count))
+            stale = by_count[: len(targets) // 2]
+        for ip in stale:
+            del targets[ip]
+        self.engine.stats.flood_targets_dropped += len(stale)
+
+    def _remember(self, door: int) -> None:
+        if len(self._door_new) >= DOORKEEPER:
+            self._door_old, self._door_new = self._door_new, set()
+        self._door_new.add(door)
+
+    def _folded_findings(self, record: dict[str, Any], handlers) -> Counter:
+        """The findings the request would have raised for a new host of its own: run on a
+        host state that is thrown away, counted."""
+        host = HostState(record["initiator_ip"], record["ip_version"], record["ts_ns"],
+                         record["ts_ns"])
+        context = TRACKERS[events.ECHO_REQUEST](host, record)
+        found: Counter = Counter()
+        for handler in handlers:
+            for finding in handler(host, record, context):
+                found[finding.rule_id] += 1
+        return found
+
+    def _start(self, part: _Partition, partition: int, target: _Target,
+               alerts: list[Alert]) -> None:
+        """The share is reached: the target is flooded.  The sources admitted on the way that
+        are still one-packet probationary hosts with nothing emitted are folded back in."""
+        target.flooding = True
+        engine = self.engine
+        for source in target.recent:
+            host = engine.hosts.get(source)
+            if host is None or not engine.admission.is_probationary(source):
+                continue
+            if host.first_ns != host.last_ns or any(w.emitted for w in host.windows.values()):
+                continue
+            rings = list(host.requests.items())
+            if len(rings) != 1 or len(rings[0][1]) != 1:
+                continue
+            icmp_id, (seen,) = rings[0]
+            found: Counter = Counter()
+            for window in host.windows.values():
+                found[window.rule_id] += window.count
+            self._forget_host(source)
+            self._remember(zlib.crc32(source.encode()))
+            record = seen.as_record(source, icmp_id, host.ip_version)
+            self._fold(part, partition, record, found, alerts)
+        target.recent.clear()
+
+    def _forget_host(self, ip: str) -> None:
+        """A folded source's host state goes, emitting nothing (its findings are the flood's)."""
+        engine = self.engine
+        del engine.hosts[ip]
+        engine.admission.forget(ip)
+        engine.stats.hosts_folded += 1
+        engine.stats.hosts_tracked = len(engine.hosts)
+        if engine.track_changes:
+            engine._changed[ip] = False
+
+    def _fold(self, part: _Partition, partition: int, record: dict[str, Any], found: Counter,
+              alerts: list[Alert]) -> None:
+        stats = self.engine.stats
+        stats.flood_absorbed += 1
+        for rule, n in found.items():
+            stats.findings_folded[rule] += n
+        target_ip = record["dst_ip"]
+        if partition_of(target_ip, self.partitions) != partition:
+            return  # another partition raises this target's alert
+        ts = record["ts_ns"]
+        start = ts - ts % self.width_ns
+        slot = (target_ip, start)
+        flood = part.windows.get(slot)
+        if flood is None:
+            if slot in part.closed:
+                stats.late_findings[RULE_ID] += 1
+                return
+            window = AlertWindow(RULE_ID, target_ip, TARGET, start, start + self.width_ns,
+                                 record["ip_version"], self.detector.tunables.evidence_limit)
+            flood = part.windows[slot] = _FloodWindow(window)
+        window = flood.window
+        window.add(Finding(RULE_ID, record, TARGET), record["initiator_ip"])
+        flood.folded.update(found)
+        target = part.targets.get(target_ip)
+        if target is not None and target.in_second > flood.peak:
+            flood.peak = target.in_second
+        if flood.last_emit_ns is None or ts - flood.last_emit_ns >= self.update_ns:
+            flood.last_emit_ns = ts
+            self._emit(flood, alerts)
+
+    def _emit(self, flood: _FloodWindow, alerts: list[Alert]) -> None:
+        window = flood.window
+        facts = window.facts
+        facts["sources"] = window.count
+        facts["partitions"] = self.partitions
+        facts["estimated_sources"] = window.count * self.partitions
+        facts["max_sources_per_s"] = flood.peak
+        facts["folded_findings"] = sum(flood.folded.values())
+        for rule, n in sorted(flood.folded.items()):
+            facts[f"folded_{rule}"] = n
+        window.dirty = False
+        detector = self.detector
+        doc = build_alert(window, detector.metadata, detector.severity, detector.summary(window))
+        alerts.append(Alert(doc))
+        if window.emitted:
+            self.engine.stats.alerts_updated += 1
+        else:
+            self.engine.stats.alerts_emitted += 1
+        window.emitted = True
