@@ -381,14 +381,16 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
         _fail(str(exc))
     tune_gc()
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
-    emitted = []
+    latest = {}  # alert_id -> its latest version: every version emitted would grow unbounded
     account = Accounting()
     errors: list[str] = []
     process_record = engine.process
     for record in _capture_records(captures, settings, bpf, account, errors):
-        emitted.extend(process_record(record))
-    emitted.extend(engine.flush())
-    alerts = latest_versions(emitted)
+        for alert in process_record(record):
+            latest[alert.alert_id] = alert
+    for alert in engine.flush():
+        latest[alert.alert_id] = alert
+    alerts = latest_versions(latest.values())
     out = sys.stdout
     if fmt == "table":
         _print_alert_table(alerts)

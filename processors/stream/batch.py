@@ -133,6 +133,7 @@ class BatchProcessor:
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Partitions moved to another worker: their hosts' state now lives there."""
+        self.engine.floods.forget_partitions(partitions)
         for host in [h for h, p in self._partition.items() if p in partitions]:
             self.engine.forget(host)
             self._offset.pop(host, None)
