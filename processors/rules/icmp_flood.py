@@ -29,7 +29,8 @@ monitor's counters live in the worker, not in a changelog table: a restarted wor
 counting afresh (the alert id is stable, so later versions continue the same alert).
 
 Scratch state (``HostState.scratch["icmp_flood"]``): ``[second, requests in it, peak]``, the
-current second of capture time, the host's echo requests in it, its peak so far.
+current second of capture time, the host's echo requests in it, its peak so far; created only
+once a host sends two requests on one identifier within a second.
 """
 
 from __future__ import annotations
@@ -116,7 +117,12 @@ class Detector(BaseDetector):
         second = record["ts_ns"] // NS_PER_S
         scratch = host.scratch.get(self.rule_id)
         if scratch is None:
-            host.scratch[self.rule_id] = [second, 1, 1]
+            # Nothing kept until a second holds two requests on one identifier (the ring
+            # shows the one before): a host pinging once a second or less costs nothing.
+            ring = host.requests.get(record["icmp_id"])
+            if not ring or len(ring) < 2 or ring[-2].ts_ns // NS_PER_S != second:
+                return NOTHING
+            host.scratch[self.rule_id] = [second, 2, 2]
             return NOTHING
         if scratch[0] != second:
             scratch[0], scratch[1] = second, 1

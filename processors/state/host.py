@@ -21,6 +21,11 @@ STATE_VERSION = 1
 #: Echo requests remembered per identifier: enough to match replies that lag a burst (fping sends
 #: every 10 ms) and to look back over a Footprints-style run.
 REQUESTS_PER_ID = 16
+#: ... and only for this long (capture time): a reply that late answers nothing, and no rule's
+#: run or burst spans more (multi_destination_sequence looks 10 s back).  A host pinging once a
+#: second keeps 16, one pinging in bursts a minute apart keeps its last burst: most of an
+#: ordinary host's memory is its remembered requests.
+REQUEST_MEMORY_NS = 60 * 1_000_000_000
 #: Identifiers remembered per host, least recently used dropped first.
 IDS_PER_HOST = 8
 #: Identifiers remembered as traceroute runs.
@@ -176,6 +181,9 @@ class HostState:
         if ring:
             previous = ring[-1]
             if len(ring) >= REQUESTS_PER_ID:
+                del ring[0]
+            horizon = record["ts_ns"] - REQUEST_MEMORY_NS
+            while ring and ring[0].ts_ns < horizon:
                 del ring[0]
             seen = shared_with(previous, record)
         else:
