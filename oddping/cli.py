@@ -241,7 +241,9 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
     outcome = runner.finish()
     click.echo(
         f"oddping produce: delivered {outcome.delivered} records to {runner.topic}, "
-        f"failed {outcome.failed}; {outcome.account.summary()}", err=True)
+        f"failed {outcome.failed}"
+        + (f", shed {outcome.shed} (producer queue full)" if outcome.shed else "")
+        + f"; {outcome.account.summary()}", err=True)
     for error in outcome.capture_errors:
         click.echo(f"oddping: {error}", err=True)
     if outcome.failed:

@@ -107,8 +107,22 @@ class _Shape:
         return None
 
 
+_FRAGMENT_ANOMALY_FIELDS = _COMMON_FIELDS + (
+    ("anomaly", (str,)),
+    ("fragments", (int,)),
+    ("fragment_len", (int,)),
+)
 #: kind -> the shape of that kind of record
-_SHAPES = {"icmp": _Shape(_ICMP_FIELDS), "host_observation": _Shape(_OBSERVATION_FIELDS)}
+_SHAPES = {
+    "icmp": _Shape(_ICMP_FIELDS),
+    "host_observation": _Shape(_OBSERVATION_FIELDS),
+    "fragment_anomaly": _Shape(_FRAGMENT_ANOMALY_FIELDS),
+}
+#: record kinds other than icmp -> their event
+_KIND_EVENTS = {
+    "host_observation": events.HOST_OBSERVATION,
+    "fragment_anomaly": events.FRAGMENT_ANOMALY,
+}
 _ECHO = frozenset({events.ECHO_REQUEST, events.ECHO_REPLY})
 #: an ICMP record's route: its event, whether that is an echo, the event's handlers by class
 _IcmpRoute = tuple[str, bool, dict[str, tuple[Handler, ...]]]
@@ -324,8 +338,8 @@ class Engine:
         bad = shape.first_bad_field(record)
         if bad is not None:
             return self._invalid(bad)
-        if kind == "host_observation":
-            event = events.HOST_OBSERVATION
+        if kind != "icmp":
+            event = _KIND_EVENTS[kind]
             handlers = self.handlers[event]
         else:
             route = self._icmp_routes.get((record["ip_version"], record["icmp_type"]))

@@ -4,6 +4,7 @@ documented fields with the documented types (processors/alerts/ecs.py, ocsf.py).
 from __future__ import annotations
 
 import copy
+import hashlib
 
 import orjson
 import pytest
@@ -15,6 +16,8 @@ from processors import scan_records
 from processors.alerts import ECS_FIELDS, FORMATS, OCSF_FIELDS, iso_ns, parse_iso_ns
 from processors.alerts.fields import check_fields, markdown
 from processors.rules import RULE_IDS
+from producer.record.build import build_fragment_anomaly
+from producer.record.community import community_id_ip
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +27,13 @@ def alerts():
                      icmp_id=3, seq=i) for i in range(600)]
     flood += [request(f"100.{i // 250}.{i % 250}.1", "192.0.2.81", at(300 + i / 1000),
                       payload_class="empty", icmp_id=3, seq=i) for i in range(1500)]
-    found, _ = scan_records(by_time(zoo() + flood))
+    fragments = [build_fragment_anomaly(
+        sensor_id="sensor-a", ts_ns=at(310), ip_version=4, src_ip="203.0.113.66",
+        dst_ip="10.9.0.5", ttl=50, ip_id=7, anomaly="oversized", fragments=3, size=65_544,
+        fragment_len=16, icmp_type=None, icmp_code=None, payload_sha256=hashlib.sha256(
+            bytes(16)).hexdigest(), community_id=community_id_ip(
+            4, bytes((203, 0, 113, 66)), bytes((10, 9, 0, 5))))]
+    found, _ = scan_records(by_time(zoo() + flood + fragments))
     assert {a.rule_id for a in found} == set(RULE_IDS)  # every rule's alerts are checked
     return found
 

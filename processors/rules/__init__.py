@@ -13,6 +13,7 @@ from pydantic import ValidationError
 
 from oddping.config import ConfigError
 from processors.rules import (
+    fragment_anomaly,
     icmp_flood,
     icmp_tunnel,
     multi_destination_sequence,
@@ -41,6 +42,7 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     icmp_tunnel,
     ping_sweep,
     icmp_flood,
+    fragment_anomaly,
 )
 
 #: rule id -> module (with METADATA, Tunables and Detector)

@@ -320,16 +320,40 @@ class HostState:
             raise ValueError(f"host state version {data.get('state_version')!r} is not {STATE_VERSION}")
         state = cls(data["ip"], data["ip_version"], data["first_ns"], data["last_ns"])
         for icmp_id, ring in data["requests"]:
-            state.requests[icmp_id] = [SeenRequest(*seen) for seen in ring][-REQUESTS_PER_ID:]
+            state.requests[icmp_id] = _restored_ring(ring[-REQUESTS_PER_ID:])
         for icmp_id, first_ns, last_ns, max_ttl in data["traceroute_ids"]:
             state.traceroute_ids[icmp_id] = TracerouteMark(first_ns, last_ns, max_ttl)
-        state.outbound_sensors = {s: ts for s, ts in data["outbound_sensors"]}
+        state.outbound_sensors = {canonical(s): ts for s, ts in data["outbound_sensors"]}
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])
         state.scratch = data["scratch"]
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
+            # evidence rows come back as JSON lists: tuples again, as the live window keeps them
+            restored.evidence = [tuple(row) if isinstance(row, list) else row
+                                 for row in restored.evidence]
             state.windows[restored.slot] = restored
         state.closed_slots = [tuple(slot) for slot in data["closed_slots"]]
         state.recompute_next_window_end()
         return state
+
+
+def _restored_ring(ring: list[list[Any]]) -> list[SeenRequest]:
+    """Remembered requests from JSON, their strings shared as remember_request shares them
+    (a loaded state would otherwise cost half as much again as the state it was saved from)."""
+    restored: list[SeenRequest] = []
+    previous = None
+    for seen in ring:
+        ts, seq, dst, ttl, length, payload_class, sha, sensor, community, frame, ip_len = seen
+        if previous is None:
+            fields = (ts, seq, canonical(dst), ttl, length, canonical(payload_class),
+                      canonical(sha), canonical(sensor), community, frame, ip_len)
+        else:
+            fields = shared_with(previous, {
+                "ts_ns": ts, "icmp_seq": seq, "dst_ip": dst, "ttl": ttl, "payload_len": length,
+                "payload_class": payload_class, "payload_sha256": sha, "sensor_id": sensor,
+                "community_id": community, "frame": frame, "ip_total_len": ip_len,
+            })
+        previous = SeenRequest._make(fields)
+        restored.append(previous)
+    return restored

@@ -97,6 +97,7 @@ TRACKERS: dict[str, Callable[[HostState, dict[str, Any]], Any]] = {
     events.ECHO_REPLY: track_echo_reply,
     events.TIME_EXCEEDED: track_time_exceeded,
     events.HOST_OBSERVATION: track_host_observation,
+    events.FRAGMENT_ANOMALY: track_time_exceeded,  # nothing shared to learn
 }
 
 #: Events whose tracker returns "hop distance learned for the first time".
