@@ -496,7 +496,7 @@ class Engine:
         idle_before = close_before - self.idle_ns
         if self._least_last_ns <= idle_before or self._least_window_end <= close_before:
             self._walk_hosts(close_before, idle_before, alerts)
-        self.floods.close_due(close_before, alerts)
+        self.floods.emit_due(close_before, alerts)
         self._touch_at_last_sweep = self._touch
         self._next_sweep_ns = now + self.sweep_ns
 

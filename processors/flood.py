@@ -18,9 +18,12 @@ processors/rules/icmp_flood.py):
 
 Bounded: at most ``max_targets`` targets per partition (the stalest, then the smallest are
 dropped, counted), at most the share of ``min_sources`` remembered sources per target, and a
-doorkeeper of ``DOORKEEPER`` folded sources per generation (two generations), so a source seen
-again is tracked from its second packet.  The doorkeeper keeps CRC-32s of addresses: a
-collision only makes a source tracked one packet early.
+doorkeeper of ``DOORKEEPER`` folded sources per partition and generation (two generations), so
+a source seen again and again is tracked from its ``ADMIT_AFTER``-th packet.  The doorkeeper
+keeps CRC-32s of addresses: a collision only makes a source tracked a packet early.
+
+Deterministic: each partition's counting, doorkeeper and windows move by that partition's own
+capture time; the engine's watermark (other partitions' time) only emits a window early.
 """
 
 from __future__ import annotations
@@ -42,8 +45,12 @@ if TYPE_CHECKING:
 
 NS_PER_S = 1_000_000_000
 RULE_ID = "icmp_flood"
-#: Folded sources remembered per doorkeeper generation.
+#: Folded sources remembered per partition and doorkeeper generation.
 DOORKEEPER = 65_536
+#: While its target is flooded, a source is tracked from its third request on: random spoofed
+#: addresses repeat by chance (a million of them drawn from the IPv4 space hold ~130 pairs, but
+#: hardly a triple), a real host pinging the victim keeps sending.
+ADMIT_AFTER = 3
 #: Closed flood window slots remembered per partition (a late request cannot re-open one).
 CLOSED_SLOTS = 64
 
@@ -63,12 +70,22 @@ class _Target:
 
 
 class _Partition:
-    __slots__ = ("targets", "windows", "closed")
+    """One records partition's counting: everything in it moves by the partition's own capture
+    time (its records arrive in order), never by other partitions', so it is the same however
+    partitions are spread over workers or interleaved."""
+
+    __slots__ = ("targets", "windows", "closed", "last_ns", "next_prune_ns", "door_new",
+                 "door_old")
 
     def __init__(self) -> None:
         self.targets: dict[str, _Target] = {}
         self.windows: dict[tuple[str, int], _FloodWindow] = {}
         self.closed: list[tuple[str, int]] = []
+        self.last_ns = 0  # the partition's latest capture time seen here
+        self.next_prune_ns = 0
+        #: doorkeeper: folded sources (CRC-32) -> times seen, two generations
+        self.door_new: dict[int, int] = {}
+        self.door_old: dict[int, int] = {}
 
 
 class _FloodWindow:
@@ -96,8 +113,6 @@ class FloodMonitor:
         self.width_ns = int(t.alert_window_s * NS_PER_S)
         self.max_targets = t.max_targets
         self.by_partition: dict[int, _Partition] = {}
-        self._door_new: set[int] = set()
-        self._door_old: set[int] = set()
 
     # -- the engine's questions ----------------------------------------------------------
 
@@ -112,12 +127,16 @@ class FloodMonitor:
         part = self.by_partition.get(partition)
         if part is None:
             part = self.by_partition[partition] = _Partition()
+        if ts > part.last_ns:
+            part.last_ns = ts
+            if ts >= part.next_prune_ns:
+                self._advance(part, alerts)
         target = self._target(part, record["dst_ip"], ts)
         if target.second != ts // NS_PER_S:
             target.second, target.in_second = ts // NS_PER_S, 0
         door = zlib.crc32(source.encode())
-        if target.flooding and (door in self._door_new or door in self._door_old):
-            return False  # seen before: track it from now on
+        if target.flooding and self._seen(part, door) >= ADMIT_AFTER - 1:
+            return False  # seen often enough: track it from now on
         target.count += 1
         target.in_second += 1
         if not target.flooding:
@@ -125,27 +144,47 @@ class FloodMonitor:
                 target.recent.append(source)
                 return False
             self._start(part, partition, target, alerts)
-        self._remember(door)
+        self._remember(part, door)
         self._fold(part, partition, record, self._folded_findings(record, handlers), alerts)
         return True
 
-    def close_due(self, before_ns: int | None, alerts: list[Alert]) -> None:
-        """Emit and close the flood windows that ended before before_ns (None: all)."""
+    def emit_due(self, before_ns: int, alerts: list[Alert]) -> None:
+        """The engine's sweep (other partitions' time): emit flood windows that ended before
+        before_ns and hold evidence not emitted yet, keeping them open (as the engine does with
+        a host's windows); only the partition's own time closes them."""
         if not self.enabled:
             return
         for part in self.by_partition.values():
-            for slot, flood in list(part.windows.items()):
-                if before_ns is None or flood.window.end_ns <= before_ns:
-                    del part.windows[slot]
-                    part.closed.append(slot)
-                    if flood.window.dirty:
-                        self._emit(flood, alerts)
-            del part.closed[:-CLOSED_SLOTS]
-            if before_ns is not None:  # targets quiet for a whole bucket are forgotten
-                stale = [ip for ip, t in part.targets.items()
-                         if t.bucket + 2 * self.bucket_ns <= before_ns]
-                for ip in stale:
-                    del part.targets[ip]
+            for flood in part.windows.values():
+                if flood.window.dirty and flood.window.end_ns <= before_ns:
+                    self._emit(flood, alerts)
+
+    def close_due(self, before_ns: int | None, alerts: list[Alert]) -> None:
+        """Emit and close the flood windows that ended by before_ns (None: all): the end of
+        input, or flush(now_ns)."""
+        if not self.enabled:
+            return
+        for part in self.by_partition.values():
+            self._close(part, before_ns, alerts)
+
+    def _close(self, part: _Partition, before_ns: int | None, alerts: list[Alert]) -> None:
+        for slot, flood in list(part.windows.items()):
+            if before_ns is None or flood.window.end_ns <= before_ns:
+                del part.windows[slot]
+                part.closed.append(slot)
+                if flood.window.dirty:
+                    self._emit(flood, alerts)
+        del part.closed[:-CLOSED_SLOTS]
+
+    def _advance(self, part: _Partition, alerts: list[Alert]) -> None:
+        """The partition's time moved on a bucket: close its windows that ended, forget its
+        targets quiet for two buckets."""
+        now = part.last_ns
+        part.next_prune_ns = now + self.bucket_ns
+        self._close(part, now, alerts)
+        stale = [ip for ip, t in part.targets.items() if t.bucket + 2 * self.bucket_ns <= now]
+        for ip in stale:
+            del part.targets[ip]
 
     def emit_pending(self, alerts: list[Alert]) -> None:
         if not self.enabled:
@@ -188,10 +227,15 @@ class FloodMonitor:
             del targets[ip]
         self.engine.stats.flood_targets_dropped += len(stale)
 
-    def _remember(self, door: int) -> None:
-        if len(self._door_new) >= DOORKEEPER:
-            self._door_old, self._door_new = self._door_new, set()
-        self._door_new.add(door)
+    @staticmethod
+    def _seen(part: _Partition, door: int) -> int:
+        return part.door_new.get(door) or part.door_old.get(door, 0)
+
+    def _remember(self, part: _Partition, door: int) -> None:
+        seen = self._seen(part, door)
+        if door not in part.door_new and len(part.door_new) >= DOORKEEPER:
+            part.door_old, part.door_new = part.door_new, {}
+        part.door_new[door] = seen + 1
 
     def _folded_findings(self, record: dict[str, Any], handlers) -> Counter:
         """The findings the request would have raised for a new host of its own: run on a
@@ -225,7 +269,7 @@ class FloodMonitor:
             for window in host.windows.values():
                 found[window.rule_id] += window.count
             self._forget_host(source)
-            self._remember(zlib.crc32(source.encode()))
+            self._remember(part, zlib.crc32(source.encode()))
             record = seen.as_record(source, icmp_id, host.ip_version)
             self._fold(part, partition, record, found, alerts)
         target.recent.clear()

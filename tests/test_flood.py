@@ -184,3 +184,21 @@ def test_alert_budget_keeps_room_for_established_hosts():
     cfg = Settings(processor={"alert_budget_per_minute": 10}, kafka={"partitions": 1})
     alerts, engine = final_alerts(cfg, records)
     assert len(alerts) == 10 and engine.stats.alerts_over_budget > 0
+
+
+def test_flood_alerts_do_not_depend_on_how_partitions_interleave():
+    """One worker holding all partitions gets them interleaved in chunks, each partition a
+    minute ahead of or behind the others: the flood is counted by each partition's own time,
+    so the final alerts are scan's."""
+    records = by_time(established(20) + spoofed_wave(36_000, 110, 200))  # 180 s, one window
+    cfg = Settings(kafka={"partitions": 4})
+    single, _ = final_alerts(cfg, records)
+    parts = [[r for r in records if partition_of(r["initiator_ip"], 4) == p] for p in range(4)]
+    interleaved = []
+    for start in range(0, max(map(len, parts)), 4500):  # ~90 s of a partition
+        for p in (3, 1, 0, 2):
+            interleaved += parts[p][start:start + 4500]
+    skewed, engine = final_alerts(cfg, interleaved)
+    assert {a.alert_id: a.doc for a in skewed} == {a.alert_id: a.doc for a in single}
+    assert [a.rule_id for a in single].count("icmp_flood") == 1
+    assert engine.stats.hosts_tracked == 20

@@ -12,8 +12,9 @@ raises two alerts per spoofed source and never names the flood.  This rule names
   folded into the flood alert instead of becoming hosts: their per-source findings
   (tiny_payload, scanner_payload ...) are counted in its details (``folded_<rule>``), not
   alerted one by one, and the hosts admitted before the threshold was reached are folded back
-  in.  A source seen again (the monitor's doorkeeper remembers folded sources) is tracked as
-  usual from its second packet, so a real host is never hidden for long.
+  in.  A source seen again and again (the monitor's doorkeeper counts folded sources) is
+  tracked as usual from its third request (random spoofed addresses repeat by chance, hardly
+  three times), so a real host is never hidden for long.
 * **per source** (alert key ``source``): a tracked host sending at least ``per_source_pps``
   echo requests within one second of capture time (a single-source ``ping -f`` or hping3
   flood), with its peak rate.
