@@ -229,9 +229,14 @@ def _latest(docs: list[dict]) -> dict[str, dict]:
     return latest
 
 
+#: the busy network's hosts (samples/busy.py's addressing)
+BUSY_HOSTS = frozenset(f"10.{20 + n // 60000}.{(n // 250) % 240}.{n % 250 + 1}"
+                       for n in range(HOSTS))
+
+
 def _hosts_only(alerts: dict[str, dict]) -> dict[str, dict]:
-    """The busy network's hosts' alerts (10.20.0.0/16), the flood's excluded."""
-    return {i: d for i, d in alerts.items() if d["src_ip"].startswith("10.20.")}
+    """The busy network's hosts' alerts, the flood's excluded."""
+    return {i: d for i, d in alerts.items() if d["src_ip"] in BUSY_HOSTS}
 
 
 # -- the section -----------------------------------------------------------------------------
@@ -254,7 +259,7 @@ def run(ctx: Context) -> Result:
     flood_hosts = _hosts_only(_latest(scan_flood["alerts"]))
     flood_alerts = [d for d in scan_flood["alerts"] if d["rule_id"] == "icmp_flood"]
     others = [d for d in scan_flood["alerts"]
-              if d["rule_id"] != "icmp_flood" and not d["src_ip"].startswith("10.20.")]
+              if d["rule_id"] != "icmp_flood" and d["src_ip"] not in BUSY_HOSTS]
 
     worker: dict[str, dict] = {}
     worker_error = None

@@ -17,6 +17,10 @@ the template hosts under new addresses (10.100.0.0 on), fed in capture order.
    a loaded state is to a fed one.
 4. peer, for scale: the same hosts' records as plain dicts (orjson.loads) held in a list, per host
    and per record (tracemalloc).
+5. by kind of host (bench/hostmem.py, issue 14's bounds: 4 kB for a typical host, 1 kB for a
+   one-packet host): ordinary pingers, one-packet hosts, a flood's spoofed sources, each fed
+   in a fresh process: tracemalloc (small N) and resident-set growth (large N) per host, and
+   the exported table value.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ TITLE = "memory per tracked host in the detection engine"
 TEMPLATE = {"full": (1000, 5), "quick": (300, 5)}  # hosts, minutes of samples/busy.py
 SEED = 7
 HOST_COUNTS = {"full": (1000, 10_000, 50_000), "quick": (300, 3000)}
+#: kind -> (hosts traced with tracemalloc, hosts for the resident-set measure)
+KINDS = {"typical": (200, 10_000), "one_packet": (3000, 20_000), "spoofed": (3000, 20_000)}
+KIND_LIMITS = {"typical": 4000, "one_packet": 1000, "spoofed": 1000}  # issue 14, bytes
 
 
 def run(ctx: Context) -> Result:
@@ -87,8 +94,29 @@ def run(ctx: Context) -> Result:
                          [(f"{r['share']:.0%}", f"{r['bytes'] / feed['hosts'] / 1e3:.2f}",
                            f"`{r['where']}`", _explain(r))
                           for r in feed["top_lines"]]))
+    kinds = {}
+    for kind, (traced_n, rss_n) in KINDS.items():
+        ctx.log(f"{kind} hosts: {traced_n:,} traced, {rss_n:,} for the resident set ...")
+        traced, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.hostmem", kind, str(traced_n)])
+        rss, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.hostmem", kind, str(rss_n)])
+        kinds[kind] = {"traced": traced, "rss": rss}
+        result.rows.append(Row(f"{kind.replace('_', '-')} hosts", "bytes per host, tracemalloc "
+                               "(per source fed when none is tracked)",
+                               traced["traced_bytes_per_host"], "issue 14's bound",
+                               KIND_LIMITS[kind], "B"))
+    result.markdown.append(
+        "By kind of host (bench/hostmem.py; a flood's spoofed sources are folded, not tracked: "
+        "per source fed):\n\n" + markdown_table(
+            ("kind", "tracemalloc per host", "resident growth per host", "exported value median "
+             "/ max", "bound (issue 14)"),
+            [(kind, f"{k['traced']['traced_bytes_per_host']:,.0f} B ({k['traced']['hosts']:,} hosts, "
+                    f"{k['traced']['tracked']:,} tracked)",
+              f"{k['rss']['rss_bytes_per_host']:,.0f} B ({k['rss']['hosts']:,} hosts)",
+              f"{k['traced']['state_json_median']:,.0f} / {k['traced']['state_json_max']:,.0f} B",
+              f"{KIND_LIMITS[kind]:,} B") for kind, k in kinds.items()]))
     result.data = {"template": {"hosts": t_hosts, "minutes": minutes, "seed": SEED,
-                                "capture": str(capture)}, "fed": fed, "loaded": loaded}
+                                "capture": str(capture)}, "fed": fed, "loaded": loaded,
+                   "kinds": kinds}
     return result
 
 

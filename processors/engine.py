@@ -172,6 +172,8 @@ class EngineStats:
     hosts_folded: int = 0
     #: per-source findings folded into floods instead of alerted, by rule
     findings_folded: Counter = field(default_factory=Counter)
+    #: of them, findings of tracked hosts' requests to a flooded target
+    tracked_findings_folded: int = 0
     #: targets the flood monitor stopped counting to stay within max_targets
     flood_targets_dropped: int = 0
     #: alert emissions dropped by the alert budget (processors/budget.py)
@@ -297,8 +299,12 @@ class Engine:
             self.stats.out_of_order += 1
 
         context = TRACKERS[event](host, record)
+        # a request to a flooded target: its per-source findings are the flood's (flood.py)
+        folding = event == events.ECHO_REQUEST and self.floods.folds(record)
         for handler in handlers:
             for finding in handler(host, record, context):
+                if folding and self.floods.fold(finding):
+                    continue
                 self._add(host, finding)
         if context is True and event in ANNOUNCES_HOP_DISTANCE:
             for handler in self.handlers[events.HOP_DISTANCE_LEARNED]:

@@ -104,6 +104,9 @@ class FloodMonitor:
         self.detector = engine.by_rule.get(RULE_ID)
         self.enabled = self.detector is not None
         self.partitions = max(1, partitions)
+        #: target -> partitions where it is flooded: a dict lookup tells an ordinary request
+        #: it is none of the monitor's business (see folds)
+        self.flooded: dict[str, int] = {}
         if not self.enabled:
             return
         t = self.detector.tunables
@@ -143,7 +146,7 @@ class FloodMonitor:
             if target.count < self.share:
                 target.recent.append(source)
                 return False
-            self._start(part, partition, target, alerts)
+            self._start(part, partition, target, record["dst_ip"], alerts)
         self._remember(part, door)
         self._fold(part, partition, record, self._folded_findings(record, handlers), alerts)
         return True
@@ -184,7 +187,7 @@ class FloodMonitor:
         self._close(part, now, alerts)
         stale = [ip for ip, t in part.targets.items() if t.bucket + 2 * self.bucket_ns <= now]
         for ip in stale:
-            del part.targets[ip]
+            self._set_flooding(ip, part.targets.pop(ip), False)
 
     def emit_pending(self, alerts: list[Alert]) -> None:
         if not self.enabled:
@@ -197,7 +200,40 @@ class FloodMonitor:
     def forget_partitions(self, partitions: set[int]) -> None:
         if self.enabled:
             for partition in partitions:
-                self.by_partition.pop(partition, None)
+                part = self.by_partition.pop(partition, None)
+                for ip, target in part.targets.items() if part is not None else ():
+                    self._set_flooding(ip, target, False)
+
+    def folds(self, record: dict[str, Any]) -> bool:
+        """Whether a tracked host's echo request goes to a target flooded in the host's
+        partition: its per-source findings are then the flood's (see fold).  A spoofed source
+        can carry a real host's address; a real host pinging the victim now hides in the flood
+        only for what the flood's own sources raise."""
+        target_ip = record["dst_ip"]
+        if target_ip not in self.flooded:
+            return False
+        part = self.by_partition.get(partition_of(record["initiator_ip"], self.partitions))
+        target = part.targets.get(target_ip) if part is not None else None
+        return target is not None and target.flooding
+
+    def fold(self, finding: Finding) -> bool:
+        """Count a tracked host's per-source finding into the flood (folds said so); False for
+        the flood rule's own per-source finding, which the engine keeps."""
+        if finding.rule_id == RULE_ID:
+            return False
+        self.engine.stats.findings_folded[finding.rule_id] += 1
+        self.engine.stats.tracked_findings_folded += 1
+        return True
+
+    def _set_flooding(self, ip: str, target: _Target, value: bool) -> None:
+        if target.flooding == value:
+            return
+        target.flooding = value
+        count = self.flooded.get(ip, 0) + (1 if value else -1)
+        if count > 0:
+            self.flooded[ip] = count
+        else:
+            self.flooded.pop(ip, None)
 
     # -- inside --------------------------------------------------------------------------
 
@@ -210,7 +246,7 @@ class FloodMonitor:
             target = part.targets[ip] = _Target(bucket)
         elif target.bucket != bucket and ts > target.bucket:
             # A new bucket: a flood goes on while the last bucket reached the share.
-            target.flooding = (target.flooding and target.count >= self.share
+            self._set_flooding(ip, target, target.flooding and target.count >= self.share
                                and bucket == target.bucket + self.bucket_ns)
             target.bucket, target.count = bucket, 0
             target.recent.clear()
@@ -224,7 +260,7 @@ class FloodMonitor:
             by_count = sorted(targets, key=lambda ip: (targets[ip].flooding, targets[ip].count))
             stale = by_count[: len(targets) // 2]
         for ip in stale:
-            del targets[ip]
+            self._set_flooding(ip, targets.pop(ip), False)
         self.engine.stats.flood_targets_dropped += len(stale)
 
     @staticmethod
@@ -249,11 +285,11 @@ class FloodMonitor:
                 found[finding.rule_id] += 1
         return found
 
-    def _start(self, part: _Partition, partition: int, target: _Target,
+    def _start(self, part: _Partition, partition: int, target: _Target, target_ip: str,
                alerts: list[Alert]) -> None:
         """The share is reached: the target is flooded.  The sources admitted on the way that
         are still one-packet probationary hosts with nothing emitted are folded back in."""
-        target.flooding = True
+        self._set_flooding(target_ip, target, True)
         engine = self.engine
         for source in target.recent:
             host = engine.hosts.get(source)

@@ -202,3 +202,18 @@ def test_flood_alerts_do_not_depend_on_how_partitions_interleave():
     assert {a.alert_id: a.doc for a in skewed} == {a.alert_id: a.doc for a in single}
     assert [a.rule_id for a in single].count("icmp_flood") == 1
     assert engine.stats.hosts_tracked == 20
+
+
+def test_a_spoofed_request_carrying_a_real_hosts_address_is_folded_too():
+    """A spoofed source that happens to be a tracked host's address: the host's request to the
+    flooded target raises nothing of its own (its findings are counted as folded), and the
+    host's other alerts stay as they were."""
+    base = established(20)
+    flood = spoofed_wave(6000, 30, 1000)
+    cfg = Settings(kafka={"partitions": 4})
+    quiet, _ = final_alerts(cfg, by_time(base))
+    impostor = request("10.30.0.7", VICTIM, at(33.0005), payload_class="empty", icmp_id=0x1234,
+                       seq=256, ttl=77)
+    alerts, engine = final_alerts(cfg, by_time(base + flood + [impostor]))
+    assert engine.stats.tracked_findings_folded >= 2  # tiny_payload, scanner_payload ...
+    assert [a.doc for a in alerts if a.rule_id != "icmp_flood"] == [a.doc for a in quiet]
