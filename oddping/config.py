@@ -113,9 +113,9 @@ class ProcessorSettings(_Section):
         30_000, ge=1, description="most hosts with state per worker (and in scan); beyond, new "
         "hosts evict probationary ones first (processors/state/admission.py).  30,000 keeps the "
         "chart's 1 GiB processor limit with a quarter spare: ~400 MB for the worker itself "
-        "(stream bench peak) + 30,000 x 10.7 kB (resident memory per host of the busy-network "
-        "mix, alert windows included; an ordinary pinger ~4 kB, a flood's spoofed source 0) = "
-        "~720 MB (bench/README.md, memory section)")
+        "(stream bench peak) + 30,000 x 10.9 kB (resident memory per host of the busy-network "
+        "mix, alert windows included; an ordinary pinger ~3 kB, a flood's spoofed source 0) = "
+        "~730 MB (bench/README.md, memory section)")
     alert_budget_per_minute: int = Field(
         1200, ge=0, description="most alert emissions (new alerts and updates) per minute of "
         "capture time that reach the alerts topic, shared out over the records partitions; "
