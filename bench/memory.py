@@ -11,8 +11,8 @@ the template hosts under new addresses (10.100.0.0 on), fed in capture order.
 2. exported state: every fed host's `engine.state_for(host)` serialised with orjson (what the
    faust worker writes to its table and changelog per changed host): median, 90th percentile, max.
 3. scale: N = 1,000 / 10,000 / 30,000 hosts (30,000: the default max_tracked_hosts; --quick
-   300 / 3,000) as copies of the fed hosts' exported states installed with Engine.load_state, each N in a fresh process, measured as the
-   growth of its resident set (allocator overhead included).  Loading is what a worker does after
+   300 / 3,000) as copies of the fed hosts' exported states installed with Engine.load_state,
+   each N in a fresh process, measured as the growth of its resident set (allocator overhead included).  Loading is what a worker does after
    a rebalance or restart; the same load, traced, is set beside the traced feed to show how close
    a loaded state is to a fed one.
 4. peer, for scale: the same hosts' records as plain dicts (orjson.loads) held in a list, per host

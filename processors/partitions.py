@@ -13,7 +13,8 @@ from aiokafka.partitioner import murmur2
 
 
 def partition_of(host_ip: str, partitions: int) -> int:
-    """The records partition of a host (4 µs: called for new sources and alerts, not per record)."""
+    """The records partition of a host (4 µs: asked for new sources and alerts, not per
+    record)."""
     if partitions <= 1:
         return 0
     return (murmur2(host_ip.encode()) & 0x7FFFFFFF) % partitions

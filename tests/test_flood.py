@@ -24,7 +24,9 @@ def spoofed_wave(n: int, start_s: float, pps: int, target: str | None = VICTIM,
     rng = random.Random(seed)
     out = []
     for i in range(n):
-        src = f"{rng.randrange(1, 224)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+        octets = (rng.randrange(1, 224), rng.randrange(256), rng.randrange(256),
+                  rng.randrange(1, 255))
+        src = ".".join(map(str, octets))
         dst = target or f"198.18.{i // 250 % 256}.{i % 250 + 1}"
         out.append(request(src, dst, at(start_s + i / pps), payload_class="empty",
                            icmp_id=0x1234, seq=(i * 256) % 65536, ttl=rng.randrange(30, 250)))

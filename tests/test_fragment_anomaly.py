@@ -13,7 +13,8 @@ from producer import decode_file
 from samples import craft as c
 from schemas import first_error
 
-ATTACKER, VICTIM, V6_ATTACKER, V6_VICTIM = "203.0.113.66", "10.9.0.5", "2001:db8:66::1", "2001:db8:9::5"
+ATTACKER, VICTIM = "203.0.113.66", "10.9.0.5"
+V6_ATTACKER, V6_VICTIM = "2001:db8:66::1", "2001:db8:9::5"
 T = 1_700_000_000 * 1_000_000_000
 ICMP = 1
 

@@ -76,9 +76,10 @@ class Detector(BaseDetector):
 
         def note() -> str:
             claimed = f", claiming {size:,} bytes" if size is not None else ""
+            held = phrases.plural(record["fragments"], "fragment")
             return (
-                f"{anomaly}: IP id {record['ip_id']}, {phrases.plural(record['fragments'], 'fragment')}"
-                f" held{claimed}, this one {record['fragment_len']} bytes"
+                f"{anomaly}: IP id {record['ip_id']}, {held} held{claimed},"
+                f" this one {record['fragment_len']} bytes"
             )
 
         return self.finding(view, anomaly, facts, note)

@@ -44,4 +44,5 @@ def community_id_ip(ip_version: int, src: bytes, dst: bytes) -> str:
     first one): the spec's form for a protocol without ports, endpoints in canonical order."""
     if dst < src:
         src, dst = dst, src
-    return "1:" + b64encode(sha1(_SEED_BYTES + src + dst + _PROTO_AND_PAD[ip_version]).digest()).decode()
+    data = _SEED_BYTES + src + dst + _PROTO_AND_PAD[ip_version]
+    return "1:" + b64encode(sha1(data).digest()).decode()
