@@ -402,8 +402,13 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
             out.buffer.write(alert.to_json(doc_format) + b"\n")
     out.flush()
     stats = engine.stats
+    flood = (f"; folded into floods: {stats.flood_absorbed} requests from new sources, "
+             f"{sum(stats.findings_folded.values())} findings" if stats.flood_absorbed else "")
+    budget = (f"; over the alert budget: {stats.alerts_over_budget} alert versions"
+              if stats.alerts_over_budget else "")
     click.echo(f"oddping scan: {len(alerts)} alerts from {stats.records_seen} records "
-               f"(suppressed {sum(stats.suppressed.values())}); {account.summary()}", err=True)
+               f"(suppressed {sum(stats.suppressed.values())}{flood}{budget}); "
+               f"{account.summary()}", err=True)
     for error in errors:
         click.echo(f"oddping: {error}", err=True)
     if errors:

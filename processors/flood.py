@@ -116,6 +116,7 @@ class FloodMonitor:
         self.width_ns = int(t.alert_window_s * NS_PER_S)
         self.max_targets = t.max_targets
         self.by_partition: dict[int, _Partition] = {}
+        self._owners: dict[str, int] = {}  # target -> its own partition (raises its alert)
 
     # -- the engine's questions ----------------------------------------------------------
 
@@ -327,7 +328,12 @@ class FloodMonitor:
         for rule, n in found.items():
             stats.findings_folded[rule] += n
         target_ip = record["dst_ip"]
-        if partition_of(target_ip, self.partitions) != partition:
+        owner = self._owners.get(target_ip)
+        if owner is None:  # murmur2 costs 4 µs: once per target, not per request
+            if len(self._owners) >= self.max_targets:
+                self._owners.clear()
+            owner = self._owners[target_ip] = partition_of(target_ip, self.partitions)
+        if owner != partition:
             return  # another partition raises this target's alert
         ts = record["ts_ns"]
         start = ts - ts % self.width_ns
