@@ -10,13 +10,17 @@ the template hosts under new addresses (10.100.0.0 on), fed in capture order.
    by the hosts tracked.  tracemalloc slows the engine ~6×, so this is the one fed measure.
 2. exported state: every fed host's `engine.state_for(host)` serialised with orjson (what the
    faust worker writes to its table and changelog per changed host): median, 90th percentile, max.
-3. scale: N = 1,000 / 10,000 / 50,000 hosts (--quick 300 / 3,000) as copies of the fed hosts'
-   exported states installed with Engine.load_state, each N in a fresh process, measured as the
-   growth of its resident set (allocator overhead included).  Loading is what a worker does after
+3. scale: N = 1,000 / 10,000 / 30,000 hosts (30,000: the default max_tracked_hosts; --quick
+   300 / 3,000) as copies of the fed hosts' exported states installed with Engine.load_state,
+   each N in a fresh process, measured as the growth of its resident set (allocator overhead included).  Loading is what a worker does after
    a rebalance or restart; the same load, traced, is set beside the traced feed to show how close
    a loaded state is to a fed one.
 4. peer, for scale: the same hosts' records as plain dicts (orjson.loads) held in a list, per host
    and per record (tracemalloc).
+5. by kind of host (bench/hostmem.py, issue 14's bounds: 4 kB for a typical host, 1 kB for a
+   one-packet host): ordinary pingers, one-packet hosts, a flood's spoofed sources, each fed
+   in a fresh process: tracemalloc (small N) and resident-set growth (large N) per host, and
+   the exported table value.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from .common import Context, Result, Row, markdown_table, run_json
 TITLE = "memory per tracked host in the detection engine"
 TEMPLATE = {"full": (1000, 5), "quick": (300, 5)}  # hosts, minutes of samples/busy.py
 SEED = 7
-HOST_COUNTS = {"full": (1000, 10_000, 50_000), "quick": (300, 3000)}
+HOST_COUNTS = {"full": (1000, 10_000, 30_000), "quick": (300, 3000)}  # 30,000: the default cap
+#: kind -> (hosts traced with tracemalloc, hosts for the resident-set measure)
+KINDS = {"typical": (200, 10_000), "one_packet": (3000, 20_000), "spoofed": (3000, 20_000)}
+KIND_LIMITS = {"typical": 4000, "one_packet": 1000, "spoofed": 1000}  # issue 14, bytes
 
 
 def run(ctx: Context) -> Result:
@@ -87,8 +94,29 @@ def run(ctx: Context) -> Result:
                          [(f"{r['share']:.0%}", f"{r['bytes'] / feed['hosts'] / 1e3:.2f}",
                            f"`{r['where']}`", _explain(r))
                           for r in feed["top_lines"]]))
+    kinds = {}
+    for kind, (traced_n, rss_n) in KINDS.items():
+        ctx.log(f"{kind} hosts: {traced_n:,} traced, {rss_n:,} for the resident set ...")
+        traced, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.hostmem", kind, str(traced_n)])
+        rss, _ = run_json(ctx.pin + [ctx.python, "-m", "bench.hostmem", kind, str(rss_n)])
+        kinds[kind] = {"traced": traced, "rss": rss}
+        result.rows.append(Row(f"{kind.replace('_', '-')} hosts", "bytes per host, tracemalloc "
+                               "(per source fed when none is tracked)",
+                               traced["traced_bytes_per_host"], "issue 14's bound",
+                               KIND_LIMITS[kind], "B"))
+    result.markdown.append(
+        "By kind of host (bench/hostmem.py; a flood's spoofed sources are folded, not tracked: "
+        "per source fed):\n\n" + markdown_table(
+            ("kind", "tracemalloc per host", "resident growth per host", "exported value median "
+             "/ max", "bound (issue 14)"),
+            [(kind, f"{k['traced']['traced_bytes_per_host']:,.0f} B ({k['traced']['hosts']:,} hosts, "
+                    f"{k['traced']['tracked']:,} tracked)",
+              f"{k['rss']['rss_bytes_per_host']:,.0f} B ({k['rss']['hosts']:,} hosts)",
+              f"{k['traced']['state_json_median']:,.0f} / {k['traced']['state_json_max']:,.0f} B",
+              f"{KIND_LIMITS[kind]:,} B") for kind, k in kinds.items()]))
     result.data = {"template": {"hosts": t_hosts, "minutes": minutes, "seed": SEED,
-                                "capture": str(capture)}, "fed": fed, "loaded": loaded}
+                                "capture": str(capture)}, "fed": fed, "loaded": loaded,
+                   "kinds": kinds}
     return result
 
 

@@ -41,6 +41,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "scan": ("bench.scan", "oddping scan vs tcpdump (and oddping decode) on the mixed capture"),
     "memory": ("bench.memory", "memory per tracked host in the engine vs the records themselves"),
     "dedup": ("bench.dedup", "the engine fed two sensors' copies of every packet vs one sensor"),
+    "flood": ("bench.flood", "a spoofed-source flood over 1,000 hosts: scan and one worker, with and without"),
 }
 
 

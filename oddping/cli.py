@@ -262,7 +262,9 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
     outcome = runner.finish()
     click.echo(
         f"oddping produce: delivered {outcome.delivered} records to {runner.topic}, "
-        f"failed {outcome.failed}; {outcome.account.summary()}", err=True)
+        f"failed {outcome.failed}"
+        + (f", shed {outcome.shed} (producer queue full)" if outcome.shed else "")
+        + f"; {outcome.account.summary()}", err=True)
     for error in outcome.capture_errors:
         click.echo(f"oddping: {error}", err=True)
     if outcome.failed:
@@ -416,16 +418,18 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
         _fail(str(exc))
     tune_gc()
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
-    emitted = []
+    latest = {}  # alert_id -> its latest version: every version emitted would grow unbounded
     account = Accounting()
     errors: list[str] = []
     process_record = engine.process
     streams = [_capture_records(paths, settings, bpf, account, errors, sensor)
                for sensor, paths in sensors.items()]
     for record in by_capture_time(*streams):
-        emitted.extend(process_record(record))
-    emitted.extend(engine.flush())
-    alerts = latest_versions(emitted)
+        for alert in process_record(record):
+            latest[alert.alert_id] = alert
+    for alert in engine.flush():
+        latest[alert.alert_id] = alert
+    alerts = latest_versions(latest.values())
     out = sys.stdout
     if fmt == "table":
         _print_alert_table(alerts)
@@ -437,8 +441,12 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     stats = engine.stats
     copies = sum(stats.copies.values())
     counted_once = f", {copies} other sensors' copies counted once" if copies else ""
+    flood = (f"; folded into floods: {stats.flood_absorbed} requests from new sources, "
+             f"{sum(stats.findings_folded.values())} findings" if stats.flood_absorbed else "")
+    budget = (f"; over the alert budget: {stats.alerts_over_budget} alert versions"
+              if stats.alerts_over_budget else "")
     click.echo(f"oddping scan: {len(alerts)} alerts from {stats.records_seen} records "
-               f"(suppressed {sum(stats.suppressed.values())}{counted_once}); "
+               f"(suppressed {sum(stats.suppressed.values())}{counted_once}{flood}{budget}); "
                f"{account.summary()}", err=True)
     for error in errors:
         click.echo(f"oddping: {error}", err=True)

@@ -113,7 +113,18 @@ class ProcessorSettings(_Section):
         "own buffer (bench/README.md)")
     stall_timeout_s: float = Field(
         120.0, gt=0, description="/healthz fails when records wait and none is taken this long")
-    max_tracked_hosts: int = Field(100_000, ge=1)
+    max_tracked_hosts: int = Field(
+        30_000, ge=1, description="most hosts with state per worker (and in scan); beyond, new "
+        "hosts evict probationary ones first (processors/state/admission.py).  30,000 keeps the "
+        "chart's 1 GiB processor limit with a quarter spare: ~400 MB for the worker itself "
+        "(stream bench peak) + 30,000 x 10.9 kB (resident memory per host of the busy-network "
+        "mix, alert windows included; an ordinary pinger ~3 kB, a flood's spoofed source 0) = "
+        "~730 MB (bench/README.md, memory section)")
+    alert_budget_per_minute: int = Field(
+        1200, ge=0, description="most alert emissions (new alerts and updates) per minute of "
+        "capture time that reach the alerts topic, shared out over the records partitions; "
+        "the overflow is counted (oddping_alerts_over_budget) and reported in the next alert "
+        "that gets through (details.alerts_over_budget).  0: unbounded")
     host_idle_expiry_s: float = Field(900.0, gt=0)
     sensor_late_bound_s: float = Field(
         300.0, ge=0, description="how far behind a host's newest record (from any sensor) "

@@ -27,6 +27,9 @@ class ProducerMetrics:
                                    ["where"], registry=r)
         self.files_done = Counter("oddping_watch_files_total", "Capture files published (watch)",
                                   registry=r)
+        self.shed = Counter("oddping_records_shed_total",
+                            "Live capture: records dropped because the producer queue was full "
+                            "(the capture loop never waits on Kafka)", ["kind"], registry=r)
 
 
 class HealthServer:

@@ -40,12 +40,15 @@ from oddping.config import Settings
 from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
+from processors.budget import AlertBudget
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
+from processors.flood import FloodMonitor
 from processors.networks import InternalNetworks
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.rules.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
+from processors.state.admission import Admission
 from processors.suppress import Suppressions
 
 log = get_logger(__name__)
@@ -113,9 +116,24 @@ class _Shape:
         return None
 
 
+_FRAGMENT_ANOMALY_FIELDS = _COMMON_FIELDS + (
+    ("anomaly", (str,)),
+    ("fragments", (int,)),
+    ("fragment_len", (int,)),
+)
 #: kind -> the shape of that kind of record
-_SHAPES = {"icmp": _Shape(_ICMP_FIELDS), "host_observation": _Shape(_OBSERVATION_FIELDS)}
+_SHAPES = {
+    "icmp": _Shape(_ICMP_FIELDS),
+    "host_observation": _Shape(_OBSERVATION_FIELDS),
+    "fragment_anomaly": _Shape(_FRAGMENT_ANOMALY_FIELDS),
+}
+#: record kinds other than icmp -> their event
+_KIND_EVENTS = {
+    "host_observation": events.HOST_OBSERVATION,
+    "fragment_anomaly": events.FRAGMENT_ANOMALY,
+}
 _ECHO = frozenset({events.ECHO_REQUEST, events.ECHO_REPLY})
+_ICMP_EVENT_NAMES = frozenset(events.ICMP_EVENTS.values())
 #: an ICMP record's route: its event, whether that is an echo, the event's handlers by class
 _IcmpRoute = tuple[str, bool, dict[str, tuple[Handler, ...]]]
 
@@ -164,6 +182,20 @@ class EngineStats:
     #: records more than sensor_late_bound_s behind their host's newest record, by sensor
     #: (processed all the same; their findings may come after their windows closed)
     late_records: Counter = field(default_factory=Counter)
+    #: evictions by admission tier: "probation" (new hosts) or "protected" (see admission.py)
+    hosts_evicted_by_tier: Counter = field(default_factory=Counter)
+    #: echo requests from new sources folded into a flood (no host state; processors/flood.py)
+    flood_absorbed: int = 0
+    #: hosts admitted before their flood was recognised, folded back into it
+    hosts_folded: int = 0
+    #: per-source findings folded into floods instead of alerted, by rule
+    findings_folded: Counter = field(default_factory=Counter)
+    #: of them, findings of tracked hosts' requests to a flooded target
+    tracked_findings_folded: int = 0
+    #: targets the flood monitor stopped counting to stay within max_targets
+    flood_targets_dropped: int = 0
+    #: alert emissions dropped by the alert budget (processors/budget.py)
+    alerts_over_budget: int = 0
 
     @property
     def records_by_event(self) -> Counter:
@@ -248,6 +280,7 @@ class Engine:
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
         self.track_changes = track_changes
         self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
+        self.admission = Admission(self.max_hosts)
         self.stats = EngineStats()
         self.watermark_ns = 0
         self._next_sweep_ns: int | None = None
@@ -259,6 +292,11 @@ class Engine:
         self._least_last_ns: float = math.inf
         self._least_window_end: float = math.inf
         self._changed: dict[str, bool] = {}
+        self.floods = FloodMonitor(self, settings.kafka.partitions)
+        self.budget = AlertBudget(
+            settings.processor.alert_budget_per_minute, settings.kafka.partitions, self.stats,
+            lambda ip: ip in self.hosts and not self.admission.is_probationary(ip),
+        )
 
     # -- the hot path --------------------------------------------------------------------
 
@@ -274,9 +312,12 @@ class Engine:
         ts = record["ts_ns"]
         host = self.hosts.get(host_ip)
         if host is None:
+            if event == events.ECHO_REQUEST and self.floods.absorb(record, handlers, alerts):
+                return self._absorbed(ts, alerts)
             host = self._admit(host_ip, record, alerts)
         else:
             self.hosts.move_to_end(host_ip)
+            self.admission.seen(host_ip, record)
         if ts - host.last_ns > self.idle_ns:  # the host's own silence: start afresh
             self._expire(host, alerts)
             host = self._admit(host_ip, record, alerts)
@@ -289,15 +330,22 @@ class Engine:
             if host.last_ns - ts > self.late_bound_ns:
                 self.stats.late_records[record["sensor_id"]] += 1
 
-        copy = None if event == events.HOST_OBSERVATION else self._copy_of(host, record)
+        # only ICMP packets have copies to recognise (a SYN observation or a fragment anomaly
+        # carries no ICMP identity)
+        copy = self._copy_of(host, record) if event in _ICMP_EVENT_NAMES else None
         if copy is not None:  # another sensor's copy: one packet, kept as evidence only
             handlers = ()
             context = None
+            folding = False
         else:
             vantage.use_sensor(host, record)
             context = TRACKERS[event](host, record)
+            # a request to a flooded target: its per-source findings are the flood's (flood.py)
+            folding = event == events.ECHO_REQUEST and self.floods.folds(record)
         for handler in handlers:
             for finding in handler(host, record, context):
+                if folding and self.floods.fold(finding):
+                    continue
                 self._add(host, finding)
         if context is True and event in ANNOUNCES_HOP_DISTANCE:
             for handler in self.handlers[events.HOP_DISTANCE_LEARNED]:
@@ -317,7 +365,18 @@ class Engine:
                 self._next_sweep_ns = ts + self.sweep_ns
             elif ts >= self._next_sweep_ns:
                 self._sweep(alerts)
-        return alerts
+        return self.budget.admit(alerts)
+
+    def _absorbed(self, ts: int, alerts: list[Alert]) -> list[Alert]:
+        """A record a flood took (processors/flood.py): event time still advances, as at the
+        end of process()."""
+        if ts > self.watermark_ns:
+            self.watermark_ns = ts
+            if self._next_sweep_ns is None:
+                self._next_sweep_ns = ts + self.sweep_ns
+            elif ts >= self._next_sweep_ns:
+                self._sweep(alerts)
+        return self.budget.admit(alerts)
 
     def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | None:
         """The packet record is another sensor's copy of (credited to it), or None."""
@@ -353,8 +412,8 @@ class Engine:
         bad = shape.first_bad_field(record)
         if bad is not None:
             return self._invalid(bad)
-        if kind == "host_observation":
-            event = events.HOST_OBSERVATION
+        if kind != "icmp":
+            event = _KIND_EVENTS[kind]
             handlers = self.handlers[event]
         else:
             route = self._icmp_routes.get((record["ip_version"], record["icmp_type"]))
@@ -476,23 +535,31 @@ class Engine:
         """Inactivity (capture time): emit what the host has pending and forget it."""
         self._close_due(host, None, alerts)
         del self.hosts[host.ip]
+        self.admission.forget(host.ip)
         self.stats.hosts_expired += 1
         self.stats.hosts_tracked = len(self.hosts)
 
     def _admit(self, host_ip: str, record: dict[str, Any], alerts: list[Alert]) -> HostState:
         if len(self.hosts) >= self.max_hosts:
-            _, victim = self.hosts.popitem(last=False)  # least recently active
-            self._close_due(victim, None, alerts)
-            self.stats.hosts_evicted += 1
-            if self.track_changes:
-                self._changed[victim.ip] = False
+            self._evict(alerts)
         ts = record["ts_ns"]
         host = HostState(host_ip, record["ip_version"], ts, ts)
         self.hosts[host_ip] = host
+        self.admission.admitted(host_ip, record)
         self.stats.hosts_tracked = len(self.hosts)
         if ts < self._least_last_ns:
             self._least_last_ns = ts
         return host
+
+    def _evict(self, alerts: list[Alert]) -> None:
+        """Make room: the victim the admission tiers choose (see state/admission.py) closes its
+        windows, emitting their alerts, and is forgotten."""
+        victim = self.hosts.pop(self.admission.victim(self.hosts))
+        self._close_due(victim, None, alerts)
+        self.stats.hosts_evicted += 1
+        self.stats.hosts_evicted_by_tier = self.admission.evicted
+        if self.track_changes:
+            self._changed[victim.ip] = False
 
     def _sweep(self, alerts: list[Alert]) -> None:
         """Emit windows event time has long passed; reclaim hosts idle in both senses.
@@ -505,6 +572,7 @@ class Engine:
         idle_before = close_before - self.idle_ns
         if self._least_last_ns <= idle_before or self._least_window_end <= close_before:
             self._walk_hosts(close_before, idle_before, alerts)
+        self.floods.emit_due(close_before, alerts)
         self._touch_at_last_sweep = self._touch
         self._next_sweep_ns = now + self.sweep_ns
 
@@ -553,7 +621,8 @@ class Engine:
                 self._close_due(host, now_ns, alerts)
             if self.track_changes:
                 self._changed[host.ip] = True
-        return alerts
+        self.floods.close_due(now_ns, alerts)
+        return self.budget.admit(alerts)
 
     def emit_pending(self) -> list[Alert]:
         """Emit every window holding evidence not yet emitted, keeping it open: for a stream
@@ -568,12 +637,14 @@ class Engine:
                     emitted = True
             if emitted and self.track_changes:
                 self._changed[host.ip] = True
-        return alerts
+        self.floods.emit_pending(alerts)
+        return self.budget.admit(alerts)
 
     def forget(self, host_ip: str) -> None:
         """Drop a host's state without emitting anything: its state now lives elsewhere (the
         partition moved to another worker).  Not counted as expiry or eviction."""
         self.hosts.pop(host_ip, None)
+        self.admission.forget(host_ip)
         self._changed.pop(host_ip, None)
         self.stats.hosts_tracked = len(self.hosts)
 
@@ -591,17 +662,14 @@ class Engine:
         if restored.ip != host_ip:
             raise ValueError(f"state is for {restored.ip}, not {host_ip}")
         if host_ip not in self.hosts and len(self.hosts) >= self.max_hosts:
-            _, victim = self.hosts.popitem(last=False)
-            self._close_due(victim, None, alerts)
-            self.stats.hosts_evicted += 1
-            if self.track_changes:
-                self._changed[victim.ip] = False
+            self._evict(alerts)
         self.hosts[host_ip] = restored
+        self.admission.restored(host_ip, restored.first_ns, restored.last_ns)
         self.stats.hosts_tracked = len(self.hosts)
         self._least_last_ns = min(self._least_last_ns, restored.last_ns)
         if restored.next_window_end is not None:
             self._least_window_end = min(self._least_window_end, restored.next_window_end)
-        return alerts
+        return self.budget.admit(alerts)
 
     def take_changes(self) -> dict[str, bytes | None]:
         """Hosts changed since the last call: host -> exported state as JSON, or None if

@@ -10,10 +10,15 @@ ECHO_REQUEST = "echo_request"
 ECHO_REPLY = "echo_reply"
 TIME_EXCEEDED = "time_exceeded"
 HOST_OBSERVATION = "host_observation"
+#: A fragment anomaly the producer's reassembly found (record kind fragment_anomaly).
+FRAGMENT_ANOMALY = "fragment_anomaly"
 #: Raised by the engine (not by a record) when a host's learned hop distance changes.
 HOP_DISTANCE_LEARNED = "hop_distance_learned"
 
-ALL_EVENTS = (ECHO_REQUEST, ECHO_REPLY, TIME_EXCEEDED, HOST_OBSERVATION, HOP_DISTANCE_LEARNED)
+ALL_EVENTS = (
+    ECHO_REQUEST, ECHO_REPLY, TIME_EXCEEDED, HOST_OBSERVATION, HOP_DISTANCE_LEARNED,
+    FRAGMENT_ANOMALY,
+)
 
 #: (ip_version, icmp_type) -> event.  ICMPv6 numbers its messages differently (RFC 4443).
 ICMP_EVENTS: dict[tuple[int, int], str] = {

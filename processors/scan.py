@@ -34,8 +34,10 @@ def scan_records(
     records: Iterable[dict[str, Any]], settings: Settings | None = None
 ) -> tuple[list[Alert], EngineStats]:
     engine = Engine(settings)
-    emitted: list[Alert] = []
+    latest: dict[str, Alert] = {}  # one version per alert, not every version emitted
     for record in records:
-        emitted.extend(engine.process(record))
-    emitted.extend(engine.flush())
-    return latest_versions(emitted), engine.stats
+        for alert in engine.process(record):
+            latest[alert.alert_id] = alert
+    for alert in engine.flush():
+        latest[alert.alert_id] = alert
+    return latest_versions(latest.values()), engine.stats

@@ -15,6 +15,8 @@ class Accounting:
     records: int = 0
     host_observations: int = 0
     pending_fragments: int = 0
+    #: fragment_anomaly records made (extra records about frames counted in their own bucket)
+    fragment_anomalies: int = 0
     skipped: Counter[str] = field(default_factory=Counter)
     malformed: Counter[str] = field(default_factory=Counter)
 
@@ -33,6 +35,7 @@ class Accounting:
         self.records += other.records
         self.host_observations += other.host_observations
         self.pending_fragments += other.pending_fragments
+        self.fragment_anomalies += other.fragment_anomalies
         self.skipped.update(other.skipped)
         self.malformed.update(other.malformed)
 
@@ -42,6 +45,7 @@ class Accounting:
             "records": self.records,
             "host_observations": self.host_observations,
             "pending_fragments": self.pending_fragments,
+            "fragment_anomalies": self.fragment_anomalies,
             "skipped": dict(sorted(self.skipped.items())),
             "malformed": dict(sorted(self.malformed.items())),
         }
@@ -59,4 +63,5 @@ class Accounting:
             f"host observations {self.host_observations}, skipped {reasons(self.skipped)}, "
             f"malformed {reasons(self.malformed)}"
             + (f", fragments pending {self.pending_fragments}" if self.pending_fragments else "")
+            + (f", fragment anomalies {self.fragment_anomalies}" if self.fragment_anomalies else "")
         )

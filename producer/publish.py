@@ -1,7 +1,9 @@
 """Records to Kafka with confluent-kafka: keyed by the echo initiator, stamped with capture time.
 
 Idempotence is on (acks=all), so a broker that goes away for a while and comes back gets every
-record exactly once; a full local queue is backpressure (wait and retry), never a drop.  The
+record exactly once.  Reading files, a full local queue is backpressure (wait and retry), never
+a drop; capturing live, waiting would stall the capture loop, so a record that finds the queue
+full is shed and counted instead (``offer``, oddping_records_shed_total).  The
 partitioner is murmur2_random so keys land where Java clients and aiokafka (faust) put them.
 """
 
@@ -35,7 +37,7 @@ SCHEMA_VERSION_HEADER = str(RECORD_SCHEMA_VERSION).encode()
 BACKPRESSURE_POLL_S = 0.05
 WARNING_INTERVAL_S = 10.0
 POLL_EVERY = 512  # records between polls: delivery callbacks and the published metric, in bulk
-RECORD_KINDS = ("icmp", "host_observation")
+RECORD_KINDS = ("icmp", "host_observation", "fragment_anomaly")
 
 
 class DeliveryFailed(Exception):
@@ -59,6 +61,8 @@ class RecordPublisher:
             raise KafkaUnavailable(f"cannot create a Kafka producer: {exc.args[0].str()}") from None
         self.sensor_header = sensor_id.encode()
         self.delivered_by_kind = dict.fromkeys(RECORD_KINDS, 0)
+        #: live capture only: records dropped because the local queue was full (offer)
+        self.shed_by_kind = dict.fromkeys(RECORD_KINDS, 0)
         self._reported_by_kind = dict.fromkeys(RECORD_KINDS, 0)  # what the metric already says
         self.failed = 0
         self.first_failure: str | None = None
@@ -139,6 +143,33 @@ class RecordPublisher:
             self._unpolled = 0
             self.producer.poll(0)
             self._report_delivered()
+
+    def offer(self, record: dict, value: bytes) -> bool:
+        """Queue one record without ever waiting (the live capture loop): when the local queue
+        is full, serve delivery callbacks once and try again; still full, the record is shed,
+        counted by kind (oddping_records_shed_total).  Waiting here would stall the capture
+        loop and turn into kernel drops that nobody can attribute; shedding here keeps the
+        loop reading and says what was lost.  Returns whether the record was queued."""
+        headers, on_delivery = self._by_kind[record["kind"]]
+        key = record["initiator_ip"].encode()
+        timestamp = record["ts_ns"] // 1_000_000
+        for attempt in (0, 1):
+            try:
+                self.producer.produce(self.topic, value, key, timestamp=timestamp,
+                                      headers=headers, on_delivery=on_delivery)
+                break
+            except BufferError:
+                if attempt:
+                    self.shed_by_kind[record["kind"]] += 1
+                    self.metrics.shed.labels(record["kind"]).inc()
+                    return False
+                self.producer.poll(0)
+        self._unpolled += 1
+        if self._unpolled >= POLL_EVERY:
+            self._unpolled = 0
+            self.producer.poll(0)
+            self._report_delivered()
+        return True
 
     def produce_raw(self, topic: str, key: bytes, value: bytes) -> None:
         """A message that is not a record (the watch progress marker)."""

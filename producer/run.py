@@ -46,6 +46,8 @@ class ProduceOutcome:
     failed: int = 0
     first_failure: str | None = None
     undelivered: int = 0
+    #: live capture: records shed because the producer queue was full (publish.offer)
+    shed: int = 0
 
 
 class AccountingCollector:
@@ -116,6 +118,7 @@ class Producer:
         for account in self.accounts:
             self.outcome.account.merge(account)
         self.outcome.delivered = publisher.delivered
+        self.outcome.shed = sum(publisher.shed_by_kind.values())
         self.outcome.failed = publisher.failed + self.outcome.undelivered
         self.outcome.first_failure = publisher.first_failure
         if self._health is not None:
@@ -156,7 +159,8 @@ class Producer:
         capture = LiveCapture(interface, capture_settings.bpf, capture_settings.snaplen,
                               capture_settings.promiscuous, capture_settings.buffer_mb)
         decoder = self._decoder()
-        publish = self.publisher.publish  # type: ignore[union-attr]
+        # never waits on Kafka: a full producer queue sheds records, counted (publish.offer)
+        offer = self.publisher.offer  # type: ignore[union-attr]
         dumps = orjson.dumps
         last_stats = time.monotonic()
         log.info("capturing", interface=interface, linktype=capture.linktype)
@@ -164,7 +168,7 @@ class Producer:
             if frame is not None:
                 _no, ts_ns, linktype, data, wire_len = frame
                 for record in decoder.decode_frame(linktype, data, ts_ns, wire_len):
-                    publish(record, dumps(record))
+                    offer(record, dumps(record))
             now = time.monotonic()
             if now - last_stats >= 1.0:
                 self._update_capture_stats(capture)

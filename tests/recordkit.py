@@ -312,3 +312,24 @@ def zoo() -> list[dict[str, Any]]:
     records.append(request("10.70.0.11", "198.51.100.30", at(55), icmp_id=5, seq=1, ttl=64,
                            payload_class="ptunnel"))
     return by_time(records)
+
+
+def every_rule() -> list[dict[str, Any]]:
+    """The zoo plus what the aggregate rules need, in capture order: a flood (a fast source,
+    and 1,500 spoofed sources at one target) and a fragment anomaly.  Kept out of zoo() because
+    a flood folds the per-source findings of its sources."""
+    from producer.record.build import build_fragment_anomaly
+    from producer.record.community import community_id_ip
+
+    flood = [request("10.77.0.1", "192.0.2.80", at(300 + i / 1000), payload_class="empty",
+                     icmp_id=3, seq=i) for i in range(600)]
+    flood += [request(f"100.{i // 250}.{i % 250}.1", "192.0.2.81", at(300 + i / 1000),
+                      payload_class="empty", icmp_id=3, seq=i) for i in range(1500)]
+    fragments = [build_fragment_anomaly(
+        sensor_id="sensor-a", ts_ns=at(310), ip_version=4, src_ip="203.0.113.66",
+        dst_ip="10.9.0.5", ttl=50, ip_id=7, anomaly="oversized", fragments=3, size=65_544,
+        fragment_len=16, icmp_type=None, icmp_code=None, payload_sha256=hashlib.sha256(
+            bytes(16)).hexdigest(), community_id=community_id_ip(
+            4, bytes((203, 0, 113, 66)), bytes((10, 9, 0, 5))))]
+    return by_time(zoo() + flood + fragments)
+

@@ -11,7 +11,7 @@ import copy
 import orjson
 import pytest
 from jsonschema import Draft202012Validator
-from recordkit import zoo
+from recordkit import every_rule
 
 import schemas
 from processors import scan_records
@@ -22,7 +22,7 @@ from processors.rules import RULE_IDS
 
 @pytest.fixture(scope="module")
 def alerts():
-    found, _ = scan_records(zoo())
+    found, _ = scan_records(every_rule())
     assert {a.rule_id for a in found} == set(RULE_IDS)  # every rule's alerts are checked
     return found
 

@@ -72,7 +72,8 @@ def _takes_frame_no(dec) -> bool:
 
 
 def _check_call(dec, linktype: int, data: bytes, ts: int, frame_no: int, wire_len: int | None):
-    before_rec = dec.account.records + dec.account.host_observations
+    acc = dec.account
+    before_rec = acc.records + acc.host_observations + acc.fragment_anomalies
     before_read = dec.account.packets_read
     if _takes_frame_no(dec):
         out = dec.decode_frame(linktype, data, ts, frame_no=frame_no, wire_len=wire_len)
@@ -84,7 +85,8 @@ def _check_call(dec, linktype: int, data: bytes, ts: int, frame_no: int, wire_le
     assert acc.balanced(), acc.as_dict()
     bugs = [k for k in acc.malformed if k.startswith("decoder_error")]
     assert not bugs, f"the decoder raised internally ({bugs}) on {linktype} {data.hex()}"
-    assert acc.records + acc.host_observations - before_rec == len(out), acc.as_dict()
+    made = acc.records + acc.host_observations + acc.fragment_anomalies
+    assert made - before_rec == len(out), acc.as_dict()
     for rec in out:
         assert isinstance(rec, dict)
         assert rec.get("frame", frame_no) == frame_no

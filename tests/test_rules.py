@@ -410,7 +410,7 @@ def test_ping_sweep_is_quiet_below_the_threshold_or_spread_out():
 CONTRACT_IDS = (
     "multi_destination_sequence", "tiny_payload", "unknown_payload", "scanner_payload",
     "os_ttl_mismatch", "ttl_deviation", "reply_mismatch", "unsolicited_reply",
-    "oversized_payload", "icmp_tunnel", "ping_sweep",
+    "oversized_payload", "icmp_tunnel", "ping_sweep", "icmp_flood", "fragment_anomaly",
 )
 
 

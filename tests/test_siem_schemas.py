@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 
 import pytest
-from recordkit import zoo
+from recordkit import every_rule
 from siem_schemas import ecs_problems, ocsf_problems, ocsf_schema
 
 from processors import scan_records
@@ -25,7 +25,7 @@ SAMPLE_CAPTURES = ("footprints.pcap", "encapsulations.pcapng", "mixed-small.pcap
 def alerts(samples_dir):
     import producer
 
-    found, _ = scan_records(zoo())
+    found, _ = scan_records(every_rule())
     assert {a.rule_id for a in found} == set(RULE_IDS)  # every rule's alerts are checked
     for name in SAMPLE_CAPTURES:
         decoded = producer.decode_file(str(samples_dir / name))

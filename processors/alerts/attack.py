@@ -38,6 +38,9 @@ TECHNIQUES: dict[str, Technique] = {
             "T1048.003", "Exfiltration Over Unencrypted Non-C2 Protocol", "TA0010", "Exfiltration"
         ),
         Technique("T1498", "Network Denial of Service", "TA0040", "Impact"),
+        Technique("T1499", "Endpoint Denial of Service", "TA0040", "Impact"),
+        Technique("T1499.004", "Application or System Exploitation", "TA0040", "Impact"),
+        Technique("T1498.001", "Direct Network Flood", "TA0040", "Impact"),
         Technique("T1498.002", "Reflection Amplification", "TA0040", "Impact"),
     )
 }

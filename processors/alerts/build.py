@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from oddping import ALERT_SCHEMA_VERSION
-from processors.findings import AlertWindow
+from processors.findings import AlertWindow, evidence_dict
 from processors.rules.base import RuleMetadata
 
 #: uuid5 namespace for alert ids: alert_id = uuid5(ALERT_NAMESPACE, "rule|host|key|window start")
@@ -45,7 +45,8 @@ def parse_iso_ns(text: str) -> int:
     return int(moment.timestamp()) * NS_PER_S + int(fraction.ljust(9, "0")[:9] or 0)
 
 
-def _evidence(entry: dict[str, Any]) -> dict[str, Any]:
+def _evidence(row: Any) -> dict[str, Any]:
+    entry = evidence_dict(row)
     out = {"ts": iso_ns(entry["ts_ns"])}
     out.update(entry)
     del out["ts_ns"]

@@ -14,6 +14,8 @@ from pydantic import ValidationError
 from oddping.config import ConfigError
 from processors.networks import InternalNetworks
 from processors.rules import (
+    fragment_anomaly,
+    icmp_flood,
     icmp_tunnel,
     multi_destination_sequence,
     os_ttl_mismatch,
@@ -40,6 +42,8 @@ RULE_MODULES: tuple[ModuleType, ...] = (
     oversized_payload,
     icmp_tunnel,
     ping_sweep,
+    icmp_flood,
+    fragment_anomaly,
 )
 
 #: rule id -> module (with METADATA, Tunables and Detector)

@@ -48,8 +48,12 @@ from collections import deque
 from statistics import median
 from typing import Any
 
-from processors.findings import SENSOR_LIMIT, AlertWindow
+from processors.findings import EVIDENCE_FIELDS, SENSOR_LIMIT, AlertWindow, evidence_dict
 from processors.state.host import HostState
+
+#: where an evidence row keeps the packet's capture time and sensor
+_ROW_TS = EVIDENCE_FIELDS.index("ts_ns")
+_ROW_SENSOR = EVIDENCE_FIELDS.index("sensor_id")
 
 #: ICMP packets remembered per host for recognising their copies, in two generations (the
 #: older is dropped whole when the newer is full).  While the engine has seen one sensor, a
@@ -155,8 +159,7 @@ def credit_copy(host: HostState, entry: list) -> None:
     slots = entry[SLOTS]
     if slots is None:
         for window in host.windows.values():
-            if any(e["ts_ns"] == entry[TS_NS] and e["sensor_id"] == entry[SENSOR]
-                   for e in window.evidence):
+            if any(_is_row_of(e, entry) for e in window.evidence):
                 _credit(window, entry, entry[COPIES][-1:], True)
         return
     for rule_id, key, start_ns, in_evidence in slots or ():
@@ -175,8 +178,7 @@ def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -
     # whether the finding became evidence (the window's latest entry): only then do its
     # copies look for it there
     evidence = window.evidence
-    in_evidence = bool(evidence) and evidence[-1]["ts_ns"] == entry[TS_NS] and (
-        evidence[-1]["sensor_id"] == entry[SENSOR])
+    in_evidence = bool(evidence) and _is_row_of(evidence[-1], entry)
     slots = entry[SLOTS]
     if not slots:
         slots = entry[SLOTS] = []
@@ -188,6 +190,14 @@ def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -
         _credit(window, entry, entry[COPIES], in_evidence)
 
 
+def _is_row_of(row: Any, entry: list) -> bool:
+    """Whether an evidence row (findings.evidence_row tuple, its JSON list, or a dict once it
+    has copies) is the remembered packet's."""
+    if isinstance(row, dict):
+        return row["ts_ns"] == entry[TS_NS] and row["sensor_id"] == entry[SENSOR]
+    return row[_ROW_TS] == entry[TS_NS] and row[_ROW_SENSOR] == entry[SENSOR]
+
+
 def _credit(window: AlertWindow, entry: list, copies: list, in_evidence: bool) -> None:
     sensors = window.sensor_ids
     for sensor, _, _ in copies:
@@ -196,8 +206,11 @@ def _credit(window: AlertWindow, entry: list, copies: list, in_evidence: bool) -
             window.dirty = True
     if not in_evidence:
         return
-    for evidence in window.evidence:
-        if evidence["ts_ns"] == entry[TS_NS] and evidence["sensor_id"] == entry[SENSOR]:
+    for index, row in enumerate(window.evidence):
+        if _is_row_of(row, entry):
+            # a packet with copies keeps its evidence as a dict (findings.evidence_dict): rare,
+            # and at most evidence_limit per window
+            evidence = window.evidence[index] = evidence_dict(row)
             kept = evidence.setdefault("copies", [])
             for sensor, ttl, delay in copies:
                 if not any(c["sensor_id"] == sensor for c in kept):

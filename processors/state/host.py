@@ -9,7 +9,6 @@ spraying random identifiers (icmptunnel) cannot grow without limit.
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -22,6 +21,11 @@ STATE_VERSION = 1
 #: Echo requests remembered per identifier: enough to match replies that lag a burst (fping sends
 #: every 10 ms) and to look back over a Footprints-style run.
 REQUESTS_PER_ID = 16
+#: ... and only for this long (capture time): a reply that late answers nothing, and no rule's
+#: run or burst spans more (multi_destination_sequence looks 10 s back).  A host pinging once a
+#: second keeps 16, one pinging in bursts a minute apart keeps its last burst: most of an
+#: ordinary host's memory is its remembered requests.
+REQUEST_MEMORY_NS = 60 * 1_000_000_000
 #: Identifiers remembered per host, least recently used dropped first.
 IDS_PER_HOST = 8
 #: Identifiers remembered as traceroute runs.
@@ -35,6 +39,23 @@ TRACEROUTE_STEP_GAP_NS = 30 * 1_000_000_000
 #: A traceroute's first probes to pass the sensor arrive with TTL 1, whatever the distance;
 #: a run whose lowest TTL is above this (two probe levels lost) did not start low.
 TRACEROUTE_LOW_START = 3
+
+
+#: Strings many hosts' states share (payload classes, sensor ids, the hash of an empty or a
+#: Windows payload, a flood's target), one copy each: a record's strings are its own (orjson),
+#: and a host keeps up to 128 requests.  Bounded: cleared when full, which only costs sharing.
+CANONICAL_STRINGS = 4096
+_canonical: dict[str, str] = {}
+
+
+def canonical(value: str) -> str:
+    """One shared copy of a string seen often (see CANONICAL_STRINGS)."""
+    found = _canonical.get(value)
+    if found is None:
+        if len(_canonical) >= CANONICAL_STRINGS:
+            _canonical.clear()
+        found = _canonical[value] = value
+    return found
 
 
 class SeenRequest(NamedTuple):
@@ -77,6 +98,31 @@ class SeenRequest(NamedTuple):
             "community_id": self.community_id,
             "ip_total_len": self.ip_total_len,
         }
+
+
+def shared_with(previous: SeenRequest, record: dict[str, Any]) -> tuple:
+    """The fields of a request to remember, its strings shared with the request before it on
+    the same identifier where equal (same destination, payload, sensor, flow): an ordinary
+    ping repeats them all."""
+    dst, payload_class, sha, sensor, community = (
+        record["dst_ip"], record["payload_class"], record["payload_sha256"],
+        record["sensor_id"], record["community_id"],
+    )
+    return (
+        record["ts_ns"],
+        record["icmp_seq"],
+        previous.dst_ip if dst == previous.dst_ip else canonical(dst),
+        record["ttl"],
+        record["payload_len"],
+        previous.payload_class if payload_class == previous.payload_class
+        else canonical(payload_class),
+        previous.payload_sha256 if sha == previous.payload_sha256 else sha,
+        previous.sensor_id if sensor == previous.sensor_id else canonical(sensor),
+        previous.community_id if community == previous.community_id else community,
+        record.get("frame"),
+        record["ip_total_len"],
+        record.get("payload_captured_len"),
+    )
 
 
 @dataclass(slots=True)
@@ -134,8 +180,9 @@ class HostState:
     ip_version: int
     first_ns: int
     last_ns: int
-    #: icmp_id -> recent requests, least recently used identifier first
-    requests: dict[int, deque[SeenRequest]] = field(default_factory=dict)
+    #: icmp_id -> recent requests (a list, oldest first, at most REQUESTS_PER_ID: a deque costs
+    #: 760 bytes even for one request), least recently used identifier first
+    requests: dict[int, list[SeenRequest]] = field(default_factory=dict)
     traceroute_ids: dict[int, TracerouteMark] = field(default_factory=dict)
     #: sensor_id -> last time that sensor saw the host send (requests, SYNs)
     outbound_sensors: dict[str, int] = field(default_factory=dict)
@@ -169,27 +216,36 @@ class HostState:
         requests = self.requests
         ring = requests.get(icmp_id)
         if ring is None:
-            ring = deque(maxlen=REQUESTS_PER_ID)
+            ring = []
             if len(requests) >= IDS_PER_HOST:
                 del requests[next(iter(requests))]
             requests[icmp_id] = ring
         elif next(reversed(requests)) != icmp_id:
             requests[icmp_id] = requests.pop(icmp_id)  # re-inserted last: most recently used
-        previous = ring[-1] if ring else None
-        seen = (
-            record["ts_ns"],
-            record["icmp_seq"],
-            record["dst_ip"],
-            record["ttl"],
-            record["payload_len"],
-            record["payload_class"],
-            record["payload_sha256"],
-            record["sensor_id"],
-            record["community_id"],
-            record.get("frame"),
-            record["ip_total_len"],
-            record.get("payload_captured_len"),
-        )
+        if ring:
+            previous = ring[-1]
+            if len(ring) >= REQUESTS_PER_ID:
+                del ring[0]
+            horizon = record["ts_ns"] - REQUEST_MEMORY_NS
+            while ring and ring[0].ts_ns < horizon:
+                del ring[0]
+            seen = shared_with(previous, record)
+        else:
+            previous = None
+            seen = (
+                record["ts_ns"],
+                record["icmp_seq"],
+                canonical(record["dst_ip"]),
+                record["ttl"],
+                record["payload_len"],
+                canonical(record["payload_class"]),
+                canonical(record["payload_sha256"]),
+                canonical(record["sensor_id"]),
+                record["community_id"],
+                record.get("frame"),
+                record["ip_total_len"],
+                record.get("payload_captured_len"),
+            )
         # _make takes the fields as one tuple: the generated __new__ costs twice as much, and
         # this runs for every request
         ring.append(SeenRequest._make(seen))
@@ -257,6 +313,7 @@ class HostState:
     # -- outbound visibility -------------------------------------------------------------
 
     def saw_outbound(self, sensor_id: str, ts_ns: int) -> None:
+        sensor_id = canonical(sensor_id)
         if sensor_id not in self.outbound_sensors and len(self.outbound_sensors) >= OUTBOUND_SENSORS:
             del self.outbound_sensors[min(self.outbound_sensors, key=self.outbound_sensors.get)]
         self.outbound_sensors[sensor_id] = ts_ns
@@ -316,12 +373,10 @@ class HostState:
             raise ValueError(f"host state version {data.get('state_version')!r} is not {STATE_VERSION}")
         state = cls(data["ip"], data["ip_version"], data["first_ns"], data["last_ns"])
         for icmp_id, ring in data["requests"]:
-            state.requests[icmp_id] = deque(
-                (SeenRequest(*seen) for seen in ring), maxlen=REQUESTS_PER_ID
-            )
+            state.requests[icmp_id] = _restored_ring(ring[-REQUESTS_PER_ID:])
         for icmp_id, *mark in data["traceroute_ids"]:
             state.traceroute_ids[icmp_id] = TracerouteMark(*mark)
-        state.outbound_sensors = {s: ts for s, ts in data["outbound_sensors"]}
+        state.outbound_sensors = {canonical(s): ts for s, ts in data["outbound_sensors"]}
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])
         state.vantage = data.get("vantage") or {}
@@ -330,7 +385,33 @@ class HostState:
         state.scratch = data["scratch"]
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
+            # evidence rows come back as JSON lists: tuples again, as the live window keeps them
+            restored.evidence = [tuple(row) if isinstance(row, list) else row
+                                 for row in restored.evidence]
             state.windows[restored.slot] = restored
         state.closed_slots = [tuple(slot) for slot in data["closed_slots"]]
         state.recompute_next_window_end()
         return state
+
+
+def _restored_ring(ring: list[list[Any]]) -> list[SeenRequest]:
+    """Remembered requests from JSON, their strings shared as remember_request shares them
+    (a loaded state would otherwise cost half as much again as the state it was saved from)."""
+    restored: list[SeenRequest] = []
+    previous = None
+    for seen in ring:
+        ts, seq, dst, ttl, length, payload_class, sha, sensor, community, frame, ip_len, *rest = seen
+        captured = rest[0] if rest else None  # states saved before payload_captured_len: 11
+        if previous is None:
+            fields = (ts, seq, canonical(dst), ttl, length, canonical(payload_class),
+                      canonical(sha), canonical(sensor), community, frame, ip_len, captured)
+        else:
+            fields = shared_with(previous, {
+                "ts_ns": ts, "icmp_seq": seq, "dst_ip": dst, "ttl": ttl, "payload_len": length,
+                "payload_class": payload_class, "payload_sha256": sha, "sensor_id": sensor,
+                "community_id": community, "frame": frame, "ip_total_len": ip_len,
+                "payload_captured_len": captured,
+            })
+        previous = SeenRequest._make(fields)
+        restored.append(previous)
+    return restored

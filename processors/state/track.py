@@ -83,11 +83,17 @@ def track_host_observation(host: HostState, record: dict[str, Any]) -> bool:
     )
 
 
+def track_nothing(host: HostState, record: dict[str, Any]) -> None:
+    """A record with nothing to share between rules (a fragment anomaly)."""
+    return None
+
+
 TRACKERS: dict[str, Callable[[HostState, dict[str, Any]], Any]] = {
     events.ECHO_REQUEST: track_echo_request,
     events.ECHO_REPLY: track_echo_reply,
     events.TIME_EXCEEDED: track_time_exceeded,
     events.HOST_OBSERVATION: track_host_observation,
+    events.FRAGMENT_ANOMALY: track_nothing,
 }
 
 #: Events whose tracker returns "hop distance learned for the first time".

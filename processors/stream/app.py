@@ -106,6 +106,18 @@ class ProcessorMetrics:
                             registry=r)
         self.late = Gauge("oddping_records_late", "Records more than sensor_late_bound_s behind "
                           "their host's newest record, by sensor", ["sensor"], registry=r)
+        self.evicted_by_tier = Gauge(
+            "oddping_hosts_evicted_by_tier", "Hosts evicted to respect the cap, by admission "
+            "tier (probation: new hosts; protected: hosts with history)", ["tier"], registry=r)
+        self.flood_absorbed = Gauge(
+            "oddping_flood_absorbed", "Echo requests from new sources folded into a flood "
+            "instead of becoming hosts", registry=r)
+        self.findings_folded = Gauge(
+            "oddping_findings_folded", "Per-source findings folded into a flood alert, by rule",
+            ["rule"], registry=r)
+        self.over_budget = Gauge(
+            "oddping_alerts_over_budget", "Alert emissions dropped by the alert budget",
+            registry=r)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -244,6 +256,12 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         stats = processor.engine.stats
         metrics.hosts.set(stats.hosts_tracked)
         metrics.evicted.set(stats.hosts_evicted)
+        for tier, n in stats.hosts_evicted_by_tier.items():
+            metrics.evicted_by_tier.labels(tier).set(n)
+        metrics.flood_absorbed.set(stats.flood_absorbed)
+        for rule, n in stats.findings_folded.items():
+            metrics.findings_folded.labels(rule).set(n)
+        metrics.over_budget.set(stats.alerts_over_budget)
         for rule, n in stats.suppressed.items():
             metrics.suppressed.labels(rule).set(n)
         for sensor, offset in processor.engine.clocks.offsets_s().items():

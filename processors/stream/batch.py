@@ -107,8 +107,9 @@ class BatchProcessor:
                 reason = engine.stats.last_invalid_reason or "schema"
                 self._dead_letter(result, message, source, f"invalid record: {reason}")
                 continue
-            self._offset[host] = message.offset
-            self._partition[host] = source
+            if host in engine.hosts:  # a flood's folded source has no state, and no entry
+                self._offset[host] = message.offset
+                self._partition[host] = source
         return result
 
     def adopt_saved(self, entries: Iterable[tuple[str, bytes]]) -> BatchResult:
@@ -133,6 +134,7 @@ class BatchProcessor:
 
     def forget_partitions(self, partitions: set[int]) -> None:
         """Partitions moved to another worker: their hosts' state now lives there."""
+        self.engine.floods.forget_partitions(partitions)
         for host in [h for h, p in self._partition.items() if p in partitions]:
             self.engine.forget(host)
             self._offset.pop(host, None)

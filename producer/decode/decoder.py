@@ -10,17 +10,24 @@ observation, a held fragment, skipped or malformed.
 from __future__ import annotations
 
 import socket
+from hashlib import sha256
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ..accounting import Accounting
-from ..record.build import build_host_observation, build_icmp_record
+from ..record.build import build_fragment_anomaly, build_host_observation, build_icmp_record
+from ..record.community import community_id, community_id_ip
 from . import wire
-from .fragments import Completed, FragmentError, Reassembler
+from .fragments import ANOMALIES, TINY, Completed, FragmentError, Reassembler, tiny_first
 
 MAX_ENCAPSULATION_DEPTH = 4  # tunnels inside tunnels beyond this are treated as malformed
 MAX_OBSERVED_HOSTS = 65536  # hosts whose last SYN observation is remembered (oldest dropped)
+#: Host observations per second of capture time, all hosts together.  The per-host interval
+#: does nothing against a SYN flood from spoofed sources (each is a new host); beyond this the
+#: SYNs are skipped, counted as tcp_syn_flood_limited.  Real hosts learn their hop distance from
+#: their first SYN or an OS ping later anyway.
+MAX_OBSERVATIONS_PER_S = 1000
 
 
 class Skip(Exception):
@@ -77,6 +84,8 @@ class Decoder:
         self.account = Accounting()
         self.reassembler = Reassembler()
         self._syn_interval_ns = int(syn_interval_s * 1_000_000_000)
+        self._observation_second = 0  # capture second, and host observations made in it
+        self._observations_in_second = 0
         self._last_syn_observation: OrderedDict[bytes, tuple[int, int]] = OrderedDict()
         self._link_decoders: dict[int, tuple[str, Callable]] = {
             wire.LINKTYPE_ETHERNET: ("ethernet", self._ethernet),
@@ -142,7 +151,7 @@ class Decoder:
             return []
         except FragmentError as err:
             self._count_fragment_error(err)
-            return []
+            return err.records  # a fragment_anomaly record, when the drop is one
         except Exception as exc:  # a decoder bug must cost one packet, never the capture
             account.malformed[f"decoder_error_{type(exc).__name__}"] += 1
             return []
@@ -356,8 +365,19 @@ class Decoder:
             raise Skip("fragment_not_icmp")
         if ctx.snapped:
             raise Skip("fragment_not_captured_whole")
-        result = self.reassembler.add(key, ctx.ts_ns, offset, more, bytes(buf[l4:captured_end]),
-                                      ip if offset == 0 else None)
+        data = bytes(buf[l4:captured_end])
+        if tiny_first(offset, more, len(data)):
+            self._fragment_anomaly(TINY, key, ip, ctx, 1, None, data, data)
+        try:
+            result = self.reassembler.add(key, ctx.ts_ns, offset, more, data,
+                                          ip if offset == 0 else None)
+        except FragmentError as err:
+            anomaly = ANOMALIES.get(err.reason)
+            if anomaly is not None:
+                self._fragment_anomaly(anomaly, key, ip, ctx, err.dropped + 1, err.size, data,
+                                       err.head)
+            err.records = ctx.out
+            raise
         self._settle_given_up_fragments()
         if result is None:
             self.account.pending_fragments += 1
@@ -374,6 +394,28 @@ class Decoder:
         )
         self._icmp(proto, message, 0, len(message), len(message), reassembled, ctx,
                    fragmented=True)
+
+    def _fragment_anomaly(self, anomaly: str, key: tuple, ip: IPHeader, ctx: FrameContext,
+                          fragments: int, size: int | None, data: bytes,
+                          head: bytes | None) -> None:
+        """A fragment_anomaly record (fragments.ANOMALIES, tiny_first): counted apart, since the
+        frame itself still ends in its own bucket (malformed, pending or reassembled).  head:
+        the first fragment's data, when at hand, for the ICMP type and code."""
+        ntop = _NTOP[ip.version]
+        icmp_type = icmp_code = None
+        if head is not None and len(head) >= 2:
+            icmp_type, icmp_code = head[0], head[1]
+            flow = community_id(ip.version, ip.src, ip.dst, icmp_type, icmp_code)
+        else:
+            flow = community_id_ip(ip.version, ip.src, ip.dst)
+        ctx.out.append(build_fragment_anomaly(
+            sensor_id=self.sensor_id, ts_ns=ctx.ts_ns, ip_version=ip.version,
+            src_ip=ntop(ip.src), dst_ip=ntop(ip.dst), ttl=ip.ttl, ip_id=key[3],  # IPv6: fragment id
+            anomaly=anomaly, fragments=fragments, size=size, fragment_len=len(data),
+            icmp_type=icmp_type, icmp_code=icmp_code, payload_sha256=sha256(data).hexdigest(),
+            community_id=flow,
+        ))
+        self.account.fragment_anomalies += 1
 
     # -- transports ----------------------------------------------------------------------------
 
@@ -419,6 +461,12 @@ class Decoder:
         last = self._last_syn_observation.get(ip.src)
         if last is not None and last[1] == ip.ttl and ctx.ts_ns - last[0] < self._syn_interval_ns:
             raise Skip("tcp_syn_rate_limited")
+        second = ctx.ts_ns // 1_000_000_000
+        if second != self._observation_second:
+            self._observation_second, self._observations_in_second = second, 0
+        if self._observations_in_second >= MAX_OBSERVATIONS_PER_S:
+            raise Skip("tcp_syn_flood_limited")
+        self._observations_in_second += 1
         if last is None and len(self._last_syn_observation) >= MAX_OBSERVED_HOSTS:
             self._last_syn_observation.popitem(last=False)
         self._last_syn_observation[ip.src] = (ctx.ts_ns, ip.ttl)

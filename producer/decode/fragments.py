@@ -4,6 +4,10 @@ Fragments are held per (version, src, dst, id, protocol).  A datagram is dropped
 fragments counted malformed with the reason, when fragments overlap with different data, when
 there are too many, when it would exceed the IP maximum, or when it is not complete within the
 timeout (capture time).  Limits mirror what IP stacks use (Linux ipfrag_time 30 s).
+
+The first three, and a tiny first fragment (which is still reassembled), are also anomalies the
+decoder reports as a ``fragment_anomaly`` record (ANOMALIES, tiny_first): the engine's
+fragment_anomaly rule raises them, so an attacker cannot hide in what reassembly drops.
 """
 
 from __future__ import annotations
@@ -15,6 +19,24 @@ MAX_DATAGRAMS = 1024  # datagrams being reassembled at once; the oldest is dropp
 MAX_FRAGMENTS = 64  # per datagram
 MAX_DATAGRAM_BYTES = 65535
 TIMEOUT_NS = 30 * 1_000_000_000
+#: A first fragment (offset 0, more to come) with less data than this is an anomaly: no link's
+#: MTU makes one (IPv4's minimum, 68, leaves 48; real first fragments carry 500 to 9,000 bytes),
+#: and splitting headers over tiny fragments is how filters are evaded (RFC 1858, RFC 7112).
+TINY_FIRST_FRAGMENT = 64
+
+#: FragmentError reason -> the fragment anomaly a record reports (kind fragment_anomaly):
+#: what an attacker can hide in is a finding, not only a malformed count.
+ANOMALIES = {
+    "fragment_overlap": "overlap",  # teardrop-style: overlapping pieces with different data
+    "fragment_too_large": "oversized",  # ping of death: reassembled beyond 65,535 bytes
+    "fragment_too_many": "too_many_fragments",
+}
+TINY = "tiny_first_fragment"
+
+
+def tiny_first(offset: int, more: bool, size: int) -> bool:
+    """Whether a fragment is a tiny first fragment (see TINY_FIRST_FRAGMENT)."""
+    return offset == 0 and more and size < TINY_FIRST_FRAGMENT
 
 
 @dataclass(slots=True)
@@ -26,10 +48,17 @@ class _Datagram:
 
 
 class FragmentError(Exception):
-    def __init__(self, reason: str, dropped: int) -> None:
+    def __init__(self, reason: str, dropped: int, size: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.dropped = dropped  # fragments held before this one that are now dropped too
+        self.size = size  # the reassembled length the fragments claim, where that is the matter
+        #: records the frame still gives (the decoder's fragment_anomaly record)
+        self.records: list[dict] = []
+        #: the datagram's first fragment's data (its ICMP header), if it was held, and the
+        #: data of the fragment that failed
+        self.head: bytes | None = None
+        self.data = b""
 
 
 @dataclass(slots=True)
@@ -81,18 +110,18 @@ class Reassembler:
             dgram = self._datagrams[key] = _Datagram(ts_ns, ())
         end = offset + len(data)
         if end > MAX_DATAGRAM_BYTES:
-            raise FragmentError("fragment_too_large", self._drop(key, dgram))
+            raise self._fail("fragment_too_large", key, dgram, offset, data, end)
         existing = dgram.pieces.get(offset)
         if existing is not None and existing == data:
             raise FragmentError("fragment_duplicate", 0)  # a retransmitted copy: nothing new
         for start, piece in dgram.pieces.items():
             if start < end and offset < start + len(piece):
-                raise FragmentError("fragment_overlap", self._drop(key, dgram))
+                raise self._fail("fragment_overlap", key, dgram, offset, data)
         if len(dgram.pieces) >= MAX_FRAGMENTS:
-            raise FragmentError("fragment_too_many", self._drop(key, dgram))
+            raise self._fail("fragment_too_many", key, dgram, offset, data)
         if not more:
             if dgram.total_len is not None and dgram.total_len != end:
-                raise FragmentError("fragment_overlap", self._drop(key, dgram))
+                raise self._fail("fragment_overlap", key, dgram, offset, data)
             dgram.total_len = end
         if offset == 0 and header is not None:
             dgram.header = header
@@ -104,6 +133,14 @@ class Reassembler:
         del self._datagrams[key]
         self.held -= len(dgram.pieces)
         return Completed(dgram.header, done, len(dgram.pieces))
+
+    def _fail(self, reason: str, key: tuple, dgram: _Datagram, offset: int, data: bytes,
+              size: int | None = None) -> FragmentError:
+        """Drop the datagram; the error says what the anomaly record needs."""
+        err = FragmentError(reason, self._drop(key, dgram), size)
+        err.head = data if offset == 0 else dgram.pieces.get(0)
+        err.data = data
+        return err
 
     def _drop(self, key: tuple, dgram: _Datagram) -> int:
         del self._datagrams[key]

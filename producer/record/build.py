@@ -110,3 +110,36 @@ def build_host_observation(
         "hop_distance_guess": hop_distance_guess(ttl),
         "observed": "tcp_syn",
     }
+
+
+def build_fragment_anomaly(
+    *, sensor_id: str, ts_ns: int, ip_version: int, src_ip: str, dst_ip: str, ttl: int,
+    ip_id: int, anomaly: str, fragments: int, size: int | None, fragment_len: int,
+    icmp_type: int | None, icmp_code: int | None, payload_sha256: str, community_id: str,
+) -> dict:
+    """A fragment anomaly seen during reassembly (producer/decode/fragments.py): keyed by the
+    fragments' sender, which is the initiator of what they carry.  icmp_type and icmp_code come
+    from the first fragment when it was at hand (else None); payload_sha256 is the hash of the
+    data of the fragment that showed the anomaly."""
+    return {
+        "schema_version": RECORD_SCHEMA_VERSION,
+        "kind": "fragment_anomaly",
+        "ts_ns": ts_ns,
+        "sensor_id": sensor_id,
+        "ip_version": ip_version,
+        "src_ip": src_ip,
+        "dst_ip": dst_ip,
+        "initiator_ip": src_ip,
+        "ttl": ttl,
+        "initial_ttl_guess": initial_ttl_guess(ttl),
+        "hop_distance_guess": hop_distance_guess(ttl),
+        "ip_id": ip_id,
+        "anomaly": anomaly,
+        "fragments": fragments,
+        "size": size,
+        "fragment_len": fragment_len,
+        "icmp_type": icmp_type,
+        "icmp_code": icmp_code,
+        "payload_sha256": payload_sha256,
+        "community_id": community_id,
+    }

@@ -37,3 +37,12 @@ def community_id(ip_version: int, src: bytes, dst: bytes, icmp_type: int, icmp_c
     data = (_SEED_BYTES + src + dst + _PROTO_AND_PAD[ip_version]
             + sport.to_bytes(2, "big") + dport.to_bytes(2, "big"))
     return "1:" + b64encode(sha1(data).digest()).decode()
+
+
+def community_id_ip(ip_version: int, src: bytes, dst: bytes) -> str:
+    """Community ID of an ICMP flow whose type and code are unknown (fragments without the
+    first one): the spec's form for a protocol without ports, endpoints in canonical order."""
+    if dst < src:
+        src, dst = dst, src
+    data = _SEED_BYTES + src + dst + _PROTO_AND_PAD[ip_version]
+    return "1:" + b64encode(sha1(data).digest()).decode()

@@ -139,6 +139,7 @@ through verbatim, `config` deep-merged last.
   "poll_records" (int $p.pollRecords)
   "stall_timeout_s" $p.stallTimeoutSeconds
   "max_tracked_hosts" (int $p.maxTrackedHosts)
+  "alert_budget_per_minute" (int $p.alertBudgetPerMinute)
   "host_idle_expiry_s" $p.hostIdleExpirySeconds }}
 {{- $cfg := dict
   "log_level" $v.logLevel

@@ -1,0 +1,221 @@
+"""Under a flood (issue 14): admission protects established hosts, a spoofed-source flood is one
+icmp_flood alert with its sources' findings folded in, a single fast source is named, and the
+alert budget bounds what gets out, reporting the overflow."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from recordkit import at, by_time, footprints_burst, ping_run, request, syn
+
+from oddping.config import Settings
+from processors import Engine
+from processors.partitions import partition_of
+from processors.scan import latest_versions
+
+VICTIM = "192.0.2.80"
+
+
+def spoofed_wave(n: int, start_s: float, pps: int, target: str | None = VICTIM,
+                 seed: int = 1) -> list[dict]:
+    """hping3 --icmp --flood --rand-source: empty requests, each from a new random source
+    (target None: each to a different target, a wave without a victim)."""
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        octets = (rng.randrange(1, 224), rng.randrange(256), rng.randrange(256),
+                  rng.randrange(1, 255))
+        src = ".".join(map(str, octets))
+        dst = target or f"198.18.{i // 250 % 256}.{i % 250 + 1}"
+        out.append(request(src, dst, at(start_s + i / pps), payload_class="empty",
+                           icmp_id=0x1234, seq=(i * 256) % 65536, ttl=rng.randrange(30, 250)))
+    return out
+
+
+def established(hosts: int) -> list[dict]:
+    """Hosts with history: Windows pingers with TCP SYNs, and one Footprints host (alerts)."""
+    records = []
+    for h in range(hosts):
+        ip = f"10.30.0.{h + 1}"
+        records.append(syn(ip, "52.1.1.1", at(h * 0.01), ttl=126))
+        records += ping_run(ip, "8.8.8.8", 1 + h * 0.01, 3, payload_class="windows", ttl=126,
+                            icmp_id=1)
+    records += footprints_burst("10.30.0.1", 20, 100, rounds=2)
+    return records
+
+
+def final_alerts(settings: Settings, records: list[dict]) -> tuple[list, Engine]:
+    engine = Engine(settings)
+    emitted = []
+    for record in records:
+        emitted.extend(engine.process(record))
+    emitted.extend(engine.flush())
+    return latest_versions(emitted), engine
+
+
+def settings(**processor) -> Settings:
+    return Settings(processor=processor, kafka={"partitions": 4})
+
+
+def test_established_hosts_survive_a_wave_of_one_packet_sources():
+    base = established(30)
+    wave = spoofed_wave(2000, 10, 500, target=None)  # no victim: no flood, only pressure
+    cfg = settings(max_tracked_hosts=200)
+    quiet, _ = final_alerts(cfg, by_time(base))
+    flooded, engine = final_alerts(cfg, by_time(base + wave))
+
+    tiers = engine.stats.hosts_evicted_by_tier
+    assert tiers["probation"] >= 2000 - 200 and tiers["protected"] == 0
+    assert all(f"10.30.0.{h + 1}" in engine.hosts for h in range(30))
+    # the established hosts' alerts, unchanged: the wave's own alerts ran over the budget,
+    # which kept room for the hosts with history (one of them reports the overflow)
+    ours = [a.doc for a in flooded if a.src_ip.startswith("10.30.")]
+    assert engine.stats.alerts_over_budget > 0
+    reported = sum(doc["details"].pop("alerts_over_budget", 0) for doc in ours)
+    assert 0 < reported <= engine.stats.alerts_over_budget
+    for doc in ours:
+        doc["details"].pop("alert_budget_per_minute", None)
+    assert ours == [a.doc for a in quiet] and ours
+
+
+def test_plain_lru_would_have_lost_them():
+    """The peer: the same wave with every host admitted straight into the protected tier (as
+    plain LRU does) evicts the established hosts."""
+    from processors.state import admission
+
+    cfg = settings(max_tracked_hosts=200)
+    engine = Engine(cfg)
+    engine.admission.floor = 10**9  # never evict probation first: plain LRU over all hosts
+    for record in by_time(established(30) + spoofed_wave(2000, 10, 500, target=None)):
+        engine.process(record)
+    assert not any(f"10.30.0.{h + 1}" in engine.hosts for h in range(1, 30))  # 1: active later
+    assert admission.PROMOTE_AFTER == 2
+
+
+@pytest.mark.parametrize("partitions", [1, 4])
+def test_a_spoofed_flood_is_one_alert_with_its_sources_folded(partitions):
+    base = established(20)
+    flood = spoofed_wave(6000, 30, 1000)
+    cfg = Settings(kafka={"partitions": partitions})
+    quiet, _ = final_alerts(cfg, by_time(base))
+    alerts, engine = final_alerts(cfg, by_time(base + flood))
+
+    floods = [a for a in alerts if a.rule_id == "icmp_flood"]
+    assert len(floods) == 1
+    doc = floods[0].doc
+    assert doc["src_ip"] == VICTIM and doc["key"] == "target"
+    details = doc["details"]
+    owner = partition_of(VICTIM, partitions)
+    share = sum(1 for r in flood if partition_of(r["src_ip"], partitions) == owner)
+    assert details["sources"] == doc["packet_count"] == share
+    assert details["estimated_sources"] == share * partitions
+    assert details["folded_tiny_payload"] == share and details["folded_scanner_payload"] == share
+    assert f"{share:,} new sources" in doc["summary"]
+    assert f"{2 * share:,} per-source findings" in doc["summary"]
+    # every spoofed source's findings were folded, none alerted; the other hosts unchanged
+    assert engine.stats.findings_folded["tiny_payload"] == 6000
+    assert engine.stats.flood_absorbed + engine.stats.hosts_folded >= 6000 - 1
+    assert [a.doc for a in alerts if a.rule_id != "icmp_flood"] == [a.doc for a in quiet]
+    assert engine.stats.hosts_tracked <= 20 + 1
+
+
+def test_flood_alerts_are_the_same_on_any_number_of_workers():
+    """Each worker's engine gets its partitions' records, in order: the union of their final
+    alerts is the single engine's (scan's)."""
+    records = by_time(established(20) + spoofed_wave(6000, 30, 1000))
+    cfg = Settings(kafka={"partitions": 4})
+    single, _ = final_alerts(cfg, records)
+    split = []
+    for worker in range(2):
+        mine = [r for r in records if partition_of(r["initiator_ip"], 4) % 2 == worker]
+        split += final_alerts(cfg, mine)[0]
+    assert sorted(a.alert_id for a in split) == sorted(a.alert_id for a in single)
+    by_id = {a.alert_id: a.doc for a in single}
+    assert all(a.doc == by_id[a.alert_id] for a in split)
+
+
+def test_flood_alert_is_updated_while_it_runs():
+    engine = Engine(Settings(kafka={"partitions": 1}))
+    versions = []
+    for record in spoofed_wave(60_000, 110, 300):  # 200 s at 300/s, in one 900 s window
+        versions += [a for a in engine.process(record) if a.rule_id == "icmp_flood"]
+    versions += [a for a in engine.flush() if a.rule_id == "icmp_flood"]
+    assert len({a.alert_id for a in versions}) == 1
+    counts = [a.doc["packet_count"] for a in versions]
+    assert len(counts) >= 3 and counts == sorted(counts) and counts[-1] > counts[0]
+
+
+def test_one_fast_source_is_named_with_its_rate():
+    records = [request("10.40.0.9", VICTIM, at(5 + i / 2000), payload_class="empty",
+                       icmp_id=7, seq=i) for i in range(3000)]
+    alerts, _ = final_alerts(Settings(), records)
+    [flood] = [a.doc for a in alerts if a.rule_id == "icmp_flood"]
+    assert flood["src_ip"] == "10.40.0.9" and flood["key"] == "source"
+    assert flood["details"]["max_requests_per_s"] == 2000
+    assert "up to 2,000 per second (threshold 500/s)" in flood["summary"]
+
+
+def test_alert_budget_bounds_emissions_and_reports_the_overflow():
+    # 40 new hosts each send one tiny request within the same minute, one more host later
+    records = [request(f"10.50.0.{h + 1}", "203.0.113.9", at(h), payload_class="zeros",
+                       icmp_id=1, seq=1) for h in range(40)]
+    records += [request("10.50.1.1", "203.0.113.9", at(130), payload_class="zeros")]
+    unbounded, _ = final_alerts(Settings(processor={"alert_budget_per_minute": 0}), records)
+    in_minute0 = sum(1 for a in unbounded if a.src_ip != "10.50.1.1")
+    assert in_minute0 >= 40
+
+    cfg = Settings(processor={"alert_budget_per_minute": 10}, kafka={"partitions": 1})
+    alerts, engine = final_alerts(cfg, records)
+    # one-packet hosts are newcomers: at most half the budget
+    assert sum(1 for a in alerts if a.src_ip != "10.50.1.1") == 5
+    assert engine.stats.alerts_over_budget == in_minute0 - 5
+    late = [a.doc for a in alerts if a.src_ip == "10.50.1.1"]
+    assert late[0]["details"]["alerts_over_budget"] == in_minute0 - 5
+    assert late[0]["details"]["alert_budget_per_minute"] == 10
+    assert all("alerts_over_budget" not in doc["details"] for doc in late[1:])
+
+
+def test_alert_budget_keeps_room_for_established_hosts():
+    """Hosts with history (two requests each: protected) may use the whole budget."""
+    records = []
+    for h in range(40):
+        for seq in (1, 2):
+            records.append(request(f"10.50.0.{h + 1}", "203.0.113.9", at(h + seq / 10),
+                                   payload_class="zeros", icmp_id=1, seq=seq))
+    cfg = Settings(processor={"alert_budget_per_minute": 10}, kafka={"partitions": 1})
+    alerts, engine = final_alerts(cfg, records)
+    assert len(alerts) == 10 and engine.stats.alerts_over_budget > 0
+
+
+def test_flood_alerts_do_not_depend_on_how_partitions_interleave():
+    """One worker holding all partitions gets them interleaved in chunks, each partition a
+    minute ahead of or behind the others: the flood is counted by each partition's own time,
+    so the final alerts are scan's."""
+    records = by_time(established(20) + spoofed_wave(36_000, 110, 200))  # 180 s, one window
+    cfg = Settings(kafka={"partitions": 4})
+    single, _ = final_alerts(cfg, records)
+    parts = [[r for r in records if partition_of(r["initiator_ip"], 4) == p] for p in range(4)]
+    interleaved = []
+    for start in range(0, max(map(len, parts)), 4500):  # ~90 s of a partition
+        for p in (3, 1, 0, 2):
+            interleaved += parts[p][start:start + 4500]
+    skewed, engine = final_alerts(cfg, interleaved)
+    assert {a.alert_id: a.doc for a in skewed} == {a.alert_id: a.doc for a in single}
+    assert [a.rule_id for a in single].count("icmp_flood") == 1
+    assert engine.stats.hosts_tracked == 20
+
+
+def test_a_spoofed_request_carrying_a_real_hosts_address_is_folded_too():
+    """A spoofed source that happens to be a tracked host's address: the host's request to the
+    flooded target raises nothing of its own (its findings are counted as folded), and the
+    host's other alerts stay as they were."""
+    base = established(20)
+    flood = spoofed_wave(6000, 30, 1000)
+    cfg = Settings(kafka={"partitions": 4})
+    quiet, _ = final_alerts(cfg, by_time(base))
+    impostor = request("10.30.0.7", VICTIM, at(33.0005), payload_class="empty", icmp_id=0x1234,
+                       seq=256, ttl=77)
+    alerts, engine = final_alerts(cfg, by_time(base + flood + [impostor]))
+    assert engine.stats.tracked_findings_folded >= 2  # tiny_payload, scanner_payload ...
+    assert [a.doc for a in alerts if a.rule_id != "icmp_flood"] == [a.doc for a in quiet]
