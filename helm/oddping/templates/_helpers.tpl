@@ -140,6 +140,10 @@ through verbatim, `config` deep-merged last.
   "stall_timeout_s" $p.stallTimeoutSeconds
   "max_tracked_hosts" (int $p.maxTrackedHosts)
   "alert_budget_per_minute" (int $p.alertBudgetPerMinute)
+  "several_sensors" $p.severalSensors
+  "sensor_late_bound_s" $p.sensorLateBoundSeconds
+  "copy_window_s" $p.copyWindowSeconds
+  "clock_offset_warn_s" $p.clockOffsetWarnSeconds
   "host_idle_expiry_s" $p.hostIdleExpirySeconds }}
 {{- $cfg := dict
   "log_level" $v.logLevel
