@@ -353,13 +353,18 @@ EXIT_FINDINGS = 3
               help=f"exit {EXIT_FINDINGS} when an alert of this severity or higher is found.")
 @click.option("--sensor-id", default=None, help="sensor_id for the records [host name].")
 @click.option("--bpf", default=None, metavar="EXPR", help="only frames matching this BPF filter.")
+@click.option("--all-versions", is_flag=True,
+              help="every version of every alert in the order the stream would emit them "
+                   "(open ones, updates, the closed one), e.g. to test SIEM upserts.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
               help="config file (TOML or YAML): rules, thresholds, suppressions.")
 def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
-         sensor_id: str | None, bpf: str | None, config: str | None) -> None:
+         sensor_id: str | None, bpf: str | None, all_versions: bool,
+         config: str | None) -> None:
     """Hunt in captures without a broker: decode and detect in one process, print the alerts.
 
     Runs the same engine as `oddping process`, so a capture gives the same alerts either way.
+    Prints each alert's final (closed) version; --all-versions prints every version.
     Exit status 0 with or without findings; 2 if a capture is damaged (after reporting what
     was readable); 3 with --fail-on when a finding reaches that severity.
 
@@ -368,15 +373,16 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
       oddping scan samples/footprints.pcap
       oddping scan big.pcapng --format ecs > alerts.ndjson
       oddping scan nightly/*.pcap --fail-on high --config tuned.toml
+      oddping scan tunnel.pcap --all-versions --format ecs > versions.ndjson
     """
     from oddping.runtime import tune_gc
     from producer import Accounting
     from processors.engine import Engine
-    from processors.scan import latest_versions
+    from processors.scan import final_versions
 
     settings = _settings(config, sensor_id=sensor_id)
     try:
-        engine = Engine(settings)
+        engine = Engine(settings, open_versions=all_versions)
     except ConfigError as exc:
         _fail(str(exc))
     tune_gc()
@@ -388,13 +394,14 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     for record in _capture_records(captures, settings, bpf, account, errors):
         emitted.extend(process_record(record))
     emitted.extend(engine.flush())
-    alerts = latest_versions(emitted)
+    alerts = final_versions(emitted)
     out = sys.stdout
+    shown = emitted if all_versions else alerts
     if fmt == "table":
-        _print_alert_table(alerts)
+        _print_alert_table(shown)
     else:
         doc_format = "native" if fmt == "jsonl" else fmt
-        for alert in alerts:
+        for alert in shown:
             out.buffer.write(alert.to_json(doc_format) + b"\n")
     out.flush()
     stats = engine.stats
@@ -415,8 +422,9 @@ def _print_alert_table(alerts) -> None:
         return
     for alert in alerts:
         doc = alert.doc
+        version = f"  v{doc['version']} {doc['status']}" if doc.get("status") != "closed" else ""
         click.echo(f"{doc['severity'].upper():8} {doc['rule_id']:27} {doc['src_ip']:16} "
-                   f"{doc['first_seen'][:19]}  x{doc['packet_count']}")
+                   f"{doc['first_seen'][:19]}  x{doc['packet_count']}{version}")
         click.echo(f"         {doc['summary']}")
 
 

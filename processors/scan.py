@@ -20,12 +20,20 @@ def latest_versions(alerts: Iterable[Alert]) -> list[Alert]:
     )
 
 
+def final_versions(alerts: Iterable[Alert]) -> list[Alert]:
+    """latest_versions without the alerts a rule dismissed at close (their last version says
+    ``dismissed``): what ``oddping scan`` prints."""
+    return [a for a in latest_versions(alerts) if a.doc["status"] != "dismissed"]
+
+
 def scan_records(
-    records: Iterable[dict[str, Any]], settings: Settings | None = None
+    records: Iterable[dict[str, Any]], settings: Settings | None = None,
+    all_versions: bool = False,
 ) -> tuple[list[Alert], EngineStats]:
-    engine = Engine(settings)
+    """The final versions (all_versions: every version, in the order emitted)."""
+    engine = Engine(settings, open_versions=all_versions)
     emitted: list[Alert] = []
     for record in records:
         emitted.extend(engine.process(record))
     emitted.extend(engine.flush())
-    return latest_versions(emitted), engine.stats
+    return (emitted if all_versions else final_versions(emitted)), engine.stats

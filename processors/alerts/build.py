@@ -53,12 +53,16 @@ def _evidence(entry: dict[str, Any]) -> dict[str, Any]:
 
 
 def build_alert(
-    window: AlertWindow, meta: RuleMetadata, severity: str, summary: str
+    window: AlertWindow, meta: RuleMetadata, severity: str, summary: str, status: str = "closed"
 ) -> dict[str, Any]:
-    """The native alert document for a window."""
+    """The native alert document for a window, as its latest version (window.version, made at
+    event time window.version_ns; processors/lifecycle.py)."""
     return {
         "schema_version": ALERT_SCHEMA_VERSION,
         "alert_id": alert_id(window.rule_id, window.host, window.key, window.start_ns),
+        "version": window.version,
+        "status": status,
+        "version_time": iso_ns(window.version_ns),
         "rule_id": window.rule_id,
         "rule_name": meta.title,
         "severity": severity,
