@@ -139,7 +139,10 @@ through verbatim, `config` deep-merged last.
   "poll_records" (int $p.pollRecords)
   "stall_timeout_s" $p.stallTimeoutSeconds
   "max_tracked_hosts" (int $p.maxTrackedHosts)
-  "host_idle_expiry_s" $p.hostIdleExpirySeconds }}
+  "host_idle_expiry_s" $p.hostIdleExpirySeconds
+  "alert_first_delay_s" $p.alertFirstDelaySeconds
+  "alert_update_interval_s" $p.alertUpdateIntervalSeconds
+  "alert_idle_emit_s" $p.alertIdleEmitSeconds }}
 {{- $cfg := dict
   "log_level" $v.logLevel
   "log_format" $v.logFormat
