@@ -440,24 +440,32 @@ def _print_alert_table(alerts) -> None:
               help="seconds to wait for the first alert.")
 @click.option("--idle", "idle_s", type=float, default=5.0, show_default=True,
               help="stop after this many quiet seconds once alerts have arrived.")
-@click.option("--follow", is_flag=True, help="keep printing new alerts until interrupted.")
+@click.option("--follow", is_flag=True,
+              help="keep reading until interrupted: a live table on a terminal (one row per "
+                   "alert, updated in place), JSON lines when piped.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
               help="config file (TOML or YAML).")
 def alerts(bootstrap_servers: str | None, topic: str | None, fmt: str | None, wait_s: float,
            idle_s: float, follow: bool, config: str | None) -> None:
-    """Read alerts from the alerts topic, from the beginning; a table shows each alert_id once,
-    in its latest version.
+    """Read alerts from the alerts topic, from the beginning.  The topic holds every version of
+    every alert; a table shows each alert_id once, in its newest version (with --follow on a
+    terminal, a live table whose rows update in place); JSON lines show every version.
 
     \b
     Examples:
       oddping alerts --topic icmp.alerts
-      oddping alerts --follow --format jsonl | jq .summary
+      oddping alerts --follow                       # live table on a terminal
+      oddping alerts --follow --format jsonl | jq 'select(.status == "closed") | .summary'
     """
     import time
     import uuid
+    from contextlib import nullcontext
 
     from confluent_kafka import Consumer
+    from rich.console import Console
+    from rich.live import Live
 
+    from oddping.alertview import Latest, live_table
     from oddping.kafka import KafkaUnavailable, client_config, preflight
 
     settings = _settings(config, **{"kafka.bootstrap_servers": bootstrap_servers,
@@ -472,31 +480,42 @@ def alerts(bootstrap_servers: str | None, topic: str | None, fmt: str | None, wa
         "auto.offset.reset": "earliest", "enable.auto.commit": False,
     })
     consumer.subscribe([settings.kafka.alerts_topic])
-    latest: dict[str, dict] = {}
+    latest = Latest()
+    console = Console()
+    live = (Live(live_table(latest), console=console, auto_refresh=False, transient=False)
+            if fmt == "table" and follow else nullcontext())
     started = last = time.monotonic()
     try:
-        while True:
-            msg = consumer.poll(0.5)
-            now = time.monotonic()
-            if msg is None or msg.error():
-                quiet_for = now - last
-                if not follow and (latest and quiet_for >= idle_s
-                                   or not latest and now - started >= wait_s):
-                    break
-                continue
-            last = now
-            if fmt == "jsonl":
-                sys.stdout.buffer.write(msg.value() + b"\n")
-                sys.stdout.flush()
-            doc = orjson.loads(msg.value())
-            latest[doc.get("alert_id") or doc.get("finding_info", {}).get("uid")
-                   or str(len(latest))] = doc
+        with live:
+            while True:
+                msg = consumer.poll(0.5)
+                now = time.monotonic()
+                if msg is None or msg.error():
+                    quiet_for = now - last
+                    if not follow and (latest.rows and quiet_for >= idle_s
+                                       or not latest.rows and now - started >= wait_s):
+                        break
+                    continue
+                last = now
+                if fmt == "jsonl":
+                    sys.stdout.buffer.write(msg.value() + b"\n")
+                    sys.stdout.flush()
+                try:
+                    changed = latest.add(orjson.loads(msg.value()))
+                except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+                    continue  # not an alert document: the JSON lines show it as it is
+                if changed and isinstance(live, Live):
+                    live.update(live_table(latest, limit=max(console.height - 6, 5)),
+                                refresh=True)
     except KeyboardInterrupt:
         pass
     finally:
         consumer.close()
-    if fmt == "table":
-        from processors.alerts import Alert
-
-        _print_alert_table([Alert(d) for d in sorted(
-            latest.values(), key=lambda d: (d["first_seen"], d["src_ip"], d["rule_id"]))])
+    if fmt == "table" and not follow:
+        if not latest.rows:
+            click.echo("no findings")
+        for row in latest.ordered():
+            status = "" if row.status == "closed" else f"  v{row.version} {row.status}"
+            click.echo(f"{row.severity.upper():8} {row.rule_id:27} {row.src_ip:16} "
+                       f"{row.first_seen[:19]}  x{row.packet_count}{status}")
+            click.echo(f"         {row.summary}")
