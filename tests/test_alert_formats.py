@@ -145,3 +145,18 @@ def test_every_version_is_valid_and_maps_its_lifecycle():
         assert ocsf["activity_name"] == expected
         assert ocsf["finding_info"]["modified_time"] == parse_iso_ns(doc["version_time"]) // 10**6
         assert ocsf["unmapped"]["oddping"]["version"] == doc["version"]
+
+
+def test_rendered_evidence_keeps_every_field_of_an_evidence_entry():
+    """build.py spells the rendering out for speed: a field added to evidence_entry must be
+    added there too, or it would be dropped from alerts."""
+    from processors.alerts.build import _evidence
+    from processors.findings import EVIDENCE_FIELDS, evidence_entry
+
+    record = zoo()[0]
+    entry = evidence_entry(record)
+    assert EVIDENCE_FIELDS[0] == "ts_ns"
+    assert list(_evidence(entry)) == ["ts", *EVIDENCE_FIELDS[1:]]
+    assert list(_evidence({**entry, "note": "why"})) == ["ts", *EVIDENCE_FIELDS[1:], "note"]
+    assert {k: v for k, v in _evidence(entry).items() if k != "ts"} == \
+        {k: v for k, v in entry.items() if k != "ts_ns"}
