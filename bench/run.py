@@ -40,6 +40,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "stream": ("bench.stream", "oddping process workers vs the engine in-process and an aiokafka loop"),
     "scan": ("bench.scan", "oddping scan vs tcpdump (and oddping decode) on the mixed capture"),
     "memory": ("bench.memory", "memory per tracked host in the engine vs the records themselves"),
+    "latency": ("bench.latency", "live alert latency through the broker at 20,000 records/s of background"),
 }
 
 
