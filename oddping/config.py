@@ -113,7 +113,7 @@ class ProcessorSettings(_Section):
     host_idle_expiry_s: float = Field(900.0, gt=0)
     # The alert lifecycle (processors/lifecycle.py): versions of one alert_id, open, then closed.
     alert_first_delay_s: float = Field(
-        1.0, ge=0, le=60, description="event time from the finding that opens an alert window "
+        0.5, ge=0, le=60, description="event time from the finding that opens an alert window "
         "to the alert's first version (0: with that finding's record).  Event time moves with "
         "every host's records, so a host that falls silent is still reported")
     alert_update_interval_s: float = Field(
