@@ -5,7 +5,9 @@ a closed final version whose content is scan's, however versions were interleave
 from __future__ import annotations
 
 import pytest
-from recordkit import at, by_time, footprints_burst, ping_run, request, syn, zoo
+from recordkit import at, by_time, footprints_burst, ping_run, request, syn, traceroute, zoo
+
+import schemas
 
 from oddping.config import Settings
 from processors import Engine, scan_records
@@ -13,7 +15,7 @@ from processors.alerts import parse_iso_ns
 from processors.findings import Finding
 from processors.lifecycle import content
 from processors.rules import tiny_payload
-from processors.scan import latest_versions
+from processors.scan import final_versions, latest_versions
 from test_engine import long_mix
 
 ODD = "10.20.0.15"
@@ -160,3 +162,20 @@ def test_versions_survive_a_state_round_trip():
     before = saved["windows"]
     tiny_before = next(w for w in before if w["rule_id"] == "tiny_payload")
     assert docs and docs[0]["version"] == tiny_before["version"] + 1
+
+
+def test_an_alert_a_rule_dismisses_at_close_ends_with_a_dismissed_version():
+    """With no first delay, tracert's first probe goes out as an open ttl_deviation alert
+    before its next probes show the TTL stepping; at close the rule explains the window away,
+    and the alert's last version says so (scan prints nothing for it)."""
+    records = [syn(ODD, "52.1.1.1", at(0), ttl=126)]
+    records += traceroute(ODD, "198.51.100.9", 1, payload_class="zeros", data=bytes(64))
+    engine = Engine(settings(first_delay_s=0))
+    emitted = [a for _, a in feed(engine, by_time(records))] + engine.flush()
+    ttl = [a.doc for a in emitted if a.rule_id == "ttl_deviation"]
+    assert ttl and ttl[0]["status"] == "open"
+    assert ttl[-1]["status"] == "dismissed" and ttl[-1]["version"] == len(ttl)
+    assert engine.stats.dismissed["ttl_deviation:traceroute"] == 1
+    scanned, _ = scan_records(by_time(records), settings(first_delay_s=0), all_versions=True)
+    assert [a for a in final_versions(scanned) if a.rule_id == "ttl_deviation"] == []
+    assert all(schemas.first_error(schemas.ALERT_SCHEMA, doc) is None for doc in ttl)
