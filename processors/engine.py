@@ -198,13 +198,13 @@ class Engine:
     ) -> None:
         """
         lateness_s: how far behind the newest capture time (over all hosts) a host's records
-            may arrive; windows are emitted early and idle hosts reclaimed only beyond it.
+            may arrive; idle hosts are reclaimed only beyond it.
         sweep_interval_s: capture time between sweeps over all hosts.
         track_changes: remember which hosts changed, for take_changes() (the worker's table).
         open_versions: emit open versions as the lifecycle schedules them; False gives only
             the final (closed) versions, the same content, for a runner that prints only those
             (``oddping scan`` without --all-versions: building the documents of versions nobody
-            reads cost it about a quarter of its time on the busy capture).
+            reads made it take a third longer on the busy capture, 1,000 hosts x 5 minutes).
         """
         settings = settings if settings is not None else Settings()
         self.tunables = load_rule_settings(settings.rules)
