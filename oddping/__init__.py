@@ -8,4 +8,4 @@ except PackageNotFoundError:  # running from a source tree without install
     __version__ = "0.0.0+unknown"
 
 RECORD_SCHEMA_VERSION = 1
-ALERT_SCHEMA_VERSION = 1
+ALERT_SCHEMA_VERSION = 2

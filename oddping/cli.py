@@ -381,13 +381,18 @@ EXIT_FINDINGS = 3
               help=f"exit {EXIT_FINDINGS} when an alert of this severity or higher is found.")
 @click.option("--sensor-id", default=None, help="sensor_id for the records [host name].")
 @click.option("--bpf", default=None, metavar="EXPR", help="only frames matching this BPF filter.")
+@click.option("--all-versions", is_flag=True,
+              help="every version of every alert in the order the stream would emit them "
+                   "(open ones, updates, the closed one), e.g. to test SIEM upserts.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
               help="config file (TOML or YAML): rules, thresholds, suppressions.")
 def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
-         sensor_id: str | None, bpf: str | None, config: str | None) -> None:
+         sensor_id: str | None, bpf: str | None, all_versions: bool,
+         config: str | None) -> None:
     """Hunt in captures without a broker: decode and detect in one process, print the alerts.
 
     Runs the same engine as `oddping process`, so a capture gives the same alerts either way.
+    Prints each alert's final (closed) version; --all-versions prints every version.
     Exit status 0 with or without findings; 2 if a capture is damaged (after reporting what
     was readable); 3 with --fail-on when a finding reaches that severity.
 
@@ -397,6 +402,7 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
       oddping scan big.pcapng --format ecs > alerts.ndjson
       oddping scan nightly/*.pcap --fail-on high --config tuned.toml
       oddping scan edge=edge.pcap core=core.pcapng
+      oddping scan tunnel.pcap --all-versions --format ecs > versions.ndjson
 
     SENSOR=FILE names the sensor that captured FILE: several sensors' captures of the same
     network are merged in capture-time order, as the stream would see them, and a packet
@@ -405,7 +411,7 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     from oddping.runtime import tune_gc
     from producer import Accounting
     from processors.engine import Engine
-    from processors.scan import by_capture_time, latest_versions
+    from processors.scan import by_capture_time, final_versions
 
     settings = _settings(config, sensor_id=sensor_id)
     sensors = _by_sensor(captures, settings.sensor_id)
@@ -413,12 +419,13 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
         settings = settings.model_copy(update={"processor": settings.processor.model_copy(
             update={"several_sensors": True})})
     try:
-        engine = Engine(settings)
+        engine = Engine(settings, open_versions=all_versions)
     except ConfigError as exc:
         _fail(str(exc))
     tune_gc()
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     latest = {}  # alert_id -> its latest version: every version emitted would grow unbounded
+    emitted: list = []  # every version in order, kept only for --all-versions
     account = Accounting()
     errors: list[str] = []
     process_record = engine.process
@@ -427,15 +434,20 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     for record in by_capture_time(*streams):
         for alert in process_record(record):
             latest[alert.alert_id] = alert
+            if all_versions:
+                emitted.append(alert)
     for alert in engine.flush():
         latest[alert.alert_id] = alert
-    alerts = latest_versions(latest.values())
+        if all_versions:
+            emitted.append(alert)
+    alerts = final_versions(latest.values())
     out = sys.stdout
+    shown = emitted if all_versions else alerts
     if fmt == "table":
-        _print_alert_table(alerts)
+        _print_alert_table(shown)
     else:
         doc_format = "native" if fmt == "jsonl" else fmt
-        for alert in alerts:
+        for alert in shown:
             out.buffer.write(alert.to_json(doc_format) + b"\n")
     out.flush()
     stats = engine.stats
@@ -463,8 +475,9 @@ def _print_alert_table(alerts) -> None:
         return
     for alert in alerts:
         doc = alert.doc
+        version = f"  v{doc['version']} {doc['status']}" if doc.get("status") != "closed" else ""
         click.echo(f"{doc['severity'].upper():8} {doc['rule_id']:27} {doc['src_ip']:16} "
-                   f"{doc['first_seen'][:19]}  x{doc['packet_count']}")
+                   f"{doc['first_seen'][:19]}  x{doc['packet_count']}{version}")
         click.echo(f"         {doc['summary']}")
 
 
@@ -480,24 +493,32 @@ def _print_alert_table(alerts) -> None:
               help="seconds to wait for the first alert.")
 @click.option("--idle", "idle_s", type=float, default=5.0, show_default=True,
               help="stop after this many quiet seconds once alerts have arrived.")
-@click.option("--follow", is_flag=True, help="keep printing new alerts until interrupted.")
+@click.option("--follow", is_flag=True,
+              help="keep reading until interrupted: a live table on a terminal (one row per "
+                   "alert, updated in place), JSON lines when piped.")
 @click.option("--config", type=click.Path(dir_okay=False), default=None, envvar="ODDPING_CONFIG",
               help="config file (TOML or YAML).")
 def alerts(bootstrap_servers: str | None, topic: str | None, fmt: str | None, wait_s: float,
            idle_s: float, follow: bool, config: str | None) -> None:
-    """Read alerts from the alerts topic, from the beginning; a table shows each alert_id once,
-    in its latest version.
+    """Read alerts from the alerts topic, from the beginning.  The topic holds every version of
+    every alert; a table shows each alert_id once, in its newest version (with --follow on a
+    terminal, a live table whose rows update in place); JSON lines show every version.
 
     \b
     Examples:
       oddping alerts --topic icmp.alerts
-      oddping alerts --follow --format jsonl | jq .summary
+      oddping alerts --follow                       # live table on a terminal
+      oddping alerts --follow --format jsonl | jq 'select(.status == "closed") | .summary'
     """
     import time
     import uuid
+    from contextlib import nullcontext
 
     from confluent_kafka import Consumer
+    from rich.console import Console
+    from rich.live import Live
 
+    from oddping.alertview import Latest, live_table
     from oddping.kafka import KafkaUnavailable, client_config, preflight
 
     settings = _settings(config, **{"kafka.bootstrap_servers": bootstrap_servers,
@@ -512,31 +533,42 @@ def alerts(bootstrap_servers: str | None, topic: str | None, fmt: str | None, wa
         "auto.offset.reset": "earliest", "enable.auto.commit": False,
     })
     consumer.subscribe([settings.kafka.alerts_topic])
-    latest: dict[str, dict] = {}
+    latest = Latest()
+    console = Console()
+    live = (Live(live_table(latest), console=console, auto_refresh=False, transient=False)
+            if fmt == "table" and follow else nullcontext())
     started = last = time.monotonic()
     try:
-        while True:
-            msg = consumer.poll(0.5)
-            now = time.monotonic()
-            if msg is None or msg.error():
-                quiet_for = now - last
-                if not follow and (latest and quiet_for >= idle_s
-                                   or not latest and now - started >= wait_s):
-                    break
-                continue
-            last = now
-            if fmt == "jsonl":
-                sys.stdout.buffer.write(msg.value() + b"\n")
-                sys.stdout.flush()
-            doc = orjson.loads(msg.value())
-            latest[doc.get("alert_id") or doc.get("finding_info", {}).get("uid")
-                   or str(len(latest))] = doc
+        with live:
+            while True:
+                msg = consumer.poll(0.5)
+                now = time.monotonic()
+                if msg is None or msg.error():
+                    quiet_for = now - last
+                    if not follow and (latest.rows and quiet_for >= idle_s
+                                       or not latest.rows and now - started >= wait_s):
+                        break
+                    continue
+                last = now
+                if fmt == "jsonl":
+                    sys.stdout.buffer.write(msg.value() + b"\n")
+                    sys.stdout.flush()
+                try:
+                    changed = latest.add(orjson.loads(msg.value()))
+                except (orjson.JSONDecodeError, KeyError, TypeError, IndexError):
+                    continue  # not an alert document: the JSON lines show it as it is
+                if changed and isinstance(live, Live):
+                    live.update(live_table(latest, limit=max(console.height - 6, 5)),
+                                refresh=True)
     except KeyboardInterrupt:
         pass
     finally:
         consumer.close()
-    if fmt == "table":
-        from processors.alerts import Alert
-
-        _print_alert_table([Alert(d) for d in sorted(
-            latest.values(), key=lambda d: (d["first_seen"], d["src_ip"], d["rule_id"]))])
+    if fmt == "table" and not follow:
+        if not latest.rows:
+            click.echo("no findings")
+        for row in latest.ordered():
+            status = "" if row.status == "closed" else f"  v{row.version} {row.status}"
+            click.echo(f"{row.severity.upper():8} {row.rule_id:27} {row.src_ip:16} "
+                       f"{row.first_seen[:19]}  x{row.packet_count}{status}")
+            click.echo(f"         {row.summary}")

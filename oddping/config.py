@@ -146,6 +146,20 @@ class ProcessorSettings(_Section):
         "others' (estimated from the copies they share); past copy_window_s, copies are no "
         "longer recognised")
 
+    # The alert lifecycle (processors/lifecycle.py): versions of one alert_id, open, then closed.
+    alert_first_delay_s: float = Field(
+        0.5, ge=0, le=60, description="event time from the finding that opens an alert window "
+        "to the alert's first version (0: with that finding's record).  Event time moves with "
+        "every host's records, so a host that falls silent is still reported")
+    alert_update_interval_s: float = Field(
+        60.0, ge=0, description="event time between two versions of one open alert while its "
+        "evidence grows (a severity rise is emitted at once; the closed version comes at the "
+        "window's end)")
+    alert_idle_emit_s: float = Field(
+        3.0, gt=0, le=5, description="wall-clock quiet on the worker's input after which every "
+        "alert with evidence not yet emitted gets an open version (event time stands still "
+        "while nothing arrives)")
+
 
 #: What "internal" means by default: RFC 1918, CGNAT shared space (RFC 6598), IPv4 and IPv6
 #: link-local, IPv6 unique local (RFC 4193).  Not the documentation/test ranges (192.0.2.0/24,

@@ -13,14 +13,27 @@ Per record::
              -> the event's handlers that can fire on its payload class (findings)
              -> suppress -> alert window -> close windows event time has passed -> alerts
 
+Alert lifecycle (processors/lifecycle.py).  A window's alert comes out as versions of one
+alert_id: version 1 ``alert_first_delay_s`` of event time after the finding that opened the
+window, open updates at most once per ``alert_update_interval_s`` while evidence grows (a
+severity rise at once), and a final ``closed`` version when the window closes.  Event time for
+the open versions is the watermark (the newest capture time over all hosts), checked on every
+record against the earliest due time, so other hosts' traffic reports a host that fell silent.
+
 Determinism.  A host's alerts depend only on that host's records and their order: windows are
 aligned to the epoch, alert ids are derived from (rule, host, key, window start), and a window is
-closed by the host's own time, ``sensor_late_bound_s`` after its end (another sensor's records
-may have advanced that time: a sensor catching up within the bound still joins the window).
-Several sensors' records are one truth: processors/state/vantage.py (TTL profiles per sensor)
-and processors/state/dedup.py (copies of one packet counted once).  Other hosts' time (the watermark) only *emits* windows early
-(ones ``lateness_s`` past their end), keeping them open so later evidence re-emits the same
-alert_id with more in it; the final version is the same however hosts are interleaved or split.
+closed by the host's own time (its records passing the window's end by ``sensor_late_bound_s``,
+its idle expiry, eviction, or the end of input), never by the watermark: another sensor's
+records may have advanced that time, and a sensor catching up within the bound still joins the
+window.  Several sensors' records are one truth: processors/state/vantage.py (TTL profiles per
+sensor) and processors/state/dedup.py (copies of one packet counted once).  Other hosts' time only decides *when* open
+versions come out, so the final version's content (counts, ranges, evidence) is the same however
+hosts are interleaved or split over workers; only its ``version`` number and ``version_time``
+may differ.  In a stream whose input stops (a replayed capture), windows still open stay open:
+the worker emits their evidence as open versions once the input has been quiet for
+``alert_idle_emit_s`` (wall clock), and those carry the content scan's closed versions have.
+They are closed when event time moves on (the host's next records, or its idle expiry once the
+watermark is ``host_idle_expiry_s`` past its last record).
 Reclaiming an idle host also needs the host to have been idle in processing order since the
 last sweep, so a host whose records arrive late but in a burst is never reclaimed mid-burst.
 Only evicting a host to respect ``max_tracked_hosts`` can change what a host's later records
@@ -44,6 +57,7 @@ from processors.budget import AlertBudget
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
 from processors.flood import FloodMonitor
 from processors.networks import InternalNetworks
+from processors.lifecycle import CLOSED, DISMISSED, OPEN, Schedule
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.rules.base import Detector, Handler
@@ -169,8 +183,12 @@ class EngineStats:
     #: findings for a window already closed (a record far out of order), by rule
     late_findings: Counter = field(default_factory=Counter)
     alerts_emitted: int = 0
-    #: emissions of an alert_id already emitted, with more evidence
+    #: emissions of an alert_id already emitted (later versions)
     alerts_updated: int = 0
+    #: versions emitted, by status (open, closed, dismissed)
+    versions: Counter = field(default_factory=Counter)
+    #: updates of open alerts that waited for alert_update_interval_s
+    updates_held: int = 0
     hosts_tracked: int = 0
     hosts_expired: int = 0
     hosts_evicted: int = 0
@@ -225,12 +243,17 @@ class Engine:
         lateness_s: float = 60.0,
         sweep_interval_s: float = 10.0,
         track_changes: bool = False,
+        open_versions: bool = True,
     ) -> None:
         """
         lateness_s: how far behind the newest capture time (over all hosts) a host's records
-            may arrive; windows are emitted early and idle hosts reclaimed only beyond it.
+            may arrive; idle hosts are reclaimed only beyond it.
         sweep_interval_s: capture time between sweeps over all hosts.
         track_changes: remember which hosts changed, for take_changes() (the worker's table).
+        open_versions: emit open versions as the lifecycle schedules them; False gives only
+            the final (closed) versions, the same content, for a runner that prints only those
+            (``oddping scan`` without --all-versions: building the documents of versions nobody
+            reads made it take a third longer on the busy capture, 1,000 hosts x 5 minutes).
         """
         settings = settings if settings is not None else Settings()
         self.tunables = load_rule_settings(settings.rules)
@@ -277,6 +300,9 @@ class Engine:
         self._several_sensors = processor.several_sensors
         self.clocks = dedup.SensorClocks(int(processor.clock_offset_warn_s * NS_PER_S),
                                          _warn_clock)
+        proc = processor
+        self.schedule = Schedule(proc.alert_first_delay_s, proc.alert_update_interval_s)
+        self.open_versions = open_versions
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
         self.track_changes = track_changes
         self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
@@ -286,11 +312,10 @@ class Engine:
         self._next_sweep_ns: int | None = None
         self._touch = 0
         self._touch_at_last_sweep = 0
-        # Lower bounds on the tracked hosts' last_ns and next_window_end, so that a sweep with
-        # nothing to expire or emit need not visit every host (see _sweep).  Only admitting or
-        # loading a host and opening a window can lower them; each walk makes them exact.
+        # A lower bound on the tracked hosts' last_ns, so that a sweep with nothing to expire
+        # need not visit every host (see _sweep).  Only admitting or loading a host can lower
+        # it; each walk makes it exact.  (Open versions are due by the schedule's heap.)
         self._least_last_ns: float = math.inf
-        self._least_window_end: float = math.inf
         self._changed: dict[str, bool] = {}
         self.floods = FloodMonitor(self, settings.kafka.partitions)
         self.budget = AlertBudget(
@@ -313,7 +338,7 @@ class Engine:
         host = self.hosts.get(host_ip)
         if host is None:
             if event == events.ECHO_REQUEST and self.floods.absorb(record, handlers, alerts):
-                return self._absorbed(ts, alerts)
+                return self._advance(ts, alerts)
             host = self._admit(host_ip, record, alerts)
         else:
             self.hosts.move_to_end(host_ip)
@@ -359,24 +384,21 @@ class Engine:
             self._close_due(host, closing, alerts)
         if self.track_changes:
             self._changed[host_ip] = True
-        if ts > self.watermark_ns:
-            self.watermark_ns = ts
-            if self._next_sweep_ns is None:
-                self._next_sweep_ns = ts + self.sweep_ns
-            elif ts >= self._next_sweep_ns:
-                self._sweep(alerts)
-        return self.budget.admit(alerts)
+        return self._advance(ts, alerts)
 
-    def _absorbed(self, ts: int, alerts: list[Alert]) -> list[Alert]:
-        """A record a flood took (processors/flood.py): event time still advances, as at the
-        end of process()."""
+    def _advance(self, ts: int, alerts: list[Alert]) -> list[Alert]:
+        """Event time after a record (one a flood took too, processors/flood.py): the sweep
+        when due, and the open versions the watermark made due."""
         if ts > self.watermark_ns:
             self.watermark_ns = ts
             if self._next_sweep_ns is None:
                 self._next_sweep_ns = ts + self.sweep_ns
             elif ts >= self._next_sweep_ns:
                 self._sweep(alerts)
-        return self.budget.admit(alerts)
+        due = self.schedule.heap
+        if due and due[0][0] <= self.watermark_ns:
+            self._emit_due(alerts)
+        return alerts
 
     def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | None:
         """The packet record is another sensor's copy of (credited to it), or None."""
@@ -468,9 +490,17 @@ class Engine:
             if window is None:
                 self.stats.late_findings[rule_id] += 1
                 return
+            if window.count == 0 and not self.budget.admit(host.ip, ts, window.facts):
+                window.refused = True
         window.add(finding, peer)
         if self._several_sensors:
             dedup.note_finding(host, window, record)
+        if (window.due_ns is None and self.open_versions
+                and self.schedule.next_version(host.ip, window, ts)):
+            self.stats.updates_held += 1
+        if finding.severity is not None:
+            self.schedule.raise_severity(
+                host.ip, window, finding.severity, self.by_rule[rule_id].severity, ts)
 
     def _open_window(
         self, host: HostState, detector: Detector, key: str, start: int, width: int
@@ -497,39 +527,74 @@ class Engine:
         host.windows[slot] = window
         if host.next_window_end is None or window.end_ns < host.next_window_end:
             host.next_window_end = window.end_ns
-            if window.end_ns < self._least_window_end:
-                self._least_window_end = window.end_ns
         return window
 
     # -- closing windows -----------------------------------------------------------------
 
     def _close_due(self, host: HostState, now_ns: int | None, alerts: list[Alert]) -> None:
         """Close the windows whose end the host's own time (now_ns) has passed, or all of them
-        (now_ns=None): final for them."""
+        (now_ns=None): their final (closed) version, emitted even without new evidence when an
+        open version went out before."""
         closed = host.closed_slots
+        version_ns = self.watermark_ns if now_ns is None else max(now_ns, self.watermark_ns)
         for slot, window in list(host.windows.items()):
             if now_ns is None or window.end_ns <= now_ns:
                 del host.windows[slot]
                 closed.append(slot)
-                if window.dirty:
-                    self._emit(host, window, alerts)
+                if window.dirty or window.version:
+                    self._emit(host, window, alerts, CLOSED, version_ns)
         del closed[:-CLOSED_SLOTS]
         host.recompute_next_window_end()
 
-    def _emit(self, host: HostState, window: AlertWindow, alerts: list[Alert]) -> None:
+    def _emit(
+        self, host: HostState, window: AlertWindow, alerts: list[Alert], status: str,
+        version_ns: int,
+    ) -> None:
+        """One version of the window's alert.  A dismissal (a rule explaining the window away)
+        holds an open version back; at close it is final: counted, and an alert that had open
+        versions gets a last one saying it was dismissed."""
         detector = self.by_rule[window.rule_id]
-        window.dirty = False
+        window.due_ns = None
+        if window.refused:  # over the alert budget when it opened (processors/budget.py)
+            window.dirty = False
+            return
         reason = detector.dismissal(host, window)
         if reason is not None:
+            if status == OPEN:
+                return  # still dirty: the next evidence schedules another try
+            window.dirty = False
             self.stats.dismissed[f"{window.rule_id}:{reason}"] += 1
-            return
-        doc = build_alert(window, detector.metadata, detector.severity, detector.summary(window))
+            if not window.version:
+                return
+            status = DISMISSED
+        window.dirty = False
+        window.version += 1
+        window.version_ns = version_ns
+        doc = build_alert(window, detector.metadata, window.severity or detector.severity,
+                          detector.summary(window), status)
         alerts.append(Alert(doc))
+        self.stats.versions[status] += 1
         if window.emitted:
             self.stats.alerts_updated += 1
         else:
             self.stats.alerts_emitted += 1
         window.emitted = True
+
+    def _emit_due(self, alerts: list[Alert]) -> None:
+        """The open versions event time (the watermark) has made due, of any host."""
+        now = self.watermark_ns
+        hosts = self.hosts
+        for due, host_ip, slot in self.schedule.pop_due(now):
+            host = hosts.get(host_ip)
+            window = host.windows.get(slot) if host is not None else None
+            if window is None or window.due_ns != due:
+                continue  # closed, emitted otherwise, or rescheduled since
+            if window.dirty:
+                self._emit(host, window, alerts, OPEN, now)
+            else:
+                window.due_ns = None
+            if self.track_changes:
+                self._changed[host_ip] = True
 
     def _expire(self, host: HostState, alerts: list[Alert]) -> None:
         """Inactivity (capture time): emit what the host has pending and forget it."""
@@ -562,24 +627,24 @@ class Engine:
             self._changed[victim.ip] = False
 
     def _sweep(self, alerts: list[Alert]) -> None:
-        """Emit windows event time has long passed; reclaim hosts idle in both senses.
+        """Reclaim hosts idle in both senses (their open windows get their closed versions).
 
-        Only hosts whose last_ns or next_window_end is behind the thresholds can be concerned:
-        when the engine's lower bounds on both are ahead of them, no host is visited.
+        Only hosts whose last_ns is behind the threshold can be concerned: when the engine's
+        lower bound on it is ahead, no host is visited.  (Open versions, which the sweep
+        emitted before there was a lifecycle, are due by the schedule, checked per record.)
         """
         now = self.watermark_ns
-        close_before = now - self.lateness_ns
-        idle_before = close_before - self.idle_ns
-        if self._least_last_ns <= idle_before or self._least_window_end <= close_before:
-            self._walk_hosts(close_before, idle_before, alerts)
-        self.floods.emit_due(close_before, alerts)
+        idle_before = now - self.lateness_ns - self.idle_ns
+        if self._least_last_ns <= idle_before:
+            self._walk_hosts(idle_before, alerts)
+        self.floods.emit_due(now - self.lateness_ns, alerts)
         self._touch_at_last_sweep = self._touch
         self._next_sweep_ns = now + self.sweep_ns
 
-    def _walk_hosts(self, close_before: int, idle_before: int, alerts: list[Alert]) -> None:
-        """The sweep's visit of every host, in activity order; sets the bounds exactly."""
+    def _walk_hosts(self, idle_before: int, alerts: list[Alert]) -> None:
+        """The sweep's visit of every host, in activity order; sets the bound exactly."""
         untouched_since = self._touch_at_last_sweep
-        least_last_ns = least_window_end = math.inf
+        least_last_ns = math.inf
         for host in list(self.hosts.values()):
             if host.last_ns <= idle_before and host.touched <= untouched_since:
                 self._expire(host, alerts)
@@ -588,19 +653,7 @@ class Engine:
                 continue
             if host.last_ns < least_last_ns:
                 least_last_ns = host.last_ns
-            next_end = host.next_window_end
-            if next_end is None:
-                continue
-            if next_end < least_window_end:
-                least_window_end = next_end
-            if next_end <= close_before:
-                for window in host.windows.values():
-                    if window.dirty and window.end_ns <= close_before:
-                        self._emit(host, window, alerts)
-                if self.track_changes:
-                    self._changed[host.ip] = True
         self._least_last_ns = least_last_ns
-        self._least_window_end = least_window_end
 
     # -- end of input, and state for the worker's table ----------------------------------
 
@@ -622,23 +675,27 @@ class Engine:
             if self.track_changes:
                 self._changed[host.ip] = True
         self.floods.close_due(now_ns, alerts)
-        return self.budget.admit(alerts)
+        return alerts
 
     def emit_pending(self) -> list[Alert]:
-        """Emit every window holding evidence not yet emitted, keeping it open: for a stream
-        that went quiet.  Later evidence for the same window re-emits the same alert_id, so
-        unlike flush() nothing is closed early and the final alerts are unchanged."""
+        """An open version of every window holding evidence not yet emitted, whatever the
+        schedule says: for a stream that went quiet (event time stands still while nothing
+        arrives).  Later evidence re-emits the same alert_id, so unlike flush() nothing is
+        closed early and the final versions are unchanged."""
         alerts: list[Alert] = []
+        if not self.open_versions:
+            return alerts
+        now = self.watermark_ns
         for host in self.hosts.values():
             emitted = False
             for window in host.windows.values():
                 if window.dirty:
-                    self._emit(host, window, alerts)
+                    self._emit(host, window, alerts, OPEN, now)
                     emitted = True
             if emitted and self.track_changes:
                 self._changed[host.ip] = True
         self.floods.emit_pending(alerts)
-        return self.budget.admit(alerts)
+        return alerts
 
     def forget(self, host_ip: str) -> None:
         """Drop a host's state without emitting anything: its state now lives elsewhere (the
@@ -667,9 +724,9 @@ class Engine:
         self.admission.restored(host_ip, restored.first_ns, restored.last_ns)
         self.stats.hosts_tracked = len(self.hosts)
         self._least_last_ns = min(self._least_last_ns, restored.last_ns)
-        if restored.next_window_end is not None:
-            self._least_window_end = min(self._least_window_end, restored.next_window_end)
-        return self.budget.admit(alerts)
+        for window in restored.windows.values():
+            self.schedule.add(host_ip, window)
+        return alerts
 
     def take_changes(self) -> dict[str, bytes | None]:
         """Hosts changed since the last call: host -> exported state as JSON, or None if

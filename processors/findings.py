@@ -89,6 +89,10 @@ class Finding:
     key: str = ""
     facts: dict[str, Any] | None = None
     note: str | Callable[[], str] | None = None
+    #: a severity above the rule's own for this finding (e.g. a signature where the rule's
+    #: other findings are heuristic): the alert takes the highest, and an update carrying a
+    #: rise is emitted at once (processors/lifecycle.py)
+    severity: str | None = None
 
 
 def peer_of(host_ip: str, record: Mapping[str, Any]) -> str:
@@ -136,6 +140,17 @@ class AlertWindow:
     dirty: bool = False
     #: the alert has been emitted at least once (later evidence re-emits it, same id)
     emitted: bool = False
+    #: versions emitted so far (processors/lifecycle.py); the next one is version + 1
+    version: int = 0
+    #: event time of the latest version
+    version_ns: int = 0
+    #: event time at which the next (open) version is due, or None when none is scheduled
+    due_ns: int | None = None
+    #: a severity a finding raised the window to, above the rule's own (None: the rule's)
+    severity: str | None = None
+    #: the alert budget refused this alert when the window opened: it is kept (its evidence
+    #: counts for the rules) but no version of it is emitted (processors/budget.py)
+    refused: bool = False
 
     @property
     def slot(self) -> tuple[str, str, int]:

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.findings import AlertWindow, Finding
+from processors.lifecycle import CLOSED, DISMISSED, OPEN
 from processors.partitions import partition_of
 from processors.rules.icmp_flood import TARGET
 from processors.state import TRACKERS, HostState
@@ -176,8 +177,8 @@ class FloodMonitor:
             if before_ns is None or flood.window.end_ns <= before_ns:
                 del part.windows[slot]
                 part.closed.append(slot)
-                if flood.window.dirty:
-                    self._emit(flood, alerts)
+                if flood.window.dirty or flood.window.version:
+                    self._emit(flood, alerts, CLOSED)
         del part.closed[:-CLOSED_SLOTS]
 
     def _advance(self, part: _Partition, alerts: list[Alert]) -> None:
@@ -289,14 +290,17 @@ class FloodMonitor:
     def _start(self, part: _Partition, partition: int, target: _Target, target_ip: str,
                alerts: list[Alert]) -> None:
         """The share is reached: the target is flooded.  The sources admitted on the way that
-        are still one-packet probationary hosts with nothing emitted are folded back in."""
+        are still one-packet probationary hosts are folded back in.  One whose alert already had
+        an open version out (processors/lifecycle.py) gets a last, dismissed version saying so:
+        whether that happened depends on how records interleaved, so the folding must not, or
+        the final alerts would differ between scan and stream."""
         self._set_flooding(target_ip, target, True)
         engine = self.engine
         for source in target.recent:
             host = engine.hosts.get(source)
             if host is None or not engine.admission.is_probationary(source):
                 continue
-            if host.first_ns != host.last_ns or any(w.emitted for w in host.windows.values()):
+            if host.first_ns != host.last_ns:
                 continue
             rings = list(host.requests.items())
             if len(rings) != 1 or len(rings[0][1]) != 1:
@@ -305,6 +309,9 @@ class FloodMonitor:
             found: Counter = Counter()
             for window in host.windows.values():
                 found[window.rule_id] += window.count
+                if window.version:
+                    engine.stats.dismissed[f"{window.rule_id}:folded_into_flood"] += 1
+                    engine._emit(host, window, alerts, DISMISSED, engine.watermark_ns)
             self._forget_host(source)
             self._remember(part, zlib.crc32(source.encode()))
             record = seen.as_record(source, icmp_id, host.ip_version)
@@ -356,7 +363,9 @@ class FloodMonitor:
             flood.last_emit_ns = ts
             self._emit(flood, alerts)
 
-    def _emit(self, flood: _FloodWindow, alerts: list[Alert]) -> None:
+    def _emit(self, flood: _FloodWindow, alerts: list[Alert], status: str = OPEN) -> None:
+        """A version of the flood's alert (processors/lifecycle.py): open while the flood's
+        window is, closed when the partition's time closes it."""
         window = flood.window
         facts = window.facts
         facts["sources"] = window.count
@@ -367,9 +376,13 @@ class FloodMonitor:
         for rule, n in sorted(flood.folded.items()):
             facts[f"folded_{rule}"] = n
         window.dirty = False
+        window.version += 1
+        window.version_ns = max(window.last_ns, self.engine.watermark_ns)
         detector = self.detector
-        doc = build_alert(window, detector.metadata, detector.severity, detector.summary(window))
+        doc = build_alert(window, detector.metadata, detector.severity, detector.summary(window),
+                          status)
         alerts.append(Alert(doc))
+        self.engine.stats.versions[status] += 1
         if window.emitted:
             self.engine.stats.alerts_updated += 1
         else:

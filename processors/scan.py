@@ -30,14 +30,30 @@ def by_capture_time(*streams: Iterable[dict[str, Any]]) -> Iterable[dict[str, An
     return heapq.merge(*streams, key=itemgetter("ts_ns"))
 
 
+def final_versions(alerts: Iterable[Alert]) -> list[Alert]:
+    """latest_versions without the alerts a rule dismissed at close (their last version says
+    ``dismissed``): what ``oddping scan`` prints."""
+    return [a for a in latest_versions(alerts) if a.doc["status"] != "dismissed"]
+
+
 def scan_records(
-    records: Iterable[dict[str, Any]], settings: Settings | None = None
+    records: Iterable[dict[str, Any]], settings: Settings | None = None,
+    all_versions: bool = False,
 ) -> tuple[list[Alert], EngineStats]:
-    engine = Engine(settings)
-    latest: dict[str, Alert] = {}  # one version per alert, not every version emitted
+    """The final versions (all_versions: every version, in the order emitted).  Without
+    all_versions only each alert's latest version is kept while scanning: every version
+    emitted would grow without bound on a long capture (a flood's)."""
+    engine = Engine(settings, open_versions=all_versions)
+    if all_versions:
+        emitted: list[Alert] = []
+        for record in records:
+            emitted.extend(engine.process(record))
+        emitted.extend(engine.flush())
+        return emitted, engine.stats
+    latest: dict[str, Alert] = {}
     for record in records:
         for alert in engine.process(record):
             latest[alert.alert_id] = alert
     for alert in engine.flush():
         latest[alert.alert_id] = alert
-    return latest_versions(latest.values()), engine.stats
+    return final_versions(latest.values()), engine.stats

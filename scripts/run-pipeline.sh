@@ -44,5 +44,5 @@ echo "== 2/4 producer: $CAPTURE -> $ODDPING_KAFKA__RECORDS_TOPIC"
 echo "== 3/4 stream worker (faust) -> $ODDPING_KAFKA__ALERTS_TOPIC"
 ODDPING_LOG_LEVEL=WARNING "$ODDPING" process >"/tmp/$RUN.worker.log" 2>&1 &
 worker=$!
-echo "== 4/4 alerts (windows close when the input has been quiet for 10 s)"
+echo "== 4/4 alerts (each alert id once, its newest version: open ones come within seconds)"
 "$ODDPING" alerts --format table --wait 90 --idle 8

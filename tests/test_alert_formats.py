@@ -31,7 +31,7 @@ def test_alert_schema_is_valid_2020_12_and_versioned():
     schema = schemas.load(schemas.ALERT_SCHEMA)
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
-    assert schema["properties"]["schema_version"] == {"const": 1}
+    assert schema["properties"]["schema_version"] == {"const": 2}
     assert tuple(schema["properties"]["rule_id"]["enum"]) == RULE_IDS
 
 
@@ -54,7 +54,7 @@ def test_schema_rejects_what_it_should(alerts):
 def test_native_alert_content(alerts):
     for alert in alerts:
         doc = alert.doc
-        assert doc["schema_version"] == 1
+        assert doc["schema_version"] == 2
         assert "\n" not in doc["summary"] and ". " not in doc["summary"]  # one sentence
         assert doc["summary"].startswith(doc["src_ip"] + " ")
         assert doc["first_seen"] <= doc["last_seen"]
@@ -96,7 +96,8 @@ def test_ecs_values(alerts):
 def test_ocsf_values(alerts):
     for alert in alerts:
         ocsf = alert.render("ocsf")
-        assert (ocsf["class_uid"], ocsf["category_uid"], ocsf["type_uid"]) == (2004, 2, 200401)
+        assert (ocsf["class_uid"], ocsf["category_uid"]) == (2004, 2)
+        assert ocsf["type_uid"] == 200400 + ocsf["activity_id"]
         assert ocsf["finding_info"]["uid"] == alert.alert_id
         assert ocsf["finding_info"]["analytic"]["uid"] == alert.rule_id
         assert ocsf["severity_id"] == {"low": 2, "medium": 3, "high": 4, "critical": 5}[alert.severity]
@@ -129,3 +130,39 @@ def test_capture_time_formatting_keeps_nanoseconds():
     ts = 1_700_000_000_123_456_789
     assert iso_ns(ts) == "2023-11-14T22:13:20.123456789Z"
     assert parse_iso_ns(iso_ns(ts)) == ts
+
+
+def test_every_version_is_valid_and_maps_its_lifecycle():
+    """Open versions, updates and the closed one: schema-valid, and each format says which."""
+    versions, _ = scan_records(every_rule(), all_versions=True)
+    assert {a.doc["status"] for a in versions} >= {"open", "closed"}
+    seen: dict[str, int] = {}
+    for alert in versions:
+        doc = alert.doc
+        assert schemas.first_error(schemas.ALERT_SCHEMA, doc) is None
+        assert doc["version"] == seen.get(alert.alert_id, 0) + 1  # 1, 2, ... per alert_id
+        seen[alert.alert_id] = doc["version"]
+        ecs, ocsf = alert.render("ecs"), alert.render("ocsf")
+        assert check_fields(ecs, ECS_FIELDS) == []  # the upstream checks: test_siem_schemas.py
+        assert ecs["event"]["id"] == alert.alert_id
+        assert (ecs["oddping"]["version"], ecs["oddping"]["status"]) == (doc["version"], doc["status"])
+        expected = ("Create" if doc["version"] == 1
+                    else "Update" if doc["status"] == "open" else "Close")
+        assert ocsf["activity_name"] == expected
+        assert ocsf["finding_info"]["modified_time"] == parse_iso_ns(doc["version_time"]) // 10**6
+        assert ocsf["unmapped"]["oddping"]["version"] == doc["version"]
+
+
+def test_rendered_evidence_keeps_every_field_of_an_evidence_entry():
+    """build.py renders evidence entries: a field added to evidence_entry must not be
+    dropped from alerts, and keeps its place."""
+    from processors.alerts.build import _evidence
+    from processors.findings import EVIDENCE_FIELDS, evidence_entry
+
+    record = every_rule()[0]
+    entry = evidence_entry(record)
+    assert EVIDENCE_FIELDS[0] == "ts_ns"
+    assert list(_evidence(entry)) == ["ts", *EVIDENCE_FIELDS[1:]]
+    assert list(_evidence({**entry, "note": "why"})) == ["ts", *EVIDENCE_FIELDS[1:], "note"]
+    assert {k: v for k, v in _evidence(entry).items() if k != "ts"} == \
+        {k: v for k, v in entry.items() if k != "ts_ns"}

@@ -145,3 +145,37 @@ def test_revoked_partitions_are_forgotten_with_their_pending_changes(mix):
     kept = {host for host in worker.processor.engine.hosts}
     assert kept and all(zlib.crc32(h.encode()) % PARTITIONS in (2, 3) for h in kept)
     assert {p for p, _ in worker.processor.checkpoint().values()} <= {2, 3}
+
+
+def test_a_stream_that_goes_quiet_shows_the_final_content_in_its_newest_versions(mix, reference):
+    """A replayed capture ends; its last windows stay open (they close on event time, which
+    stops with the input).  What the worker emits once its input is quiet (flush_idle) makes
+    the newest version of every alert_id carry scan's final content: on one worker or split
+    over several, with a crash and replay in between."""
+    from processors.lifecycle import content
+    from processors.scan import latest_versions
+
+    for workers in (1, 3):
+        newest: dict[str, dict] = {}
+        statuses = set()
+        for worker in range(workers):
+            part = [r for r in mix if zlib.crc32(r["initiator_ip"].encode()) % workers == worker]
+            messages = as_messages(part)
+            table: dict[str, bytes] = {}
+            committed: dict[int, int] = {}
+            first = Worker(table, committed)
+            for i in range(0, len(messages) // 2, 50):
+                first.take(messages[i:i + 50])
+            first.checkpoint()
+            first.take(messages[len(messages) // 2:len(messages) // 2 + 200])  # then dies
+            second = Worker(table, committed)
+            second.alerts += second.processor.adopt_saved(table.items()).alerts
+            replay = uncommitted(messages, committed)
+            for i in range(0, len(replay), 50):
+                second.take(replay[i:i + 50])
+            second.alerts += second.processor.flush_idle().alerts
+            for alert in latest_versions(first.alerts + second.alerts):
+                newest[alert.alert_id] = content(alert.doc)
+                statuses.add(alert.doc["status"])
+        assert newest == reference, f"{workers} workers"
+        assert statuses == {"open", "closed"}  # some windows closed in the stream, some not

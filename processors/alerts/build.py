@@ -22,8 +22,10 @@ ALERT_NAMESPACE = uuid.UUID("6f64a3a0-9c1e-5d2b-8f4e-0dd0a1e27001")
 NS_PER_S = 1_000_000_000
 
 
+@lru_cache(maxsize=1 << 16)
 def alert_id(rule_id: str, host: str, key: str, window_start_ns: int) -> str:
-    """Deterministic: the same finding (rule, host, key, window) always gets the same id."""
+    """Deterministic: the same finding (rule, host, key, window) always gets the same id.
+    Cached: every version of an alert asks again, and uuid5 costs a few µs."""
     return str(uuid.uuid5(ALERT_NAMESPACE, f"{rule_id}|{host}|{key}|{window_start_ns}"))
 
 
@@ -54,12 +56,16 @@ def _evidence(row: Any) -> dict[str, Any]:
 
 
 def build_alert(
-    window: AlertWindow, meta: RuleMetadata, severity: str, summary: str
+    window: AlertWindow, meta: RuleMetadata, severity: str, summary: str, status: str = "closed"
 ) -> dict[str, Any]:
-    """The native alert document for a window."""
+    """The native alert document for a window, as its latest version (window.version, made at
+    event time window.version_ns; processors/lifecycle.py)."""
     return {
         "schema_version": ALERT_SCHEMA_VERSION,
         "alert_id": alert_id(window.rule_id, window.host, window.key, window.start_ns),
+        "version": window.version,
+        "status": status,
+        "version_time": iso_ns(window.version_ns),
         "rule_id": window.rule_id,
         "rule_name": meta.title,
         "severity": severity,

@@ -6,7 +6,9 @@ Follows the field guide's SIEM conventions: ``event.kind: alert``, ``event.categ
 field for (ICMP identifier and types, evidence packets) lives under the custom ``oddping.*``
 namespace.  ``@timestamp`` is the first packet's capture time, so a re-emitted (updated) alert
 keeps its @timestamp and lands in the same backing index of an Elasticsearch data stream, where
-indexing with ``_id = event.id`` overwrites the earlier version.
+indexing with ``_id = event.id`` overwrites the earlier version.  The version itself (its
+number, ``open``/``closed``/``dismissed`` status and event time) is ``oddping.version``,
+``oddping.status`` and ``oddping.version_time``: ECS has no field for an alert's revision.
 """
 
 from __future__ import annotations
@@ -67,6 +69,9 @@ ECS_FIELDS: dict[str, FieldSpec] = {
     "threat.tactic.name": F("keyword[]", True, "their names"),
     "oddping.schema_version": F("long", True, "schema_version"),
     "oddping.alert_id": F("keyword", True, "alert_id"),
+    "oddping.version": F("long", True, "version (the highest wins)"),
+    "oddping.status": F("keyword", True, "status: open, closed or dismissed"),
+    "oddping.version_time": F("date", True, "version_time"),
     "oddping.severity": F("keyword", True, "severity"),
     "oddping.key": F("keyword", True, "key"),
     "oddping.dst_ips": F("ip[]", True, "dst_ips"),
@@ -172,6 +177,9 @@ def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
         "oddping": {
             "schema_version": alert["schema_version"],
             "alert_id": alert["alert_id"],
+            "version": alert["version"],
+            "status": alert["status"],
+            "version_time": alert["version_time"],
             "severity": alert["severity"],
             "key": alert["key"],
             "dst_ips": alert["dst_ips"],

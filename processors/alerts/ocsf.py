@@ -1,4 +1,10 @@
-"""The native alert as an OCSF Detection Finding (class_uid 2004, category 2, activity Create).
+"""The native alert as an OCSF Detection Finding (class_uid 2004, category 2).
+
+The alert's lifecycle (processors/lifecycle.py) is the finding's activity: version 1 is Create,
+later open versions Update, the final version Close (Create when it is also the first); ``finding_info.modified_time`` is the
+version's time.  ``status`` stays the analyst's workflow status, which oddping does not own:
+New, except a dismissed alert (a rule explained it away after open versions went out), which is
+Suppressed.  The native ``version``, ``status`` and ``version_time`` are in ``unmapped.oddping``.
 
 ``time`` and the ``*_time`` fields are OCSF timestamps (integer milliseconds since the epoch);
 the native ISO values with nanoseconds stay in ``unmapped.oddping``.  One evidence artifact per
@@ -21,6 +27,18 @@ CLASS_UID = 2004
 CATEGORY_UID = 2
 ACTIVITY_CREATE = 1
 TYPE_UID = CLASS_UID * 100 + ACTIVITY_CREATE  # 200401
+#: activity_id -> activity_name (Detection Finding: 1 Create, 2 Update, 3 Close)
+ACTIVITIES = {1: "Create", 2: "Update", 3: "Close"}
+#: native status -> (status_id, status): the workflow status a new finding has
+STATUS = {"open": (1, "New"), "closed": (1, "New"), "dismissed": (3, "Suppressed")}
+
+
+def _activity(alert: dict[str, Any]) -> int:
+    """Create for the first version (also when it is the final one, as in ``oddping scan``:
+    a consumer must see a Create for every finding), then Update while open, Close at the end."""
+    if alert["version"] == 1:
+        return ACTIVITY_CREATE
+    return 2 if alert["status"] == "open" else 3
 
 SEVERITY_ID = {"low": 2, "medium": 3, "high": 4, "critical": 5}
 SEVERITY_NAME = {"low": "Low", "medium": "Medium", "high": "High", "critical": "Critical"}
@@ -32,14 +50,14 @@ OCSF_FIELDS: dict[str, FieldSpec] = {
     "class_name": F("keyword", True, '"Detection Finding"'),
     "category_uid": F("long", True, "2"),
     "category_name": F("keyword", True, '"Findings"'),
-    "activity_id": F("long", True, "1 (Create)"),
-    "activity_name": F("keyword", True, '"Create"'),
-    "type_uid": F("long", True, "200401"),
-    "type_name": F("keyword", True, '"Detection Finding: Create"'),
+    "activity_id": F("long", True, "1 (Create) for version 1, then 2 (Update) while open, 3 (Close) for the final"),
+    "activity_name": F("keyword", True, '"Create", "Update" or "Close"'),
+    "type_uid": F("long", True, "200400 + activity_id"),
+    "type_name": F("keyword", True, '"Detection Finding: " + activity_name'),
     "severity_id": F("long", True, "severity: low 2, medium 3, high 4, critical 5"),
     "severity": F("keyword", True, "severity, capitalised"),
-    "status_id": F("long", True, "1 (New)"),
-    "status": F("keyword", True, '"New"'),
+    "status_id": F("long", True, "1 (New); 3 (Suppressed) when status is dismissed"),
+    "status": F("keyword", True, '"New" or "Suppressed"'),
     "time": F("timestamp_ms", True, "last_seen"),
     "start_time": F("timestamp_ms", True, "first_seen"),
     "end_time": F("timestamp_ms", True, "last_seen"),
@@ -57,6 +75,7 @@ OCSF_FIELDS: dict[str, FieldSpec] = {
     "finding_info.types": F("keyword[]", True, "[rule_id]"),
     "finding_info.first_seen_time": F("timestamp_ms", True, "first_seen"),
     "finding_info.last_seen_time": F("timestamp_ms", True, "last_seen"),
+    "finding_info.modified_time": F("timestamp_ms", True, "version_time"),
     "finding_info.data_sources": F("keyword[]", True, '["network traffic: ICMP echo"]'),
     "finding_info.analytic.uid": F("keyword", True, "rule_id"),
     "finding_info.analytic.name": F("keyword", True, "rule_name"),
@@ -103,6 +122,9 @@ def _attacks(technique_ids: list[str]) -> list[dict[str, Any]]:
 
 
 _UNMAPPED = (
+    "version",
+    "status",
+    "version_time",
     "schema_version",
     "key",
     "icmp_id",
@@ -140,19 +162,21 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
         "direction_id": 0,
         "direction": "Unknown",
     }
+    activity = _activity(alert)
+    status_id, status = STATUS[alert["status"]]
     return {
         "class_uid": CLASS_UID,
         "class_name": "Detection Finding",
         "category_uid": CATEGORY_UID,
         "category_name": "Findings",
-        "activity_id": ACTIVITY_CREATE,
-        "activity_name": "Create",
-        "type_uid": TYPE_UID,
-        "type_name": "Detection Finding: Create",
+        "activity_id": activity,
+        "activity_name": ACTIVITIES[activity],
+        "type_uid": CLASS_UID * 100 + activity,
+        "type_name": f"Detection Finding: {ACTIVITIES[activity]}",
         "severity_id": SEVERITY_ID[alert["severity"]],
         "severity": SEVERITY_NAME[alert["severity"]],
-        "status_id": 1,
-        "status": "New",
+        "status_id": status_id,
+        "status": status,
         "time": last_ms,
         "start_time": first_ms,
         "end_time": last_ms,
@@ -175,6 +199,7 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
             "types": [alert["rule_id"]],
             "first_seen_time": first_ms,
             "last_seen_time": last_ms,
+            "modified_time": parse_iso_ns(alert["version_time"]) // 1_000_000,
             "data_sources": ["network traffic: ICMP echo"],
             "analytic": {
                 "uid": alert["rule_id"],

@@ -8,7 +8,10 @@
   Writes name their partition explicitly (the partition the host's records arrive on): they
   happen at checkpoints, outside any one event, so faust cannot tell the partition by itself.
 - Findings are emitted by the engine on event time; faust's wall-clock windows
-  (`on_window_close`) are not used.
+  (`on_window_close`) are not used.  Alerts come out as versions (processors/lifecycle.py):
+  open ones as event time makes them due, the closed one when the window closes; when the input
+  has been quiet for `processor.alert_idle_emit_s` (wall clock), every alert with evidence not
+  yet emitted gets an open version, since event time stands still while nothing arrives.
 - Checkpoints (every `checkpoint_interval_s` or `checkpoint_max_records`): the state of the
   hosts changed since the last one goes to the table's changelog, and only once Kafka has
   acknowledged it, and every alert and dead letter sent since, are the messages consumed since
@@ -25,7 +28,7 @@ from typing import Any
 
 import faust
 import orjson
-from prometheus_client import CollectorRegistry, Counter, Gauge
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from oddping.config import ProcessorSettings, Settings
 from oddping.logs import get_logger
@@ -37,7 +40,8 @@ from .transport import CHUNKS, App
 
 log = get_logger("oddping.process")
 
-IDLE_FLUSH_S = 10.0  # wall-clock quiet time after which open windows are closed (see batch.py)
+#: alert latency histogram buckets, seconds (the target: p99 under 2 s, everything under 5 s)
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
 
 # faust settings of the worker (with worker_app_options also used by bench/faustfloor.py, so
@@ -118,6 +122,16 @@ class ProcessorMetrics:
         self.over_budget = Gauge(
             "oddping_alerts_over_budget", "Alert emissions dropped by the alert budget",
             registry=r)
+        self.versions = Counter("oddping_alert_versions_total",
+                                "Alert versions written, by status (open, closed, dismissed)",
+                                ["status"], registry=r)
+        self.updates_held = Counter("oddping_alert_updates_held_total",
+                                    "Updates of open alerts that waited for "
+                                    "alert_update_interval_s", registry=r)
+        self.latency = Histogram("oddping_alert_latency_seconds",
+                                 "Wall seconds from taking the chunk holding the record that "
+                                 "produced an alert version to Kafka acknowledging the alert",
+                                 buckets=LATENCY_BUCKETS, registry=r)
 
 
 def _credentials(settings: Settings) -> Any:
@@ -160,6 +174,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                         partitions=kafka.partitions)
     alerts_topic = app.topic(kafka.alerts_topic, key_serializer="raw", value_serializer="raw",
                              partitions=kafka.partitions)
+    alerts_name = alerts_topic.get_topic_name()
     dead_letters = app.topic(kafka.dead_letter_topic, key_serializer="raw",
                              value_serializer="raw", partitions=kafka.partitions)
     # bytes keys and values travel raw: keys are IP strings, values already JSON
@@ -173,6 +188,8 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
     processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get)
     alert_format = proc.alert_format
     last_input = [time.monotonic()]
+    last_taken = [time.monotonic()]  # when the agent took its latest chunk
+    held_seen = [0]  # engine.stats.updates_held already counted in the metric
     idle_flushed = [False]  # a restarted worker may hold adopted windows to emit
     # Sent but not yet acknowledged by Kafka, and consumed but not yet acked to faust: both are
     # settled together at the next checkpoint.
@@ -186,11 +203,30 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
     # engine, or a checkpoint could ack messages whose alerts are still being handed over.
     engine_lock = asyncio.Lock()
 
-    async def send(result: BatchResult) -> None:
+    def observe_latency(taken: float) -> Any:
+        def delivered(delivery: asyncio.Future) -> None:
+            if not delivery.cancelled() and delivery.exception() is None:
+                metrics.latency.observe(time.monotonic() - taken)
+        return delivered
+
+    async def send(result: BatchResult, taken: float | None = None) -> None:
+        """taken: when the chunk whose records produced these alerts was taken (for the
+        latency histogram), or None for alerts no record produced (adopted state)."""
         for alert in result.alerts:
-            in_flight.append(await alerts_topic.send(key=alert.src_ip.encode(),
-                                                     value=alert.to_json(alert_format)))
+            # straight through faust's producer, as save() does: an open version per alert
+            # per minute of event time made Topic.send's per-message machinery (a channel
+            # publish, a FutureMessage, sensors) cost the worker a third of its throughput
+            delivery = await app.producer.send(alerts_name, alert.src_ip.encode(),
+                                               alert.to_json(alert_format), None, None, None)
+            if taken is not None:
+                delivery.add_done_callback(observe_latency(taken))
+            in_flight.append(delivery)
             metrics.alerts.labels(alert.rule_id).inc()
+            metrics.versions.labels(alert.doc["status"]).inc()
+        held = processor.engine.stats.updates_held
+        if held != held_seen[0]:
+            metrics.updates_held.inc(held - held_seen[0])
+            held_seen[0] = held
         for dead in result.dead_letters:
             in_flight.append(await dead_letters.send(
                 key=dead.message.key, value=dead.message.value or b"",
@@ -282,6 +318,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         the_stream[:] = [manual]
         async for chunk in manual.events():
             progress.took()
+            taken = last_taken[0] = time.monotonic()
             async with engine_lock:
                 if not current([chunk]):
                     continue
@@ -294,7 +331,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                 unacked_records[0] += len(batch)
                 metrics.consumed.inc(len(batch))
                 metrics.replays.inc(processor.stats.replays_skipped - before)
-                await send(result)
+                await send(result, taken)
                 if checkpoint_due():
                     await checkpoint()
             last_input[0] = time.monotonic()
@@ -303,18 +340,18 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
     @app.timer(interval=1.0)
     async def settle_when_quiet() -> None:
         """A checkpoint when the input slows down (the agent only checkpoints as batches
-        arrive), and, once it has been quiet for IDLE_FLUSH_S, the open windows' alerts.
-        Also the heartbeat /healthz reads."""
+        arrive), and, once it has been quiet for processor.alert_idle_emit_s, open versions of
+        the alerts with evidence not yet emitted.  Also the heartbeat /healthz reads."""
         report_progress()
         if engine_lock.locked():
             return  # the agent is at work: it checkpoints itself, and the input is not quiet
         async with engine_lock:
             if unacked and time.monotonic() - last_checkpoint[0] >= proc.checkpoint_interval_s:
                 await checkpoint()
-            if idle_flushed[0] or time.monotonic() - last_input[0] < IDLE_FLUSH_S:
+            if idle_flushed[0] or time.monotonic() - last_input[0] < proc.alert_idle_emit_s:
                 return
             idle_flushed[0] = True
-            await send(processor.flush_idle())
+            await send(processor.flush_idle(), last_taken[0])
             await checkpoint()
 
     def report_progress() -> None:

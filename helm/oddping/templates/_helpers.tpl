@@ -144,7 +144,10 @@ through verbatim, `config` deep-merged last.
   "sensor_late_bound_s" $p.sensorLateBoundSeconds
   "copy_window_s" $p.copyWindowSeconds
   "clock_offset_warn_s" $p.clockOffsetWarnSeconds
-  "host_idle_expiry_s" $p.hostIdleExpirySeconds }}
+  "host_idle_expiry_s" $p.hostIdleExpirySeconds
+  "alert_first_delay_s" $p.alertFirstDelaySeconds
+  "alert_update_interval_s" $p.alertUpdateIntervalSeconds
+  "alert_idle_emit_s" $p.alertIdleEmitSeconds }}
 {{- $cfg := dict
   "log_level" $v.logLevel
   "log_format" $v.logFormat
