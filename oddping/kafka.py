@@ -73,6 +73,10 @@ def preflight(kafka: KafkaSettings, timeout_s: float = 8.0) -> None:
     except KafkaException as exc:
         admin.poll(0)  # deliver the queued error callbacks: they say why
         detail = errors.describe() if errors.last is not None else exc.args[0].str()
+        if "SSL" in detail:  # a refused client certificate: say why, when we can tell
+            from .kafka_access import client_certificate_problem
+
+            detail = client_certificate_problem(kafka) or detail
         raise KafkaUnavailable(
             f"cannot use Kafka at {kafka.bootstrap_servers}: {detail}"
         ) from None
@@ -111,6 +115,13 @@ def ensure_topics(kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeo
             future.result()
             created.append(name)
         except KafkaException as exc:
-            if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
+            code = exc.args[0].code()
+            if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                        KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                from .kafka_access import principal
+
+                raise KafkaUnavailable(f"{principal(kafka)} may not CREATE topic {name!r}: "
+                                       "grant it with an ACL") from None
+            if code != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise KafkaUnavailable(f"cannot create topic {name}: {exc.args[0].str()}") from None
     return created
