@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from confluent_kafka.admin import (
     AclBinding,
+    AclBindingFilter,
     AclOperation,
     AclPermissionType,
     AdminClient,
@@ -51,8 +52,9 @@ class Grant:
 GRANTS: tuple[Grant, ...] = (
     # the sensor: publish records idempotently; --watch: its progress topic and transactions
     Grant(SENSOR, TOPIC, LITERAL, "{records}", (W, D), "publish records (idempotent producer)"),
-    Grant(SENSOR, TOPIC, LITERAL, "{records}" + PROGRESS_SUFFIX, (R, W, D),
-          "--watch: per-file progress markers, read back at start"),
+    Grant(SENSOR, TOPIC, LITERAL, "{records}" + PROGRESS_SUFFIX, (R, W, C, D),
+          "--watch: per-file progress markers, read back at start (it creates the topic, "
+          "compacted)"),
     Grant(SENSOR, TXN, PREFIXED, WATCH_TRANSACTIONAL_PREFIX, (W, D),
           "--watch: one transactional id per sensor and directory"),
     # the processor (faust worker): read records in its group, write alerts, dead letters and
@@ -101,8 +103,10 @@ def apply(admin: AdminClient, acls: list[AclBinding], timeout_s: float = 30.0) -
 
 
 def revoke(admin: AdminClient, acls: list[AclBinding], timeout_s: float = 30.0) -> None:
-    """Delete exactly these bindings (a binding is also a filter matching itself)."""
-    for future in admin.delete_acls(acls, request_timeout=timeout_s).values():
+    """Delete exactly these bindings."""
+    filters = [AclBindingFilter(a.restype, a.name, a.resource_pattern_type, a.principal, a.host,
+                                a.operation, a.permission_type) for a in acls]
+    for future in admin.delete_acls(filters, request_timeout=timeout_s).values():
         future.result()
 
 

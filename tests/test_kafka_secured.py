@@ -295,6 +295,27 @@ def test_sensor_may_not_create_topics() -> None:
     _refusal(result, time.monotonic() - started, "may not CREATE topic")
 
 
+def test_worker_stops_and_says_so_when_its_group_is_taken_away(tmp_path: Path) -> None:
+    """aiokafka keeps GroupAuthorizationFailedError to itself: the worker must not look alive."""
+    from confluent_kafka.admin import ResourceType
+
+    names = granted("revoke")
+    env = topics_env(names) | kafka_env("processor", "scram-sha-256")
+    worker = Worker(env, tmp_path / "worker.log")
+    try:
+        worker.wait_health(200, "ok")
+        group_grants = tuple(g for g in kafka_acls.GRANTS
+                             if (g.principal, g.resource) == ("processor", ResourceType.GROUP))
+        kafka_acls.revoke(super_admin(), kafka_acls.bindings(names, grants=group_grants))
+        started = time.monotonic()
+        reason = worker.wait_health(503, "group", timeout_s=90)
+        assert f"User:processor may no longer READ group {names.app_id!r}" in reason
+        assert time.monotonic() - started < 60
+    finally:
+        worker.stop()
+    assert "Traceback" not in worker.output()
+
+
 # -- secrets --------------------------------------------------------------------------------------
 
 def test_config_show_masks_the_password() -> None:

@@ -28,9 +28,11 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from oddping.config import ProcessorSettings, Settings
+from oddping.kafka_access import principal
 from oddping.logs import get_logger
 from processors.engine import Engine
 
+from .access_guard import AccessGuard
 from .batch import BatchProcessor, BatchResult
 from .health import Progress
 from .transport import CHUNKS, App
@@ -144,6 +146,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         return value if value is not None else None
 
     processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get)
+    access = AccessGuard(principal(kafka))  # a right revoked while running: stop, say which
     alert_format = proc.alert_format
     last_input = [time.monotonic()]
     idle_flushed = [False]  # a restarted worker may hold adopted windows to emit
@@ -245,7 +248,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         async for chunk in manual.events():
             progress.took()
             async with engine_lock:
-                if not current([chunk]):
+                if access.lost or not current([chunk]):
                     continue
                 batch = chunk.value
                 before = processor.stats.replays_skipped
@@ -268,7 +271,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         arrive), and, once it has been quiet for IDLE_FLUSH_S, the open windows' alerts.
         Also the heartbeat /healthz reads."""
         report_progress()
-        if engine_lock.locked():
+        if access.watch(app) or engine_lock.locked():
             return  # the agent is at work: it checkpoints itself, and the input is not quiet
         async with engine_lock:
             if unacked and time.monotonic() - last_checkpoint[0] >= proc.checkpoint_interval_s:
@@ -305,6 +308,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             unacked_records[0] = sum(e.message.count for e in unacked)
 
     app.oddping_processor = processor  # type: ignore[attr-defined]
+    app.oddping_access = access  # type: ignore[attr-defined]
     return app
 
 
@@ -322,7 +326,7 @@ def run_worker(settings: Settings) -> int:
     health = None
     if settings.metrics.port:
         health = HealthServer(settings.metrics.host, settings.metrics.port, metrics.registry,
-                              progress.verdict).start()
+                              app.oddping_access.verdict(progress.verdict)).start()
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     try:
         worker.execute_from_commandline()
