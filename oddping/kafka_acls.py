@@ -72,7 +72,7 @@ GRANTS: tuple[Grant, ...] = (
           "`oddping alerts` reads in a throw-away group"),
     # the admin: `oddping topics create`, and nothing else
     *(Grant(ADMIN, TOPIC, LITERAL, name, (C, D), "`oddping topics create`")
-      for name in ("{records}", "{alerts}", "{dead_letters}", "{records}" + PROGRESS_SUFFIX)),
+      for name in ("{records}", "{alerts}", "{dead_letters}")),
 )
 
 

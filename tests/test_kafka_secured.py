@@ -316,6 +316,56 @@ def test_worker_stops_and_says_so_when_its_group_is_taken_away(tmp_path: Path) -
     assert "Traceback" not in worker.output()
 
 
+# -- the sensor drops root -----------------------------------------------------------------------
+
+def _uids(pid: int) -> set[int]:
+    """The real, effective, saved and filesystem uids of every thread of `pid`."""
+    uids = set()
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        line = next(x for x in status.read_text().splitlines() if x.startswith("Uid:"))
+        uids.update(int(u) for u in line.split()[1:])
+    return uids
+
+
+@pytest.mark.live
+def test_live_sensor_drops_root_once_capturing_and_goes_on() -> None:
+    import pwd
+
+    if os.geteuid() != 0:
+        pytest.fail("live capture needs root; run the tests as CI does (root)")
+    user = "nobody"
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", user], check=True)
+    uid = pwd.getpwnam(user).pw_uid
+    names = granted("live")
+    env = topics_env(names) | kafka_env("sensor", "scram-sha-512") | {
+        "ODDPING_CAPTURE__USER": user}
+    sensor = subprocess.Popen([ODDPING, "produce", "--interface", "lo", "--sensor-id", "lo-1"],
+                              env=os.environ | env, cwd=ROOT, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 60
+        while _uids(sensor.pid) != {uid} and time.monotonic() < deadline:
+            assert sensor.poll() is None, sensor.communicate()[1][-3000:]
+            time.sleep(0.2)
+        assert _uids(sensor.pid) == {uid}  # every thread, librdkafka's too
+        # capture goes on as that user: pings sent after the switch arrive on the topic
+        subprocess.run(["ping", "-c", "5", "-i", "0.2", "127.0.0.1"], check=True,
+                       capture_output=True, timeout=30)
+        records = [orjson.loads(m.value()) for m in consume_all(names.records, expected=10,
+                                                                 timeout_s=60, idle_s=1)]
+    finally:
+        sensor.send_signal(signal.SIGTERM)
+        out, err = sensor.communicate(timeout=60)
+        OUTPUTS.extend([out, err])
+    assert sensor.returncode == 0, err[-3000:]
+    echoes = [r for r in records if r["kind"] == "icmp" and r["dst_ip"] == "127.0.0.1"]
+    assert len([r for r in echoes if r["icmp_type"] == 8]) >= 5
+    assert "dropped root" in err and "Traceback" not in err
+
+
 # -- secrets --------------------------------------------------------------------------------------
 
 def test_config_show_masks_the_password() -> None:
