@@ -311,9 +311,23 @@ def test_worker_stops_and_says_so_when_its_group_is_taken_away(tmp_path: Path) -
         reason = worker.wait_health(503, "group", timeout_s=90)
         assert f"User:processor may no longer READ group {names.app_id!r}" in reason
         assert time.monotonic() - started < 60
+        # ... and it takes nothing more
+        consumed = _consumed(worker.metrics())
+        more = Producer({"bootstrap.servers": BOOTSTRAP})
+        for i in range(20):
+            more.produce(names.records, key=b"10.0.0.1", value=b"not a record", partition=i % 2)
+        more.flush(15)
+        time.sleep(4)
+        assert _consumed(worker.metrics()) == consumed
+        assert healthz(worker.port)[0] == 503
     finally:
         worker.stop()
     assert "Traceback" not in worker.output()
+
+
+def _consumed(metrics: str) -> float:
+    return sum(float(line.split()[-1]) for line in metrics.splitlines()
+               if line.startswith("oddping_records_consumed_total"))
 
 
 # -- the sensor drops root -----------------------------------------------------------------------
@@ -374,8 +388,12 @@ def test_config_show_masks_the_password() -> None:
 
 
 def test_no_output_holds_a_password() -> None:
-    """Last in this module: every output above, searched for every principal's password."""
-    assert len(OUTPUTS) > 20
+    """Last in this module: every output above (and of a refused and a debug-logged client
+    here, so it never searches nothing), searched for every principal's password."""
+    run(kafka_env("alerts", "scram-sha-512") | {"ODDPING_LOG_LEVEL": "DEBUG"}, "alerts",
+        "--wait", "1")
+    run(kafka_env("sensor", "scram-sha-256") | {"ODDPING_LOG_LEVEL": "DEBUG"}, "process",
+        timeout=90)
     secrets = all_passwords()
     assert len(secrets) == 4
     leaks = [(secret[:3] + "...", text[max(0, text.find(secret) - 80):][:200])

@@ -302,7 +302,7 @@ listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
 listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
 # ACLs.  PLAINTEXT (and the controller listener) authenticate nobody (User:ANONYMOUS) and the
-# SASL/PLAIN user is a test user: both are super users, so `make run` and the plain tests need
+# SASL/PLAIN user is a test user: both are super users, so make run and the plain tests need
 # no ACLs.  Everyone else gets exactly what oddping/kafka_acls.py grants.
 authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
 super.users=User:ANONYMOUS;User:oddping

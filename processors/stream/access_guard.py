@@ -47,7 +47,7 @@ class AccessGuard:
         """A fetch raised one of AUTHORIZATION_ERRORS (aiokafka aborted its waiters with it)."""
         if self.lost is None:
             name = type(error).__name__
-            resource = app.conf.id if "Group" in name else None
+            resource = app.conf.id if "Group" in name else _named(error)
             self._stop(app, explain(self.who, name, resource) or f"{self.who}: {name}")
 
     def _stop(self, app: Any, line: str) -> None:
@@ -68,7 +68,7 @@ class AccessGuard:
         if error is None:
             return None
         name = type(error).__name__
-        resource = coordinator.group_id if "Group" in name else None
+        resource = coordinator.group_id if "Group" in name else _named(error)
         return explain(self.who, name, resource)
 
     def verdict(self, inner: Callable[[], tuple[bool, str]]) -> Callable[[], tuple[bool, str]]:
@@ -76,3 +76,11 @@ class AccessGuard:
         def verdict() -> tuple[bool, str]:
             return (False, self.lost) if self.lost is not None else inner()
         return verdict
+
+
+def _named(error: BaseException) -> str | None:
+    """The resource aiokafka put in the error (a topic name, or a set of them), if any."""
+    if not error.args:
+        return None
+    what = error.args[0]
+    return ", ".join(sorted(map(str, what))) if isinstance(what, (set, frozenset, list)) else str(what)
