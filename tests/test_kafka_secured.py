@@ -56,7 +56,8 @@ def granted(prefix: str, create: bool = True, without: tuple = ()) -> Names:
                   dead_letters=f"{run}.records.dlq", app_id=f"{run}-app")
     if create:
         create_topics(names.records, names.alerts, names.dead_letters)
-    grants = tuple(g for g in kafka_acls.GRANTS if (g.principal, g.resource) not in without)
+    grants = tuple(g for g in kafka_acls.GRANTS
+                   if not any((g.principal, g.resource, g.pattern)[:len(w)] == w for w in without))
     admin = super_admin()
     kafka_acls.apply(admin, kafka_acls.bindings(names, grants=grants))
     return names
@@ -278,6 +279,19 @@ def test_worker_without_its_group_says_so(transport: str) -> None:
     started = time.monotonic()
     result = run(topics_env(names) | kafka_env("processor", transport), "process", timeout=90)
     _refusal(result, time.monotonic() - started, "may not READ group", repr(names.app_id))
+
+
+def test_worker_without_faust_topics_says_so() -> None:
+    """Its group granted, but not the `<app_id>-` prefix of faust's own topics."""
+    from confluent_kafka.admin import ResourcePatternType, ResourceType
+
+    names = granted("nofaust", without=(("processor", ResourceType.TOPIC,
+                                         ResourcePatternType.PREFIXED),))
+    started = time.monotonic()
+    result = run(topics_env(names) | kafka_env("processor", "scram-sha-512"), "process",
+                 timeout=90)
+    _refusal(result, time.monotonic() - started, "User:processor may not",
+             f"{names.app_id}-", "faust's own topic")
 
 
 def test_worker_outside_its_app_id_prefix_says_so() -> None:
