@@ -177,8 +177,8 @@ def explain(who: str, error_name: str, resource: str | None) -> str | None:
 
 
 def client_certificate_problem(kafka: KafkaSettings) -> str | None:
-    """Why the broker would refuse our client certificate, when we can tell locally: TLS makes
-    the broker answer an expired certificate with a bare "certificate unknown" alert."""
+    """Why the broker would refuse our client certificate, when we can tell locally (expired,
+    not yet valid, unreadable), or None."""
     import ssl
     import time
 

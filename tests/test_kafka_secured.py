@@ -219,7 +219,7 @@ def _refusal(result: subprocess.CompletedProcess, elapsed: float, *expected: str
     assert len(lines) == 1, result.stderr[-3000:]
     for part in expected:
         assert part in lines[0], lines[0]
-    assert elapsed < 45
+    assert elapsed < 20  # refusals come at the first answer (about 1-3 s here), not a timeout
 
 
 @pytest.fixture(scope="module")
