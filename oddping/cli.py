@@ -235,6 +235,7 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
 
     from oddping.kafka import KafkaUnavailable
     from producer.capture.files import CaptureError
+    from producer.capture.privileges import PrivilegeError
     from producer.publish import DeliveryFailed
     from producer.run import Producer
 
@@ -248,6 +249,9 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
     runner = Producer(settings)
     try:
         transactional_id = _watch_transactional_id(settings.sensor_id, watch_dir) if watch_dir else None
+        from oddping.kafka_access import sensor_needs, verify
+
+        verify(settings.kafka, sensor_needs(settings, runner.topic, bool(watch_dir)))
         runner.start(transactional_id=transactional_id)
         if pcaps:
             runner.run_files(list(pcaps), realtime=realtime)
@@ -255,7 +259,8 @@ def produce(pcaps: tuple[str, ...], realtime: bool, interface: str | None,
             runner.run_live(interface)
         else:
             runner.run_watch(watch_dir, watch_glob)  # type: ignore[arg-type]
-    except (KafkaUnavailable, CaptureError, FileNotFoundError, DeliveryFailed, ConfigError) as exc:
+    except (KafkaUnavailable, CaptureError, FileNotFoundError, DeliveryFailed, ConfigError,
+            PrivilegeError) as exc:
         _fail(str(exc))
     except KafkaException as exc:  # anything else librdkafka refuses: still one line
         _fail(f"kafka: {exc.args[0].str() if exc.args else exc}")
@@ -339,7 +344,7 @@ def process(bootstrap_servers: str | None, records_topic: str | None, alerts_top
       oddping process --bootstrap-servers 127.0.0.1:9092
       oddping process --config oddping.toml --alert-format ecs
     """
-    from oddping.kafka import KafkaUnavailable, ensure_topics, preflight
+    from oddping.kafka import KafkaUnavailable, ensure_topics
     from processors.rules import load_rule_settings
 
     settings = _settings(config, **{
@@ -353,7 +358,9 @@ def process(bootstrap_servers: str | None, records_topic: str | None, alerts_top
         _fail(str(exc))
     kafka = settings.kafka
     try:
-        preflight(kafka)
+        from oddping.kafka_access import verify, worker_needs
+
+        verify(kafka, worker_needs(settings))  # every right it needs, or one line naming it
         ensure_topics(kafka, {kafka.records_topic: {}, kafka.alerts_topic: {},
                               kafka.dead_letter_topic: {}})
     except KafkaUnavailable as exc:
@@ -519,17 +526,20 @@ def alerts(bootstrap_servers: str | None, topic: str | None, fmt: str | None, wa
     from rich.live import Live
 
     from oddping.alertview import Latest, live_table
-    from oddping.kafka import KafkaUnavailable, client_config, preflight
+    from oddping.kafka import KafkaUnavailable, client_config
 
     settings = _settings(config, **{"kafka.bootstrap_servers": bootstrap_servers,
                                     "kafka.alerts_topic": topic})
+    group = f"oddping-alerts-reader-{uuid.uuid4().hex[:8]}"
     try:
-        preflight(settings.kafka)
+        from oddping.kafka_access import reader_needs, verify
+
+        verify(settings.kafka, reader_needs(settings, group))
     except KafkaUnavailable as exc:
         _fail(str(exc))
     fmt = fmt or ("table" if sys.stdout.isatty() else "jsonl")
     consumer = Consumer(client_config(settings.kafka) | {
-        "group.id": f"oddping-alerts-reader-{uuid.uuid4().hex[:8]}",
+        "group.id": group,
         "auto.offset.reset": "earliest", "enable.auto.commit": False,
     })
     consumer.subscribe([settings.kafka.alerts_topic])

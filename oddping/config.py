@@ -67,6 +67,9 @@ class CaptureSettings(_Section):
     snaplen: int = Field(65535, ge=68)
     promiscuous: bool = True
     buffer_mb: int = Field(32, ge=1)
+    user: str | None = Field(
+        "nobody", description="live capture started as root: become this user once the capture "
+        "handle is open (like tcpdump -Z); empty keeps root")
     watch_dir: str | None = None
     watch_settle_seconds: float = Field(
         5.0, ge=0, description="a file unchanged this long, or followed by a newer one, is finished"

@@ -7,6 +7,7 @@ librdkafka property through untouched (and wins over what is derived here).
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException
@@ -66,10 +67,16 @@ class ErrorCollector:
 
 def preflight(kafka: KafkaSettings, timeout_s: float = 8.0) -> None:
     """Fail fast, in one line, when the brokers cannot be reached or refuse our credentials."""
+    from .kafka_access import client_certificate_problem
+
+    # TLS lets the broker answer an expired client certificate only with "certificate unknown"
+    problem = client_certificate_problem(kafka)
+    if problem is not None:
+        raise KafkaUnavailable(f"cannot use Kafka at {kafka.bootstrap_servers}: {problem}")
     errors = ErrorCollector()
     admin = AdminClient(client_config(kafka) | {"error_cb": errors, "socket.timeout.ms": 5000})
     try:
-        admin.list_topics(timeout=timeout_s)
+        _metadata(admin, errors, timeout_s)
     except KafkaException as exc:
         admin.poll(0)  # deliver the queued error callbacks: they say why
         detail = errors.describe() if errors.last is not None else exc.args[0].str()
@@ -84,6 +91,24 @@ def preflight(kafka: KafkaSettings, timeout_s: float = 8.0) -> None:
         raise KafkaUnavailable(
             f"Kafka at {kafka.bootstrap_servers} refused us: {errors.describe()}"
         )
+
+
+# A refusal no retry will change: give up on the first one rather than at the deadline.
+REFUSED = (KafkaError._AUTHENTICATION, KafkaError.SASL_AUTHENTICATION_FAILED, KafkaError._SSL)
+
+
+def _metadata(admin: AdminClient, errors: ErrorCollector, timeout_s: float) -> None:
+    """list_topics in one-second slices, stopping early once the broker refused us."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            admin.list_topics(timeout=max(0.1, min(1.0, deadline - time.monotonic())))
+            return
+        except KafkaException:
+            admin.poll(0)
+            if time.monotonic() >= deadline or (
+                    errors.last is not None and errors.last.code() in REFUSED):
+                raise
 
 
 def ensure_topics(kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeout_s: float = 30.0) -> list[str]:
@@ -114,6 +139,15 @@ def ensure_topics(kafka: KafkaSettings, topics: dict[str, dict[str, str]], timeo
         error = future.exception()
         if error is None:
             created.append(name)
-        elif error.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
-            raise KafkaUnavailable(f"cannot create topic {name}: {error.args[0].str()}") from None
+        else:
+            code = error.args[0].code()
+            if code in (KafkaError.TOPIC_AUTHORIZATION_FAILED,
+                        KafkaError.CLUSTER_AUTHORIZATION_FAILED):
+                from .kafka_access import principal
+
+                raise KafkaUnavailable(f"{principal(kafka)} may not CREATE topic {name!r}: "
+                                       "grant it with an ACL") from None
+            if code != KafkaError.TOPIC_ALREADY_EXISTS:
+                raise KafkaUnavailable(
+                    f"cannot create topic {name}: {error.args[0].str()}") from None
     return created

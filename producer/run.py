@@ -27,6 +27,7 @@ from . import iter_records
 from .accounting import Accounting
 from .capture.files import CaptureError, CaptureReader
 from .capture.live import LiveCapture
+from .capture.privileges import drop_privileges
 from .capture.watch import WatchedDirectory
 from .decode.decoder import Decoder
 from .publish import RecordPublisher
@@ -158,6 +159,7 @@ class Producer:
         capture_settings = self.settings.capture
         capture = LiveCapture(interface, capture_settings.bpf, capture_settings.snaplen,
                               capture_settings.promiscuous, capture_settings.buffer_mb)
+        drop_privileges(capture_settings.user)  # the handle is open: root is no longer needed
         decoder = self._decoder()
         # never waits on Kafka: a full producer queue sheds records, counted (publish.offer)
         offer = self.publisher.offer  # type: ignore[union-attr]

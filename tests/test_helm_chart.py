@@ -341,7 +341,8 @@ def test_sensor_runs_on_the_host_network_with_exactly_two_capabilities(helm: str
         assert spec.get("automountServiceAccountToken") is False
         (c,) = spec["containers"]
         sc = c["securityContext"]
-        assert sorted(sc["capabilities"]["add"]) == ["NET_ADMIN", "NET_RAW"]
+        # capture, and the switch to sensor.captureUser once the capture is open
+        assert sorted(sc["capabilities"]["add"]) == ["NET_ADMIN", "NET_RAW", "SETGID", "SETUID"]
         assert sc["capabilities"]["drop"] == ["ALL"]
         assert sc["privileged"] is False
         assert sc["allowPrivilegeEscalation"] is False
@@ -367,7 +368,8 @@ def test_no_container_is_privileged_anywhere(helm: str) -> None:
                 assert sc.get("privileged") is False, f"{scenario} {where} {c['name']}"
                 assert sc.get("allowPrivilegeEscalation") is False, f"{scenario} {where} {c['name']}"
                 assert sc["capabilities"]["drop"] == ["ALL"], f"{scenario} {where} {c['name']}"
-                assert set(sc["capabilities"].get("add", [])) <= {"NET_RAW", "NET_ADMIN"}
+                assert set(sc["capabilities"].get("add", [])) <= {"NET_RAW", "NET_ADMIN",
+                                                                  "SETUID", "SETGID"}
                 if "add" in sc["capabilities"]:
                     assert spec.get("hostNetwork") is True, "capture capabilities only for the sensor"
 
@@ -434,6 +436,20 @@ def test_pod_selectors_do_not_overlap(helm: str) -> None:
 
 
 # ------------------------------------------------------------------------------ oddping.toml
+
+
+def test_sensor_drops_root_once_capturing_and_keeps_no_setuid_when_not_root(
+        helm: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    docs = render()
+    settings = load_toml(tmp_path, main_configmap(docs)["data"]["oddping.toml"], monkeypatch)
+    assert settings.capture.user == "oddping"  # the image's uid 10001 (Dockerfile)
+    docs = render(sets=("sensor.runAsUser=10001", "sensor.allowPrivilegeEscalation=true"))
+    settings = load_toml(tmp_path, main_configmap(docs)["data"]["oddping.toml"], monkeypatch)
+    assert settings.capture.user == ""
+    (sensor,) = workloads(docs, "sensor")
+    (c,) = sensor["spec"]["template"]["spec"]["containers"]
+    assert sorted(c["securityContext"]["capabilities"]["add"]) == ["NET_ADMIN", "NET_RAW"]
+
 
 
 @pytest.mark.parametrize("scenario", SCENARIOS)

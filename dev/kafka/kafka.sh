@@ -8,8 +8,18 @@
 #   dev/kafka/kafka.sh stop     stop the process but keep its data; `start` (= `up`) brings it back
 #
 # Environment: KAFKA_PORT (9092), CONTROLLER_PORT (KAFKA_PORT+1), KAFKA_SASL_PORT (KAFKA_PORT+2:
-# SASL/PLAIN, user oddping / oddping-secret, for tests), KAFKA_DATA_DIR (<repo>/var/kafka),
-# KAFKA_START_TIMEOUT (120 s), KAFKA_HEAP_OPTS (-Xms256m -Xmx1g), JAVA_HOME (a Java >= 17 to use).
+# SASL/PLAIN, user oddping / oddping-secret, for tests), KAFKA_SSL_PORT (KAFKA_PORT+3: TLS with
+# client certificates, mTLS), KAFKA_SASL_SSL_PORT (KAFKA_PORT+4: TLS + SCRAM-SHA-256/512),
+# KAFKA_DATA_DIR (<repo>/var/kafka), KAFKA_START_TIMEOUT (120 s), KAFKA_HEAP_OPTS (-Xms256m -Xmx1g),
+# JAVA_HOME (a Java >= 17 to use).
+#
+# Security (see README "Secured Kafka"): ACLs are enforced by the StandardAuthorizer.  The
+# PLAINTEXT listener (User:ANONYMOUS) and the SASL/PLAIN user oddping are super users, so
+# `make run` and the plain tests need no ACLs.  The SSL and SASL_SSL listeners serve a server
+# certificate signed by a CA made for this install (openssl) under $KAFKA_DATA_DIR/tls; the
+# least-privilege principals sensor, processor, alerts and admin exist as SCRAM users (random
+# passwords in $KAFKA_DATA_DIR/tls/<user>.password) and as client certificates (CN=<user>);
+# their ACLs (oddping/kafka_acls.py) are applied once the broker answers.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)"
@@ -33,6 +43,10 @@ CONTROLLER_PORT="${CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
 [ "$CONTROLLER_PORT" != "$KAFKA_PORT" ] || die "CONTROLLER_PORT must differ from KAFKA_PORT ($KAFKA_PORT)"
 SASL_PORT="${KAFKA_SASL_PORT:-$((KAFKA_PORT + 2))}"
 [[ "$SASL_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_SASL_PORT must be a port number, not '$SASL_PORT'"
+SSL_PORT="${KAFKA_SSL_PORT:-$((KAFKA_PORT + 3))}"
+[[ "$SSL_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_SSL_PORT must be a port number, not '$SSL_PORT'"
+SASL_SSL_PORT="${KAFKA_SASL_SSL_PORT:-$((KAFKA_PORT + 4))}"
+[[ "$SASL_SSL_PORT" =~ ^[0-9]+$ ]] || die "KAFKA_SASL_SSL_PORT must be a port number, not '$SASL_SSL_PORT'"
 [[ "$START_TIMEOUT" =~ ^[0-9]+$ ]] || die "KAFKA_START_TIMEOUT must be a number of seconds"
 
 DATA_DIR="$(realpath -m "${KAFKA_DATA_DIR:-$ROOT/var/kafka}")"
@@ -43,6 +57,9 @@ PID_FILE="$DATA_DIR/kafka.pid"
 PROPS="$DATA_DIR/server.properties"
 LOG_DIRS="$DATA_DIR/data"
 APP_LOGS="$DATA_DIR/logs"
+TLS_DIR="$DATA_DIR/tls"
+# The least-privilege principals: SCRAM users and client certificate CNs (ACLs: oddping/kafka_acls.py).
+PRINCIPALS=(sensor processor alerts admin)
 LOCK_FILE="$(dirname "$DATA_DIR")/.$(basename "$DATA_DIR").lock"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 
@@ -205,21 +222,91 @@ PY
   return 1
 }
 
+make_tls() { # this install's CA, server certificate, client certificates and SCRAM passwords, once
+  [ -f "$TLS_DIR/.complete" ] && return 0
+  command -v openssl >/dev/null || apt_install openssl
+  command -v openssl >/dev/null || die "openssl still not found after installing it"
+  say "making a CA, certificates and SCRAM passwords for this install in $TLS_DIR"
+  rm -rf "$TLS_DIR" "$LOG_DIRS" # new passwords: the SCRAM users are added when formatting
+  mkdir -p "$TLS_DIR"
+  chmod 700 "$TLS_DIR"
+  local log="$TLS_DIR/openssl.log" user
+  (
+    set -e
+    cd "$TLS_DIR"
+    openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 3650 \
+      -subj "/CN=oddping dev CA $(head -c 4 /dev/urandom | od -An -tx1 | tr -d ' \n')"
+    issue() { # name subject extension -> name.key (PKCS#8) + name.crt, signed by the CA
+      openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$1.key"
+      openssl req -new -key "$1.key" -subj "$2" -out "$1.csr"
+      openssl x509 -req -in "$1.csr" -CA ca.pem -CAkey ca.key -CAcreateserial -days 825 \
+        -extfile <(printf '%s\n' "$3") -out "$1.crt"
+      rm -f "$1.csr"
+    }
+    # The server certificate names 127.0.0.1 only (not localhost: a host name mismatch to test).
+    issue server "/CN=127.0.0.1" "subjectAltName=IP:127.0.0.1"
+    cat server.key server.crt ca.pem >server.pem
+    for user in "${PRINCIPALS[@]}"; do
+      issue "$user" "/CN=$user" "extendedKeyUsage=clientAuth"
+      head -c 18 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n' >"$user.password"
+    done
+    chmod 600 ./*.key ./*.password server.pem
+  ) >"$log" 2>&1 || { sed 's/^/  | /' "$log" >&2; die "openssl could not make the certificates"; }
+  touch "$TLS_DIR/.complete"
+}
+
+scram_args() { # kafka-storage format arguments adding every principal as a SCRAM-SHA-256/512 user
+  local user mech
+  for user in "${PRINCIPALS[@]}"; do
+    for mech in SCRAM-SHA-256 SCRAM-SHA-512; do
+      printf '%s\n' --add-scram "$mech=[name=$user,password=$(cat "$TLS_DIR/$user.password")]"
+    done
+  done
+}
+
+apply_acls() { # the least-privilege ACLs of oddping's default names, through the admin API
+  local py="$ROOT/.venv/bin/python"
+  if [ -x "$py" ] && "$py" -c 'import oddping.kafka_acls' 2>/dev/null; then
+    "$py" -m oddping.kafka_acls --bootstrap-servers "$BOOTSTRAP" >>"$APP_LOGS/acls.log" 2>&1 ||
+      warn "could not apply the ACLs (see $APP_LOGS/acls.log)"
+  else
+    warn "no .venv yet ('make install'): the least-privilege ACLs were not applied"
+  fi
+}
+
 write_props() {
   cat <<EOF
 # Written by dev/kafka/kafka.sh on every start: edit the script, not this file.
 process.roles=broker,controller
 node.id=1
 controller.quorum.bootstrap.servers=127.0.0.1:$CONTROLLER_PORT
-listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
-advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT
+listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,CONTROLLER://127.0.0.1:$CONTROLLER_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT,SASL_SSL://127.0.0.1:$SASL_SSL_PORT
+advertised.listeners=PLAINTEXT://127.0.0.1:$KAFKA_PORT,SASL_PLAINTEXT://127.0.0.1:$SASL_PORT,SSL://127.0.0.1:$SSL_PORT,SASL_SSL://127.0.0.1:$SASL_SSL_PORT
 inter.broker.listener.name=PLAINTEXT
 controller.listener.names=CONTROLLER
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT,SASL_PLAINTEXT:SASL_PLAINTEXT,SSL:SSL,SASL_SSL:SASL_SSL
 # A SASL/PLAIN listener with one test user, so the tests exercise real authentication
 # (and a real refusal).  Local development only: the password is in this file.
 sasl.enabled.mechanisms=PLAIN
 listener.name.sasl_plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required user_oddping="oddping-secret";
+# TLS: the server certificate (PEM: PKCS#8 key + chain) signed by this install's CA; the SSL
+# listener requires a client certificate of that CA (mTLS), whose CN becomes the principal.
+ssl.keystore.type=PEM
+ssl.keystore.location=$TLS_DIR/server.pem
+ssl.truststore.type=PEM
+ssl.truststore.location=$TLS_DIR/ca.pem
+listener.name.ssl.ssl.client.auth=required
+ssl.principal.mapping.rules=RULE:^CN=([^,]+).*\$/\$1/,DEFAULT
+# SASL_SSL: SCRAM users, stored in the cluster metadata (added when the data dir is formatted).
+listener.name.sasl_ssl.sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512
+listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;
+# ACLs.  PLAINTEXT (and the controller listener) authenticate nobody (User:ANONYMOUS) and the
+# SASL/PLAIN user is a test user: both are super users, so make run and the plain tests need
+# no ACLs.  Everyone else gets exactly what oddping/kafka_acls.py grants.
+authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer
+super.users=User:ANONYMOUS;User:oddping
+allow.everyone.if.no.acl.found=false
 log.dirs=$LOG_DIRS
 num.partitions=1
 default.replication.factor=1
@@ -292,6 +379,7 @@ cmd_up() {
   port_open "$CONTROLLER_PORT" && die "controller port 127.0.0.1:$CONTROLLER_PORT is in use (set CONTROLLER_PORT)"
 
   mkdir -p "$DATA_DIR" "$APP_LOGS"
+  make_tls
   local new_props="$PROPS.new"
   write_props >"$new_props"
   if [ -f "$LOG_DIRS/meta.properties" ] && ! cmp -s "$new_props" "$PROPS"; then
@@ -305,8 +393,10 @@ cmd_up() {
     local cluster_id
     # A cluster id is a base64url (no padding) 16-byte UUID, as `kafka-storage random-uuid` prints.
     cluster_id="$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')"
+    local scram=()
+    mapfile -t scram < <(scram_args)
     if ! "$JAVA" -Xshare:auto -XX:TieredStopAtLevel=1 -Dlog4j2.level=warn -cp "$LIB/*" kafka.tools.StorageTool \
-        format --standalone -t "$cluster_id" -c "$PROPS" >"$APP_LOGS/format.log" 2>&1; then
+        format --standalone -t "$cluster_id" -c "$PROPS" "${scram[@]}" >"$APP_LOGS/format.log" 2>&1; then
       sed 's/^/  | /' "$APP_LOGS/format.log" >&2
       die "kafka-storage format failed"
     fi
@@ -325,6 +415,8 @@ cmd_up() {
   echo "$pid" >"$PID_FILE"
   say "starting Kafka $KAFKA_VERSION on $BOOTSTRAP (controller 127.0.0.1:$CONTROLLER_PORT, pid $pid, data $DATA_DIR)"
   wait_ready "$pid"
+  apply_acls
+  say "secured listeners: SSL (mTLS) 127.0.0.1:$SSL_PORT, SASL_SSL (SCRAM) 127.0.0.1:$SASL_SSL_PORT; CA, client certificates and passwords in $TLS_DIR"
 }
 
 stop_broker() { # SIGTERM, up to 30 s, then SIGKILL; keeps the data dir
@@ -357,7 +449,7 @@ cmd_down() {
   stop_broker
   if [ -d "$DATA_DIR" ]; then
     # Only what this script creates, so a mistaken KAFKA_DATA_DIR loses nothing else.
-    rm -rf "$LOG_DIRS" "$APP_LOGS" "$PROPS" "$PROPS.new" "$PID_FILE"
+    rm -rf "$LOG_DIRS" "$APP_LOGS" "$TLS_DIR" "$PROPS" "$PROPS.new" "$PID_FILE"
     if rmdir "$DATA_DIR" 2>/dev/null; then
       say "removed $DATA_DIR"
     else

@@ -31,9 +31,11 @@ import orjson
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from oddping.config import ProcessorSettings, Settings
+from oddping.kafka_access import principal
 from oddping.logs import get_logger
 from processors.engine import Engine
 
+from .access_guard import AccessGuard
 from .batch import BatchProcessor, BatchResult
 from .health import Progress
 from .transport import CHUNKS, App
@@ -186,6 +188,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         return value if value is not None else None
 
     processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get)
+    access = AccessGuard(principal(kafka))  # a right revoked while running: stop, say which
     alert_format = proc.alert_format
     last_input = [time.monotonic()]
     last_taken = [time.monotonic()]  # when the agent took its latest chunk
@@ -320,7 +323,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             progress.took()
             taken = last_taken[0] = time.monotonic()
             async with engine_lock:
-                if not current([chunk]):
+                if access.lost or not current([chunk]):
                     continue
                 batch = chunk.value
                 before = processor.stats.replays_skipped
@@ -343,7 +346,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         arrive), and, once it has been quiet for processor.alert_idle_emit_s, open versions of
         the alerts with evidence not yet emitted.  Also the heartbeat /healthz reads."""
         report_progress()
-        if engine_lock.locked():
+        if access.watch(app) or engine_lock.locked():
             return  # the agent is at work: it checkpoints itself, and the input is not quiet
         async with engine_lock:
             if unacked and time.monotonic() - last_checkpoint[0] >= proc.checkpoint_interval_s:
@@ -380,6 +383,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             unacked_records[0] = sum(e.message.count for e in unacked)
 
     app.oddping_processor = processor  # type: ignore[attr-defined]
+    app.oddping_access = access  # type: ignore[attr-defined]
     return app
 
 
@@ -394,7 +398,8 @@ def run_worker(settings: Settings) -> int:
     progress = Progress(settings.processor.stall_timeout_s)
     app = build_app(settings, metrics, progress)
     tune_gc()
-    health = serve_health(settings.metrics, "process", metrics.registry, progress.verdict)
+    health = serve_health(settings.metrics, "process", metrics.registry,
+                          app.oddping_access.verdict(progress.verdict))
     worker = Worker(app, loglevel=settings.log_level.lower(), quiet=True)
     try:
         worker.execute_from_commandline()

@@ -39,6 +39,8 @@ from faust.transport.consumer import CONSUMER_FETCHING as FETCHING
 from faust.transport.drivers import aiokafka as aiokafka_driver
 from faust.types.tuples import ConsumerMessage
 
+from .access_guard import AUTHORIZATION_ERRORS
+
 #: how many single-record deliveries go between two yields to the event loop (faust: 100)
 YIELD_EVERY = 1000
 
@@ -145,7 +147,14 @@ class Consumer(aiokafka_driver.Consumer):
             if not active:
                 await self.sleep(min(timeout, 0.1))  # nothing assigned yet
                 return {}, active
-            return await self._getmany(active_partitions=active, timeout=timeout), active
+            try:
+                return await self._getmany(active_partitions=active, timeout=timeout), active
+            except AUTHORIZATION_ERRORS as exc:  # a right revoked: stop, say which (access_guard)
+                guard = getattr(self.app, "oddping_access", None)
+                if guard is None:  # an app without one (bench/faustfloor.py): faust's way
+                    raise
+                guard.refused(self.app, exc)
+                return {}, set()
         finally:
             self.not_waiting_next_records.set()
 

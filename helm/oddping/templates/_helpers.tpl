@@ -126,6 +126,7 @@ through verbatim, `config` deep-merged last.
 {{- end }}
 {{- $s := $v.sensor }}
 {{- $capture := dict "snaplen" (int $s.snaplen) "promiscuous" $s.promiscuous "buffer_mb" (int $s.bufferMb) }}
+{{- $_ := set $capture "user" (ternary (default "" $s.captureUser) "" (eq (int $s.runAsUser) 0)) }}
 {{- $p := $v.processor }}
 {{- $processor := dict
   "app_id" $p.appId
