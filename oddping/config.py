@@ -124,10 +124,11 @@ class ProcessorSettings(_Section):
         "mix, alert windows included; an ordinary pinger ~3 kB, a flood's spoofed source 0) = "
         "~730 MB (bench/README.md, memory section)")
     alert_budget_per_minute: int = Field(
-        1200, ge=0, description="most alert emissions (new alerts and updates) per minute of "
-        "capture time that reach the alerts topic, shared out over the records partitions; "
-        "the overflow is counted (oddping_alerts_over_budget) and reported in the next alert "
-        "that gets through (details.alerts_over_budget).  0: unbounded")
+        1200, ge=0, description="most new alerts per minute of capture time that reach the "
+        "alerts topic, shared out over the records partitions; decided when an alert's window "
+        "opens, so an admitted alert gets all its versions and a refused one none "
+        "(processors/budget.py).  Refusals are counted (oddping_alerts_over_budget) and "
+        "reported in the next alert admitted (details.alerts_over_budget).  0: unbounded")
     host_idle_expiry_s: float = Field(900.0, gt=0)
     sensor_late_bound_s: float = Field(
         300.0, ge=0, description="how far behind a host's newest record (from any sensor) "
