@@ -93,12 +93,14 @@ def build_icmp_record(
     }
 
 
-def build_host_observation(
-    *, sensor_id: str, ts_ns: int, ip_version: int, src_ip: str, dst_ip: str, ttl: int
+def _from_sender(
+    kind: str, sensor_id: str, ts_ns: int, ip_version: int, src_ip: str, dst_ip: str, ttl: int
 ) -> dict:
+    """The fields a record keyed by its packet's sender starts with (host observations and
+    fragment anomalies: the sender is the initiator)."""
     return {
         "schema_version": RECORD_SCHEMA_VERSION,
-        "kind": "host_observation",
+        "kind": kind,
         "ts_ns": ts_ns,
         "sensor_id": sensor_id,
         "ip_version": ip_version,
@@ -108,8 +110,15 @@ def build_host_observation(
         "ttl": ttl,
         "initial_ttl_guess": initial_ttl_guess(ttl),
         "hop_distance_guess": hop_distance_guess(ttl),
-        "observed": "tcp_syn",
     }
+
+
+def build_host_observation(
+    *, sensor_id: str, ts_ns: int, ip_version: int, src_ip: str, dst_ip: str, ttl: int
+) -> dict:
+    record = _from_sender("host_observation", sensor_id, ts_ns, ip_version, src_ip, dst_ip, ttl)
+    record["observed"] = "tcp_syn"
+    return record
 
 
 def build_fragment_anomaly(
@@ -121,18 +130,8 @@ def build_fragment_anomaly(
     fragments' sender, which is the initiator of what they carry.  icmp_type and icmp_code come
     from the first fragment when it was at hand (else None); payload_sha256 is the hash of the
     data of the fragment that showed the anomaly."""
-    return {
-        "schema_version": RECORD_SCHEMA_VERSION,
-        "kind": "fragment_anomaly",
-        "ts_ns": ts_ns,
-        "sensor_id": sensor_id,
-        "ip_version": ip_version,
-        "src_ip": src_ip,
-        "dst_ip": dst_ip,
-        "initiator_ip": src_ip,
-        "ttl": ttl,
-        "initial_ttl_guess": initial_ttl_guess(ttl),
-        "hop_distance_guess": hop_distance_guess(ttl),
+    record = _from_sender("fragment_anomaly", sensor_id, ts_ns, ip_version, src_ip, dst_ip, ttl)
+    record.update({
         "ip_id": ip_id,
         "anomaly": anomaly,
         "fragments": fragments,
@@ -142,4 +141,5 @@ def build_fragment_anomaly(
         "icmp_code": icmp_code,
         "payload_sha256": payload_sha256,
         "community_id": community_id,
-    }
+    })
+    return record
