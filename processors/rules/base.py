@@ -5,6 +5,8 @@ A rule module reads like a Zeek policy script with Sigma/Elastic metadata on top
 * the module docstring says what it detects and why;
 * ``METADATA`` (:class:`RuleMetadata`) carries id, title, severity, ATT&CK, false positives,
   references and a short triage guide: what SIEM content and the README show;
+* ``EXAMPLES`` (:class:`Example`, made with :func:`fires` and :func:`trap`): captures the
+  rule must fire on and traps it must stay quiet on, run by tests/rules/test_examples.py;
 * ``Tunables`` (a :class:`RuleTunables` subclass) is the rule's ``[rules.<id>]`` config section,
   every field documented with its default;
 * ``Detector`` (a :class:`Detector` subclass) has one method per event it handles, named
@@ -47,6 +49,35 @@ class RuleMetadata:
     references: tuple[str, ...]
     #: what an analyst should check first, in order
     triage: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A capture the rule must fire on (``fires``), or a trap it must stay quiet on.
+
+    ``scenario`` names a function of the record kit (``samples/records.py``) that builds the
+    capture from real payload bytes through the producer's classifier; ``kwargs`` are its
+    arguments.  tests/rules/test_examples.py scans every rule's examples with the default
+    configuration.
+    """
+
+    title: str
+    scenario: str
+    fires: bool = True
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    #: whether the first firing example joins the zoo of every rule's alerts scanned together
+    #: (False for a flood, which folds the findings of the hosts it covers)
+    zoo: bool = True
+
+
+def fires(title: str, scenario: str, *, zoo: bool = True, **kwargs: Any) -> Example:
+    """An example the rule must fire on."""
+    return Example(title, scenario, True, tuple(sorted(kwargs.items())), zoo)
+
+
+def trap(title: str, scenario: str, **kwargs: Any) -> Example:
+    """A trap: a capture the rule must stay quiet on."""
+    return Example(title, scenario, False, tuple(sorted(kwargs.items())))
 
 
 class RuleTunables(BaseModel):

@@ -16,7 +16,7 @@ from typing import Any
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import RuleMetadata, RuleTunables
+from processors.rules.base import RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState
 
@@ -47,6 +47,11 @@ METADATA = RuleMetadata(
         "Too many or tiny fragments from one source: a fragmentation tool (fragroute,"
         " hping3 -f); check the source's other alerts.",
     ),
+)
+
+EXAMPLES = (
+    fires("fragments reassembling past 65,535 bytes", "oversized_reassembly", zoo=False),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 #: anomaly -> how the summary names it

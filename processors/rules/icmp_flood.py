@@ -42,7 +42,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState
 
@@ -76,6 +76,11 @@ METADATA = RuleMetadata(
         " to filter and check your own egress filtering (BCP 38).",
         "Per source: who owns the host, and is a load test scheduled?",
     ),
+)
+
+EXAMPLES = (
+    fires("a fast source and 1,500 spoofed sources at one target", "flood", zoo=False),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -31,7 +31,7 @@ from processors.findings import AlertWindow, peer_of
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, TUNNEL, classes_of, describe
 from processors.rules import phrases
 from processors.rules import tunnel_horizon as horizon
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import PayloadClassList
 from processors.state.host import HostState, SeenRequest
@@ -63,6 +63,11 @@ METADATA = RuleMetadata(
         "Who is the peer? Tunnels end at an internet host the organisation does not own.",
         "Isolate the host if the peer is unknown and the exchange is sustained.",
     ),
+)
+
+EXAMPLES = (
+    fires("ptunnel's magic in an echo request", "ptunnel_echo"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -32,7 +32,7 @@ from pydantic import Field
 from processors.findings import AlertWindow, Finding
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, NORMAL_INITIAL_TTLS, classes_of
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import (
     OsTtlTable,
@@ -69,6 +69,11 @@ METADATA = RuleMetadata(
         "Who are the destinations? Vendor telemetry endpoints point to a benign agent.",
         "Does the same host also raise tiny_payload, unknown_payload or ttl_deviation?",
     ),
+)
+
+EXAMPLES = (
+    fires("the seed: one identifier, one sequence over three Footprints addresses", "seed"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

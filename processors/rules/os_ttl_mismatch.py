@@ -22,7 +22,7 @@ from pydantic import Field
 from processors.findings import AlertWindow
 from processors.payloads import describe, p0f_initial_ttl
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import OsTtlTable, implied_initial_ttl
 from processors.state.host import HostState
@@ -50,6 +50,11 @@ METADATA = RuleMetadata(
         "Compare with the host's other traffic (ttl_deviation, TCP SYN TTLs): which OS is it?",
         "Find the sending process: a crafted-packet library imitating ping is a lead.",
     ),
+)
+
+EXAMPLES = (
+    fires("Windows' alphabet at TTL 60 (a stack starting at 64)", "windows_data_at_ttl_60"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -13,7 +13,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState
 
@@ -35,6 +35,11 @@ METADATA = RuleMetadata(
         "One burst at MTU-sized lengths from an admin's host is a path MTU test.",
         "Sustained, changing large payloads to an external peer: see icmp_tunnel.",
     ),
+)
+
+EXAMPLES = (
+    fires("an echo request with 1,400 data bytes", "big_echo"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -26,7 +26,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState
 
@@ -50,6 +50,12 @@ METADATA = RuleMetadata(
         "Which ranges were swept, and did TCP connections to the responders follow?",
         "A workstation sweeping is a lead: find the process and the user.",
     ),
+)
+
+EXAMPLES = (
+    fires("nmap -sn over 25 addresses in 2.5 s", "nmap_sweep"),
+    trap("19 destinations in a minute, or 39 over 40 minutes", "slow_sweep"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -24,7 +24,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState, SeenRequest
 
@@ -51,6 +51,11 @@ METADATA = RuleMetadata(
         "Who is the responder? An internet host answering with its own data is a C2 lead.",
         "Check icmp_tunnel on the same host.",
     ),
+)
+
+EXAMPLES = (
+    fires("icmpsh: replies carry other data than the requests", "icmpsh"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

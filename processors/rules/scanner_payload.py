@@ -16,7 +16,7 @@ from pydantic import Field
 from processors.findings import AlertWindow
 from processors.payloads import SCANNER, classes_of, describe
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import PayloadClassList
 from processors.state.host import HostState
@@ -46,6 +46,11 @@ METADATA = RuleMetadata(
         "How many destinations: see ping_sweep on the same host.",
         "Unapproved: find the user and process; scanning from a workstation is a lead.",
     ),
+)
+
+EXAMPLES = (
+    fires("nmap -sn: empty echo requests", "nmap_sweep"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -20,7 +20,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import PayloadClassList
 from processors.state.host import HostState
@@ -51,6 +51,12 @@ METADATA = RuleMetadata(
         "Look at the destinations: internal sweep, or a few fixed internet addresses?",
         "Check the other rules on the host: unknown_payload and ttl_deviation point to crafting.",
     ),
+)
+
+EXAMPLES = (
+    fires("the seed's 2-byte zero echoes", "seed"),
+    trap("domain controllers' one-byte '?' pings to each other", "dc_question_marks"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

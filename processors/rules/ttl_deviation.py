@@ -22,7 +22,7 @@ from pydantic import Field
 from processors.findings import AlertWindow
 from processors.payloads import NORMAL_INITIAL_TTLS
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import within_tolerance
 from processors.state.host import HostState
@@ -54,6 +54,12 @@ METADATA = RuleMetadata(
         "Does the host also raise unknown_payload or multi_destination_sequence?",
         "Confirm the hop distance: look at the host's SYN TTLs in the evidence window.",
     ),
+)
+
+EXAMPLES = (
+    fires("the seed: TTL 28 from a host whose SYNs arrive at 126", "seed"),
+    trap("traceroute -I stepping its TTL up", "linux_traceroute"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -21,7 +21,7 @@ from pydantic import Field
 from processors.findings import AlertWindow
 from processors.payloads import UNATTRIBUTED, classes_of
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import PayloadClassList
 from processors.state.host import HostState
@@ -52,6 +52,11 @@ METADATA = RuleMetadata(
         "Find the sending process on the host; check the destinations' owners.",
         "A confirmed agent: suppress it by payload_class plus src_cidr or dst_cidr.",
     ),
+)
+
+EXAMPLES = (
+    fires("the seed's zeros from a Windows host", "seed"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -18,7 +18,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
+from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState, SeenRequest
 
@@ -45,6 +45,12 @@ METADATA = RuleMetadata(
         "Many responders at once: the host's address is being spoofed (reflection).",
         "One responder with changing data: a reply-borne channel; check icmp_tunnel.",
     ),
+)
+
+EXAMPLES = (
+    fires("replies with no request to a host whose outbound traffic the sensor sees", "lone_replies"),
+    trap("asymmetric routing: the sensor never sees the host send", "lone_replies_unseen_host"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 
