@@ -62,6 +62,8 @@ def build_alert(
         "alert_id": alert_id(window.rule_id, window.host, window.key, window.start_ns),
         "rule_id": window.rule_id,
         "rule_name": meta.title,
+        "rule_status": meta.status,
+        "rule_rev": meta.rev,
         "severity": severity,
         "summary": summary,
         "src_ip": window.host,

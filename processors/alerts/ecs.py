@@ -44,6 +44,7 @@ ECS_FIELDS: dict[str, FieldSpec] = {
     "event.provider": F("keyword", True, '"oddping"'),
     "rule.id": F("keyword", True, "rule_id"),
     "rule.name": F("keyword", True, "rule_name"),
+    "rule.version": F("keyword", False, "rule_rev"),
     "rule.description": F("keyword", True, "the rule's description"),
     "rule.category": F("keyword", True, '"ICMP echo"'),
     "rule.ruleset": F("keyword", True, '"oddping"'),
@@ -118,7 +119,7 @@ def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
 
 def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
     meta = metadata(alert["rule_id"])
-    urls = [r for r in meta.references if r.startswith("https://")]
+    urls = meta.urls
     first_dst = alert["dst_ips"][0] if alert["dst_ips"] else None
     v6 = alert["ip_version"] == 6
 
@@ -145,6 +146,7 @@ def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
             {
                 "id": alert["rule_id"],
                 "name": alert["rule_name"],
+                "version": str(alert["rule_rev"]) if "rule_rev" in alert else None,
                 "description": meta.description,
                 "category": "ICMP echo",
                 "ruleset": "oddping",

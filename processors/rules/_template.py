@@ -13,7 +13,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
+from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState
 
@@ -24,8 +24,12 @@ METADATA = RuleMetadata(
     severity="low",
     attack=("T1095",),  # techniques must be in processors/alerts/attack.py
     false_positives=("Which ordinary senders look like this, and how to suppress them.",),
-    references=("https://attack.mitre.org/techniques/T1095/",),
+    references=(Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),),
     triage=("What an analyst checks first.", "And then."),
+    status="experimental",  # then test, then stable (Sigma's status)
+    rev=1,  # raise it whenever what fires changes (Suricata's rev): alerts carry it
+    data_requirements=("Which records the rule needs, seen by which sensor.",),
+    response=("What a responder does once triage says the alert is real.",),
 )
 
 #: captures this rule must fire on, and traps it must stay quiet on: each names a scenario

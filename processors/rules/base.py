@@ -30,11 +30,23 @@ from processors.networks import InternalNetworks
 from processors.state.host import HostState
 
 Severity = Literal["low", "medium", "high", "critical"]
+#: how far a rule has come (Sigma's status): experimental (new, may be noisy), test (tuned on
+#: real captures, still changing), stable (its examples and false positives are settled)
+Status = Literal["experimental", "test", "stable"]
 
 #: What a handler returns when nothing matched: an empty tuple costs nothing to iterate.
 NOTHING: tuple[Finding, ...] = ()
 
 Handler = Callable[[HostState, dict[str, Any], Any], Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A source behind a rule: its title, and its address (None for a tool or a signature set
+    that has no one page to point at)."""
+
+    title: str
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +58,23 @@ class RuleMetadata:
     #: MITRE ATT&CK technique ids (T1095, T1595.001...)
     attack: tuple[str, ...]
     false_positives: tuple[str, ...]
-    references: tuple[str, ...]
+    references: tuple[Reference, ...]
     #: what an analyst should check first, in order
     triage: tuple[str, ...]
+    #: maturity (Sigma's status); alerts carry it as ``rule_status``
+    status: Status = "experimental"
+    #: revision (Suricata's rev): raised whenever what fires changes; alerts carry it as
+    #: ``rule_rev``, ECS as ``rule.version``, OCSF as ``finding_info.analytic.version``
+    rev: int = 1
+    #: what the rule needs to see to work at all (which records, from which sensor)
+    data_requirements: tuple[str, ...] = ()
+    #: what a responder does once triage says the alert is real, in order
+    response: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The references' addresses, in order."""
+        return tuple(ref.url for ref in self.references if ref.url)
 
 
 @dataclass(frozen=True, slots=True)

@@ -28,13 +28,14 @@ def key_tunables(rule_id: str) -> str:
 
 def markdown_table() -> str:
     lines = [
-        "| id | severity | ATT&CK | what fires it | key tunables (defaults) |",
-        "|---|---|---|---|---|",
+        "| id | severity | status (rev) | ATT&CK | what fires it | key tunables (defaults) |",
+        "|---|---|---|---|---|---|",
     ]
     for rule_id, module in RULES.items():
         meta = module.METADATA
         lines.append(
-            f"| `{rule_id}` | {meta.severity} | {', '.join(meta.attack)} | {meta.description}"
+            f"| `{rule_id}` | {meta.severity} | {meta.status} ({meta.rev})"
+            f" | {', '.join(meta.attack)} | {meta.description}"
             f" | {key_tunables(rule_id)} |"
         )
     return "\n".join(lines)

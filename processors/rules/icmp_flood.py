@@ -42,7 +42,7 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
+from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.state.host import HostState
 
@@ -66,15 +66,29 @@ METADATA = RuleMetadata(
         "Monitoring farms that ping one address from many probes at once.",
     ),
     references=(
-        "hping3 --icmp --flood --rand-source",
-        "https://attack.mitre.org/techniques/T1498/001/",
-        "CERT CA-1998-01 (smurf) and RFC 2827 (ingress filtering against spoofed sources)",
+        Reference("hping3 --icmp --flood --rand-source"),
+        Reference("MITRE ATT&CK T1498.001", "https://attack.mitre.org/techniques/T1498/001/"),
+        Reference(
+            "RFC 2827: ingress filtering against spoofed sources (and CERT CA-1998-01, smurf)",
+            "https://www.rfc-editor.org/rfc/rfc2827",
+        ),
     ),
     triage=(
         "Is the target a service of yours? Check its load and upstream utilisation now.",
         "Per target: the sources are spoofed if most are seen once; ask the upstream provider"
         " to filter and check your own egress filtering (BCP 38).",
         "Per source: who owns the host, and is a load test scheduled?",
+    ),
+    status="experimental",
+    rev=1,
+    data_requirements=(
+        "Every echo request to the target from all sources: the sensors that see the target's "
+        "traffic.",
+    ),
+    response=(
+        "Rate-limit or filter ICMP towards the target upstream (ingress filtering for spoofed "
+        "sources).",
+        "Tell the target's owner; check the target's availability.",
     ),
 )
 

@@ -31,7 +31,7 @@ from processors.findings import AlertWindow, peer_of
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, TUNNEL, classes_of, describe
 from processors.rules import phrases
 from processors.rules import tunnel_horizon as horizon
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
+from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import PayloadClassList
 from processors.state.host import HostState, SeenRequest
@@ -54,14 +54,24 @@ METADATA = RuleMetadata(
         "Sanctioned ICMP tunnels (rare; suppress by src_cidr with a reason).",
     ),
     references=(
-        "ptunnel, ptunnel-ng, hans, pingtunnel, icmptunnel source code (magics)",
-        "https://attack.mitre.org/techniques/T1572/",
-        "https://attack.mitre.org/techniques/T1095/",
+        Reference("ptunnel, ptunnel-ng, hans, pingtunnel, icmptunnel source code (magics)"),
+        Reference("MITRE ATT&CK T1572", "https://attack.mitre.org/techniques/T1572/"),
+        Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(
         "Look at the payloads: a magic names the tool; text or compressed data is a channel.",
         "Who is the peer? Tunnels end at an internet host the organisation does not own.",
         "Isolate the host if the peer is unknown and the exchange is sustained.",
+    ),
+    status="test",
+    rev=1,
+    data_requirements=(
+        "Echo requests' data (payload_sha256, payload_len) per peer, and their replies for "
+        "the mismatch heuristic.",
+    ),
+    response=(
+        "Isolate the host and block the peer: a tunnel carries arbitrary traffic.",
+        "Find the tunnelling tool on the host and how it got there.",
     ),
 )
 

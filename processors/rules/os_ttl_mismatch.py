@@ -22,7 +22,7 @@ from pydantic import Field
 from processors.findings import AlertWindow
 from processors.payloads import describe, p0f_initial_ttl
 from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables, fires, trap
+from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
 from processors.rules.ttlcheck import OsTtlTable, implied_initial_ttl
 from processors.state.host import HostState
@@ -42,13 +42,27 @@ METADATA = RuleMetadata(
         "Tools that copy Windows' payload on purpose (some monitoring products).",
     ),
     references=(
-        "p0f: initial TTL guessing",
-        "Snort/ET GPL ICMP_INFO PING Windows / *NIX signatures",
-        "https://attack.mitre.org/techniques/T1095/",
+        Reference(
+            "p0f v3: passive fingerprinting, initial TTL guessing",
+            "https://lcamtuf.coredump.cx/p0f3/",
+        ),
+        Reference("Snort/ET GPL ICMP_INFO PING Windows / *NIX signatures"),
+        Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(
         "Compare with the host's other traffic (ttl_deviation, TCP SYN TTLs): which OS is it?",
         "Find the sending process: a crafted-packet library imitating ping is a lead.",
+    ),
+    status="test",
+    rev=1,
+    data_requirements=(
+        "Echo request data classified by the producer (payload_class).",
+        "The host's hop distance, learned from TCP SYN observations from the same sensor, "
+        "else the TTL alone is judged.",
+    ),
+    response=(
+        "Find the process that crafts the echoes on the host.",
+        "Isolate the host if the sender is not an approved tool.",
     ),
 )
 

@@ -51,6 +51,10 @@ def test_every_rule_carries_its_metadata_and_documents_its_tunables(rule_id):
     assert meta.severity in ("low", "medium", "high", "critical")
     assert meta.attack and all(t in TECHNIQUES for t in meta.attack)
     assert meta.false_positives and meta.references and meta.triage
+    assert meta.status in ("experimental", "test", "stable") and meta.rev >= 1
+    assert meta.data_requirements and meta.response
+    assert all(ref.title and (ref.url is None or ref.url.startswith("https://"))
+               for ref in meta.references)
     for name, field in module.Tunables.model_fields.items():
         assert field.description, f"{rule_id}.{name} is not documented"
     defaults = module.Tunables()
