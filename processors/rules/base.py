@@ -12,7 +12,34 @@ A rule module reads like a Zeek policy script with Sigma/Elastic metadata on top
 * ``Detector`` (a :class:`Detector` subclass) has one method per event it handles, named
   ``on_<event>`` (``on_echo_request``, ``on_echo_reply``, ``on_hop_distance_learned``...), each
   taking ``(host, record, context)`` and returning findings, plus ``summary(window)``: the one
-  sentence an analyst reads.  A detector whose record handlers only ever fire on some payload
+  sentence an analyst reads.  What ``record`` and ``context`` are for each event
+  (:data:`HANDLER_ARGUMENTS`):
+
+  ======================  ============================================  ========================
+  event                   record                                        context
+  ======================  ============================================  ========================
+  echo_request            ``icmp``, type 8 (ICMPv6 128)                 True when this request
+                                                                        taught the host's hop
+                                                                        distance for the first
+                                                                        time, else False
+  echo_reply              ``icmp``, type 0 (ICMPv6 129); the host is    the SeenRequest it
+                          its destination (the initiator)               answers, or None
+  time_exceeded           ``icmp``, type 11 (ICMPv6 3), to the host     None
+  host_observation        ``host_observation`` (a TCP SYN)              True when it taught the
+                                                                        hop distance first, else
+                                                                        False
+  fragment_anomaly        ``fragment_anomaly`` (producer reassembly)    None
+  hop_distance_learned    the echo_request or host_observation record   None
+                          that taught the hop distance (raised by the
+                          engine after that record's own handlers)
+  ======================  ============================================  ========================
+
+  ``host`` is the initiator's HostState after the event's tracker ran (processors/state/
+  track.py).  A packet another sensor also captured is handled once: its copies reach no
+  handler.
+* ``facts`` a handler gives a finding merge into the alert window by the declared policy
+  ``processors.findings.FACT_MERGES``: ``max_*`` facts keep the largest value, all others the
+  first finding's.  A detector whose record handlers only ever fire on some payload
   classes says so in ``fires_on(payload_class)``, and the engine does not call them for the
   others.
 """
@@ -33,6 +60,16 @@ Severity = Literal["low", "medium", "high", "critical"]
 #: how far a rule has come (Sigma's status): experimental (new, may be noisy), test (tuned on
 #: real captures, still changing), stable (its examples and false positives are settled)
 Status = Literal["experimental", "test", "stable"]
+
+#: event -> (the record a handler gets, the context it gets): the table in the docstring
+HANDLER_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "echo_request": ("icmp record, echo request", "bool: hop distance learned by it first"),
+    "echo_reply": ("icmp record, echo reply to the host", "SeenRequest answered, or None"),
+    "time_exceeded": ("icmp record, Time Exceeded to the host", "None"),
+    "host_observation": ("host_observation record (TCP SYN)", "bool: hop distance learned"),
+    "fragment_anomaly": ("fragment_anomaly record", "None"),
+    "hop_distance_learned": ("the record that taught the hop distance", "None"),
+}
 
 #: What a handler returns when nothing matched: an empty tuple costs nothing to iterate.
 NOTHING: tuple[Finding, ...] = ()
