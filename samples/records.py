@@ -18,7 +18,8 @@ from typing import Any, Callable
 
 import communityid
 
-from processors.payloads import p0f_initial_ttl
+from oddping.ttl import initial_ttl_guess
+
 from producer.record.classify import classify_payload
 from producer.record.payload_signatures import NOT_ECHO
 from samples import craft
@@ -105,7 +106,7 @@ def icmp(
         cid = _cid.calc(communityid.FlowTuple.make_icmp(src, dst, icmp_type, icmp_code))
     else:
         cid = _cid.calc(communityid.FlowTuple.make_icmp6(src, dst, icmp_type, icmp_code))
-    initial = p0f_initial_ttl(ttl)
+    initial = initial_ttl_guess(ttl)
     return {
         "schema_version": 1,
         "kind": "icmp",
@@ -200,7 +201,7 @@ def syns(src: str, dst: str, ts: int, *, ttl: int, sensor: str = "sensor-a",
 
 def syn(src: str, dst: str, ts: int, *, ttl: int, sensor: str = "sensor-a") -> dict[str, Any]:
     """A host observation from a TCP SYN: teaches the host's hop distance."""
-    initial = p0f_initial_ttl(ttl)
+    initial = initial_ttl_guess(ttl)
     return {
         "schema_version": 1,
         "kind": "host_observation",

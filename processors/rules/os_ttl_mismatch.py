@@ -19,8 +19,9 @@ from typing import Any
 
 from pydantic import Field
 
+from oddping.ttl import initial_ttl_guess
 from processors.findings import AlertWindow
-from processors.payloads import describe, p0f_initial_ttl
+from processors.payloads import describe
 from processors.rules import phrases
 from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
 from processors.rules.base import Detector as BaseDetector
@@ -108,7 +109,7 @@ class Detector(BaseDetector):
             facts={
                 "os": row.sender,
                 "os_initial_ttl": row.initial_ttls[0],
-                "implied_initial_ttl": implied if implied is not None else p0f_initial_ttl(ttl),
+                "implied_initial_ttl": implied if implied is not None else initial_ttl_guess(ttl),
                 "hop_distance": None if host.profile is None else host.profile.hop_distance,
             },
         )

@@ -43,7 +43,7 @@ METADATA = RuleMetadata(
     ),
     references=(
         Reference("Snort/ET GPL ICMP_INFO ping signatures (what known senders look like)"),
-        Reference("oddping's payload classes (producer/record/PAYLOAD_CLASSES.txt)"),
+        Reference("oddping's payload classes (oddping/payload_classes.py)"),
         Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(

@@ -16,7 +16,6 @@ from recordkit import (
 
 from oddping.config import ConfigError
 from processors.alerts.attack import TECHNIQUES
-from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULES, RULE_IDS, load_rule_settings
 
 
@@ -59,15 +58,6 @@ def test_every_rule_carries_its_metadata_and_documents_its_tunables(rule_id):
         assert field.description, f"{rule_id}.{name} is not documented"
     defaults = module.Tunables()
     assert defaults.enabled is True and defaults.severity is None
-
-
-def test_payload_table_matches_the_producers_contract():
-    listed = [
-        line.split()[0]
-        for line in (ROOT / "producer/record/PAYLOAD_CLASSES.txt").read_text().splitlines()
-        if line.strip() and not line.startswith("#")
-    ]
-    assert sorted(listed) == sorted(PAYLOAD_CLASSES)
 
 
 def test_unknown_rule_id_is_a_one_line_config_error():
