@@ -1,13 +1,13 @@
 """The rules catalogue as documentation: a markdown table and per-rule tunables, from the code.
 
-``python -m processors.rules.catalogue`` prints what the README shows, so the docs cannot drift
+``python -m processors.catalogue`` prints what the README shows, so the docs cannot drift
 from the defaults the engine really uses.
 """
 
 from __future__ import annotations
 
 from processors.rules import RULES
-from processors.rules.base import RuleTunables
+from processors.ruleskit.base import RuleTunables
 
 _COMMON = set(RuleTunables.model_fields)
 

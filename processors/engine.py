@@ -46,7 +46,7 @@ from processors.flood import FloodMonitor
 from processors.networks import InternalNetworks
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
-from processors.rules.base import Detector, Handler
+from processors.ruleskit.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
 from processors.state.admission import Admission
 from processors.suppress import Suppressions

@@ -398,7 +398,7 @@ def oversized_reassembly() -> list[dict[str, Any]]:
 
 
 def example_records(example: Any) -> list[dict[str, Any]]:
-    """The records of a rule's example (processors.rules.base.Example), in capture order."""
+    """The records of a rule's example (processors.ruleskit.base.Example), in capture order."""
     return by_time(globals()[example.scenario](**dict(example.kwargs)))
 
 

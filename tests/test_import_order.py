@@ -12,7 +12,7 @@ import pytest
 from processors.rules import RULE_MODULES
 
 FIRST = [module.__name__ for module in RULE_MODULES] + [
-    "processors.rules.base",
+    "processors.ruleskit.base",
     "processors.alerts",
     "processors.alerts.ecs",
     "processors.alerts.ocsf",
@@ -42,7 +42,7 @@ def test_a_rule_importing_the_alerts_first_breaks_nothing(tmp_path) -> None:
     """The cycle the issue met: a rule module that imports a formatter from processors.alerts,
     loaded before the engine."""
     rule = tmp_path / "myrule.py"
-    rule.write_text("from processors.alerts import iso_ns\nimport processors.rules.base\n")
+    rule.write_text("from processors.alerts import iso_ns\nimport processors.ruleskit.base\n")
     done = run(f"import sys; sys.path.insert(0, {str(tmp_path)!r})\nimport myrule\n"
                "import processors.engine\nprint('ok')")
     assert done.stdout.strip() == "ok", done.stderr.strip().splitlines()[-1:]

@@ -16,7 +16,7 @@ from oddping import ALERT_SCHEMA_VERSION
 from processors.findings import AlertWindow, evidence_dict
 
 if TYPE_CHECKING:  # alerts never import the rules at run time: rules may import alerts
-    from processors.rules.base import RuleMetadata
+    from processors.ruleskit.base import RuleMetadata
 
 #: uuid5 namespace for alert ids: alert_id = uuid5(ALERT_NAMESPACE, "rule|host|key|window start")
 ALERT_NAMESPACE = uuid.UUID("6f64a3a0-9c1e-5d2b-8f4e-0dd0a1e27001")

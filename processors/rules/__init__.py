@@ -28,7 +28,7 @@ from processors.rules import (
     unknown_payload,
     unsolicited_reply,
 )
-from processors.rules.base import Detector, RuleMetadata, RuleTunables
+from processors.ruleskit.base import Detector, RuleMetadata, RuleTunables
 
 RULE_MODULES: tuple[ModuleType, ...] = (
     multi_destination_sequence,

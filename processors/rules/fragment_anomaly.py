@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import Reference, RuleMetadata, RuleTunables, fires, trap
-from processors.rules.base import Detector as BaseDetector
+from processors.ruleskit import phrases
+from processors.ruleskit.base import Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(

@@ -29,11 +29,11 @@ from pydantic import Field
 
 from processors.findings import AlertWindow, peer_of
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, TUNNEL, classes_of, describe
-from processors.rules import phrases
-from processors.rules import tunnel_horizon as horizon
-from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import PayloadClassList
+from processors.ruleskit import phrases
+from processors.ruleskit import tunnel_horizon as horizon
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import PayloadClassList
 from processors.state.host import HostState, SeenRequest
 from processors.state.packed import Packed
 

@@ -31,10 +31,10 @@ from pydantic import Field
 
 from processors.findings import AlertWindow, Finding
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, NORMAL_INITIAL_TTLS, classes_of
-from processors.rules import phrases
-from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import (
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import (
     OsTtlTable,
     PayloadClassList,
     implied_initial_ttl,

@@ -22,10 +22,10 @@ from pydantic import Field
 from oddping.ttl import initial_ttl_guess
 from processors.findings import AlertWindow
 from processors.payloads import describe
-from processors.rules import phrases
-from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import OsTtlTable, implied_initial_ttl
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import OsTtlTable, implied_initial_ttl
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(

@@ -19,10 +19,10 @@ from typing import Any
 from pydantic import Field
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import PayloadClassList
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import PayloadClassList
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(

@@ -7,7 +7,8 @@ from recordkit import at, request
 
 from processors.events import ALL_EVENTS
 from processors.findings import FACT_MERGES, FACT_PREFIX_LEN, AlertWindow, Finding
-from processors.rules import RULES, base
+from processors.rules import RULES
+from processors.ruleskit import base
 
 
 def test_every_event_has_its_handler_arguments_documented() -> None:

@@ -23,15 +23,15 @@ from processors.rules import RULES, RULE_IDS, load_rule_settings
 
 
 def rule_modules_on_disk() -> list[str]:
-    """The modules of processors/rules/ that define a rule (METADATA), by file name; _template
-    and the other underscored modules are not rules."""
+    """The modules of processors/rules/, by file name: only rules live there (_template and the
+    other underscored modules are not rules; shared helpers live in processors/ruleskit/)."""
     found = []
     for path in sorted((ROOT / "processors" / "rules").glob("*.py")):
         if path.stem.startswith("_"):
             continue
         module = importlib.import_module(f"processors.rules.{path.stem}")
-        if hasattr(module, "METADATA"):
-            found.append(path.stem)
+        assert hasattr(module, "METADATA"), f"{path.name} is not a rule: move it to ruleskit/"
+        found.append(path.stem)
     return found
 
 
