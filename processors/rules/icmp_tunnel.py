@@ -216,6 +216,8 @@ class Detector(BaseDetector):
             peers = scratch["long"] = {}
         now_s = record["ts_ns"] / 1e9
         evidence = peers.get(peer)
+        if evidence is not None and type(evidence) is not horizon.Evidence:  # as loaded
+            evidence = peers[peer] = horizon.Evidence.from_json(evidence)
         if evidence is None:
             if len(peers) >= PEERS:
                 del peers[next(iter(peers))]

@@ -57,3 +57,17 @@ def test_a_restored_engine_goes_on_counting_where_it_stopped() -> None:
     for r in records[10:]:
         second.process(r)
     assert second.state_for(HOST)["scratch"]["icmp_tunnel"]["peers"][PEER][1] == 20
+
+
+def test_the_long_horizon_exports_its_old_layout_and_loads_it() -> None:
+    """tunnel_horizon's Evidence kept the array it always was: states from before load."""
+    from processors.ruleskit.tunnel_horizon import Evidence
+
+    old = [10.0, 70.0, 5.5, 3.0, 2.0, 1.0, 2.5, 1.5, ["aa", "bb"]]
+    evidence = Evidence.from_json(old)
+    assert (evidence.first_s, evidence.last_s, evidence.packets, evidence.mismatched,
+            evidence.ring) == (10.0, 70.0, 5.5, 1.5, ["aa", "bb"])
+    assert orjson.loads(orjson.dumps(evidence, default=lambda v: v.to_json(),
+                                     option=orjson.OPT_PASSTHROUGH_DATACLASS)) == old
+    evidence.age(0.5)
+    assert (evidence.packets, evidence.data, evidence.ring) == (2.75, 1.5, ["aa", "bb"])
