@@ -1,4 +1,7 @@
-"""Crafted records for the engine's tests: every field of schemas/icmp_record.schema.json filled.
+"""The record kit: crafted records with every field of schemas/icmp_record.schema.json filled,
+and the named scenarios the rules' examples (``EXAMPLES`` in processors/rules/*.py) are built
+from.  It lives in the product, not the tests, because the rules' examples name its scenarios;
+tests/recordkit.py re-exports it for the tests.
 
 Payloads are real bytes of the sender they name (Windows' alphabet, Linux's timeval + counting
 bytes, fping's zeros ...), so payload_len, payload_sha256 and payload_b64 agree with each other

@@ -58,7 +58,10 @@ METADATA = RuleMetadata(
 )
 
 EXAMPLES = (
-    fires("replies with no request to a host whose outbound traffic the sensor sees", "lone_replies"),
+    fires(
+        "replies with no request to a host whose outbound traffic the sensor sees",
+        "lone_replies",
+    ),
     trap("asymmetric routing: the sensor never sees the host send", "lone_replies_unseen_host"),
     trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
