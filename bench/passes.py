@@ -6,7 +6,7 @@
     staged   what `oddping decode` does, with a clock read between the stages of every frame:
              reader -> Decoder.decode_frame (layers, classify, record dict) -> orjson.dumps ->
              write to /dev/null; the time of each stage is summed over the capture
-    cli      exactly oddping.cli._write_records(producer.iter_records(...)) to /dev/null, untimed
+    cli      exactly oddping_cli.main._write_records(producer.iter_records(...)) to /dev/null, untimed
              inside: the in-process total without the clock reads
     dpkt     the peer: dpkt.pcap.Reader + dpkt.ethernet.Ethernet, touching src/ttl/type/id/seq
     profile  the cli pass under cProfile; top functions by tottime go to --profile-out
@@ -56,7 +56,7 @@ def _timed_count_pass() -> dict:
 
 def _write_records() -> Callable:
     try:
-        from oddping.cli import _write_records as write
+        from oddping_cli.main import _write_records as write
     except ImportError:  # the CLI's writer moved: do what it did
         import orjson
 
@@ -103,7 +103,7 @@ def oddping_pass(mode: str, path: str) -> dict:
 
 
 def _staged(reader, decoder) -> tuple[int, dict[str, float]]:
-    """producer.iter_records + oddping.cli._write_records unrolled, summing the time of each stage
+    """producer.iter_records + oddping_cli.main._write_records unrolled, summing the time of each stage
     (four clock reads per frame, ~0.1 µs each).  The reader's time is from the end of one frame's
     write to the arrival of the next frame, so it includes the count pass after the last frame."""
     import orjson
@@ -182,7 +182,7 @@ AREAS = (
         "inet_ntop", "hmac", "ipaddress")),
     ("decode layers (decode/*.py, struct, checksum)", ("producer/decode/", "unpack_from", "dpkt/dpkt.py",
                                                          "<string>:")),
-    ("write + loop glue (cli._write_records, iter_records)", ("oddping/cli.py", "write", "producer/__init__.py")),
+    ("write + loop glue (cli._write_records, iter_records)", ("oddping_cli/main.py", "write", "producer/__init__.py")),
 )
 
 

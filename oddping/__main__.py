@@ -1,3 +1,3 @@
-from .cli import main
+from oddping_cli.main import main  # importlinter: the entry script, not the core
 
 main()

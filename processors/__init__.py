@@ -10,7 +10,23 @@ worker; nothing here knows about Kafka.  The folders follow the data flow:
 ``engine``     the loop that ties them together; ``scan`` runs it over a list of records
 """
 
-from processors.engine import Engine, EngineStats
-from processors.scan import scan_records
+from __future__ import annotations
 
-__all__ = ["Engine", "EngineStats", "scan_records"]
+from importlib import import_module
+from typing import Any
+
+#: name -> the module that defines it, imported on first use: importing a part of processors
+#: (a rule, the alerts) must not import the engine, which imports every rule
+_LAZY = {
+    "Engine": "processors.engine",
+    "EngineStats": "processors.engine",
+    "scan_records": "processors.scan",
+}
+
+__all__ = list(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'processors' has no attribute {name!r}")
+    return getattr(import_module(_LAZY[name]), name)

@@ -60,7 +60,7 @@ from processors.networks import InternalNetworks
 from processors.lifecycle import CLOSED, DISMISSED, OPEN, Schedule
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
-from processors.rules.base import Detector, Handler
+from processors.ruleskit.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
 from processors.state.admission import Admission
 from processors.suppress import Suppressions

@@ -105,6 +105,15 @@ def window_slot(rule_id: str, key: str, start_ns: int) -> tuple[str, str, int]:
     return (rule_id, key, start_ns)
 
 
+#: How a fact a window already has merges with the same fact of a later finding, by the
+#: fact's name prefix: ``max_*`` facts keep the largest value seen in the window (a peak rate,
+#: the longest run).  Every other fact keeps the first finding's value: it describes the window
+#: (a signal, an anomaly kind, a threshold).  A rule names its facts by this table.
+FACT_MERGES: dict[str, Callable[[Any, Any], Any]] = {"max_": max}
+#: the length of every prefix in FACT_MERGES (one slice and one lookup per fact)
+FACT_PREFIX_LEN = 4
+
+
 @dataclass(slots=True)
 class AlertWindow:
     rule_id: str
@@ -214,11 +223,12 @@ class AlertWindow:
         if finding.facts:
             facts = self.facts
             for name, value in finding.facts.items():
-                # The first finding's facts describe the window, except max_* counters.
                 if name not in facts:
                     facts[name] = value
-                elif name.startswith("max_") and value > facts[name]:
-                    facts[name] = value
+                else:
+                    merge = FACT_MERGES.get(name[:FACT_PREFIX_LEN])
+                    if merge is not None:
+                        facts[name] = merge(facts[name], value)
         if len(self.evidence) < self.evidence_limit:
             note = finding.note
             if callable(note):

@@ -99,7 +99,7 @@ def values_schema(text: str) -> str:
 
 
 def readme(text: str) -> str:
-    from processors.rules.catalogue import markdown_table
+    from processors.catalogue import markdown_table
 
     start, end = text.find(BEGIN), text.find(END)
     if start < 0 or end < start:

@@ -1,6 +1,6 @@
 """What each payload class (the producer's classifier output) tells a rule.
 
-The class names are the contract in ``producer/record/PAYLOAD_CLASSES.txt``; this table adds what
+The class names are the contract in ``oddping/payload_classes.py``; this table adds what
 detection needs to know about each: which family it belongs to and, for operating-system pings,
 which initial TTLs the sending stack uses.  Sources: the Snort/ET ICMP_INFO signatures, p0f, and
 the tools' own source code (see /work/shared/reference/icmp-field-guide.md).
@@ -95,13 +95,3 @@ def classes_of(*families: str) -> list[str]:
 #: Initial TTLs real stacks start from (p0f, the field guide): 64, 128, 255 nearly always; 32 for
 #: very old Windows; 60, 200 and 254 on a few devices.
 NORMAL_INITIAL_TTLS: tuple[int, ...] = (32, 60, 64, 128, 200, 254, 255)
-#: The p0f rounding ladder: an observed TTL is taken to start at the next of these.
-P0F_INITIAL_TTLS: tuple[int, ...] = (32, 64, 128, 255)
-
-
-def p0f_initial_ttl(ttl: int) -> int:
-    """Round an observed TTL up to the next common initial TTL, as p0f does."""
-    for initial in P0F_INITIAL_TTLS:
-        if ttl <= initial:
-            return initial
-    return 255

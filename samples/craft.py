@@ -22,7 +22,7 @@ Layers, innermost first:
   :func:`linux_sll`, :func:`linux_sll2`, :func:`raw_ip`, :func:`loopback`; :func:`link` picks one
   by name.
 * payloads of known senders: ``payload_windows()``, ``payload_linux(ts)``, ... (see
-  ``producer/record/PAYLOAD_CLASSES.txt``).
+  ``oddping/payload_classes.py``).
 * capture files: :func:`pcap_bytes`, :func:`pcapng_bytes`, :func:`write_pcap`,
   :func:`write_pcapng` (gzip when the name ends in ``.gz``).
 
@@ -574,7 +574,7 @@ def link(name: str, packet: bytes, **kw) -> tuple[int, bytes]:
 
 
 # ---------------------------------------------------------------------------------------------
-# payloads of known senders (names follow producer/record/PAYLOAD_CLASSES.txt)
+# payloads of known senders (names follow oddping/payload_classes.py)
 
 
 def _count_up(start: int, n: int) -> bytes:

@@ -306,9 +306,9 @@ def test_footprints_sample_shows_the_seed_case(samples_dir):
 
 
 def test_payload_classes_of_mixed_sample(samples_dir):
-    contract = {line.split()[0] for line in
-                (Path(__file__).resolve().parent.parent / "producer/record/PAYLOAD_CLASSES.txt")
-                .read_text().splitlines() if line.strip() and not line.startswith("#")}
+    from oddping.payload_classes import PAYLOAD_CLASSES
+
+    contract = set(PAYLOAD_CLASSES)
     records = _decode(samples_dir / "mixed-small.pcap.gz").records
     echo = [r for r in records if r["kind"] == "icmp" and r["icmp_id"] is not None]
     assert echo

@@ -252,7 +252,7 @@ def test_build_context_builds_the_same_project(tmp_path: Path) -> None:
         files = set(zf.namelist())
         assert "oddping/config.py" in files
         entry_points = next(f for f in files if f.endswith(".dist-info/entry_points.txt"))
-        assert "oddping = oddping.cli:main" in zf.read(entry_points).decode()
+        assert "oddping = oddping_cli.main:main" in zf.read(entry_points).decode()
         metadata = zf.read(next(f for f in files if f.endswith(".dist-info/METADATA"))).decode()
     requires = [Requirement(line.split(":", 1)[1]) for line in metadata.splitlines()
                 if line.startswith("Requires-Dist:")]

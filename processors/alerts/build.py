@@ -10,11 +10,13 @@ from __future__ import annotations
 import uuid
 from functools import lru_cache
 from datetime import datetime, timezone
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oddping import ALERT_SCHEMA_VERSION
 from processors.findings import AlertWindow, evidence_dict
-from processors.rules.base import RuleMetadata
+
+if TYPE_CHECKING:  # alerts never import the rules at run time: rules may import alerts
+    from processors.ruleskit.base import RuleMetadata
 
 #: uuid5 namespace for alert ids: alert_id = uuid5(ALERT_NAMESPACE, "rule|host|key|window start")
 ALERT_NAMESPACE = uuid.UUID("6f64a3a0-9c1e-5d2b-8f4e-0dd0a1e27001")
@@ -59,7 +61,8 @@ def build_alert(
     window: AlertWindow, meta: RuleMetadata, severity: str, summary: str, status: str = "closed"
 ) -> dict[str, Any]:
     """The native alert document for a window, as its latest version (window.version, made at
-    event time window.version_ns; processors/lifecycle.py)."""
+    event time window.version_ns; processors/lifecycle.py).  What the ECS and OCSF renderings
+    need of the rule's metadata is copied into it here, so they never consult the registry."""
     return {
         "schema_version": ALERT_SCHEMA_VERSION,
         "alert_id": alert_id(window.rule_id, window.host, window.key, window.start_ns),
@@ -68,6 +71,10 @@ def build_alert(
         "version_time": iso_ns(window.version_ns),
         "rule_id": window.rule_id,
         "rule_name": meta.title,
+        "rule_status": meta.status,
+        "rule_rev": meta.rev,
+        "rule_description": meta.description,
+        "rule_reference": meta.urls[0] if meta.urls else None,
         "severity": severity,
         "summary": summary,
         "src_ip": window.host,

@@ -18,7 +18,6 @@ from typing import Any
 from processors.alerts.attack import technique
 from processors.alerts.build import parse_iso_ns
 from processors.alerts.fields import FieldSpec
-from processors.rules import metadata
 
 ECS_VERSION = "8.17.0"
 
@@ -46,10 +45,11 @@ ECS_FIELDS: dict[str, FieldSpec] = {
     "event.provider": F("keyword", True, '"oddping"'),
     "rule.id": F("keyword", True, "rule_id"),
     "rule.name": F("keyword", True, "rule_name"),
-    "rule.description": F("keyword", True, "the rule's description"),
+    "rule.version": F("keyword", False, "rule_rev"),
+    "rule.description": F("keyword", False, "rule_description"),
     "rule.category": F("keyword", True, '"ICMP echo"'),
     "rule.ruleset": F("keyword", True, '"oddping"'),
-    "rule.reference": F("keyword", False, "the rule's first reference URL"),
+    "rule.reference": F("keyword", False, "rule_reference"),
     "source.ip": F("ip", True, "src_ip"),
     "destination.ip": F("ip", False, "dst_ips[0]"),
     "related.ip": F("ip[]", True, "src_ip + dst_ips"),
@@ -122,8 +122,6 @@ def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
-    meta = metadata(alert["rule_id"])
-    urls = [r for r in meta.references if r.startswith("https://")]
     first_dst = alert["dst_ips"][0] if alert["dst_ips"] else None
     v6 = alert["ip_version"] == 6
 
@@ -150,10 +148,11 @@ def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
             {
                 "id": alert["rule_id"],
                 "name": alert["rule_name"],
-                "description": meta.description,
+                "version": str(alert["rule_rev"]) if "rule_rev" in alert else None,
+                "description": alert.get("rule_description"),
                 "category": "ICMP echo",
                 "ruleset": "oddping",
-                "reference": urls[0] if urls else None,
+                "reference": alert.get("rule_reference"),
             }
         ),
         "source": {"ip": alert["src_ip"]},

@@ -20,7 +20,6 @@ import oddping
 from processors.alerts.attack import technique
 from processors.alerts.build import parse_iso_ns
 from processors.alerts.fields import FieldSpec
-from processors.rules import metadata
 
 OCSF_VERSION = "1.3.0"
 CLASS_UID = 2004
@@ -79,9 +78,10 @@ OCSF_FIELDS: dict[str, FieldSpec] = {
     "finding_info.data_sources": F("keyword[]", True, '["network traffic: ICMP echo"]'),
     "finding_info.analytic.uid": F("keyword", True, "rule_id"),
     "finding_info.analytic.name": F("keyword", True, "rule_name"),
-    "finding_info.analytic.desc": F("text", True, "the rule's description"),
+    "finding_info.analytic.desc": F("text", True, "rule_description (rule_name if absent)"),
     "finding_info.analytic.type_id": F("long", True, "1 (Rule)"),
     "finding_info.analytic.type": F("keyword", True, '"Rule"'),
+    "finding_info.analytic.version": F("keyword", False, "rule_rev"),
     "finding_info.attacks": F("object[]", True, "attack_techniques"),
     "finding_info.attacks[].technique.uid": F("keyword", True, "technique id (parent)"),
     "finding_info.attacks[].technique.name": F("keyword", True, "technique name"),
@@ -150,7 +150,6 @@ _UNMAPPED = (
 
 
 def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
-    meta = metadata(alert["rule_id"])
     first_ms = parse_iso_ns(alert["first_seen"]) // 1_000_000
     last_ms = parse_iso_ns(alert["last_seen"]) // 1_000_000
     v6 = alert["ip_version"] == 6
@@ -204,9 +203,10 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
             "analytic": {
                 "uid": alert["rule_id"],
                 "name": alert["rule_name"],
-                "desc": meta.description,
+                "desc": alert.get("rule_description") or alert["rule_name"],
                 "type_id": 1,
                 "type": "Rule",
+                **({"version": str(alert["rule_rev"])} if "rule_rev" in alert else {}),
             },
             "attacks": _attacks(alert["attack_techniques"]),
         },

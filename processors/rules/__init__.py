@@ -1,7 +1,8 @@
 """The rule registry: every rule module, by id, and their configuration.
 
 Rule ids are a contract (schemas, docs and SIEM content use them).  Adding a rule is adding a
-module and a line in ``RULE_MODULES``; the engine dispatches by the table, never by if-chains.
+module, its test file and a line in ``RULE_MODULES`` (README.md here); the engine dispatches by
+the table, never by if-chains.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from processors.rules import (
     unknown_payload,
     unsolicited_reply,
 )
-from processors.rules.base import Detector, RuleMetadata, RuleTunables
+from processors.ruleskit.base import Detector, RuleMetadata, RuleTunables
 
 RULE_MODULES: tuple[ModuleType, ...] = (
     multi_destination_sequence,

@@ -15,9 +15,9 @@ from __future__ import annotations
 from typing import Any
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
+from processors.ruleskit import phrases
+from processors.ruleskit.base import Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -35,10 +35,19 @@ METADATA = RuleMetadata(
         "Links with an MTU under 84 bytes make first fragments under 64 bytes.",
     ),
     references=(
-        "RFC 1858 (tiny and overlapping fragments), RFC 7112 (IPv6 header chain in the first"
-        " fragment)",
-        "Snort frag3 / Suricata defrag events: overlap, teardrop, too large, tiny fragment",
-        "https://attack.mitre.org/techniques/T1499/004/",
+        Reference(
+            "RFC 1858: security considerations for IP fragment filtering (tiny and"
+            " overlapping fragments)",
+            "https://www.rfc-editor.org/rfc/rfc1858",
+        ),
+        Reference(
+            "Snort frag3 / Suricata defrag events: overlap, teardrop, too large, tiny fragment",
+        ),
+        Reference("MITRE ATT&CK T1499.004", "https://attack.mitre.org/techniques/T1499/004/"),
+        Reference(
+            "RFC 7112: implications of oversized IPv6 header chains",
+            "https://www.rfc-editor.org/rfc/rfc7112",
+        ),
     ),
     triage=(
         "Which anomaly (the alert key and the evidence notes) and towards which destinations?",
@@ -47,6 +56,21 @@ METADATA = RuleMetadata(
         "Too many or tiny fragments from one source: a fragmentation tool (fragroute,"
         " hping3 -f); check the source's other alerts.",
     ),
+    status="experimental",
+    rev=1,
+    data_requirements=(
+        "fragment_anomaly records from the producer's IP reassembly on the sensor (fragments "
+        "must reach the sensor).",
+    ),
+    response=(
+        "Check the target for the fragment-handling flaw the anomaly exploits (patch level).",
+        "Drop overlapping and oversized fragments at the perimeter.",
+    ),
+)
+
+EXAMPLES = (
+    fires("fragments reassembling past 65,535 bytes", "oversized_reassembly", zoo=False),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 #: anomaly -> how the summary names it

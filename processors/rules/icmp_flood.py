@@ -29,22 +29,24 @@ evenly).  Other partitions fold their share silently (counted in EngineStats and
 monitor's counters live in the worker, not in a changelog table: a restarted worker starts
 counting afresh (the alert id is stable, so later versions continue the same alert).
 
-Scratch state (``HostState.scratch["icmp_flood"]``): ``[second, requests in it, peak]``, the
-current second of capture time, the host's echo requests in it, its peak so far; created only
-once a host sends two requests on one identifier within a second.
+Scratch state (``HostState.scratch["icmp_flood"]``): a :class:`SourceRate` (exported as
+``[second, requests in it, peak]``), created only once a host sends two requests on one
+identifier within a second.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import Field
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
 from processors.state.host import HostState
+from processors.state.packed import Packed
 
 NS_PER_S = 1_000_000_000
 TARGET = "target"
@@ -66,9 +68,12 @@ METADATA = RuleMetadata(
         "Monitoring farms that ping one address from many probes at once.",
     ),
     references=(
-        "hping3 --icmp --flood --rand-source",
-        "https://attack.mitre.org/techniques/T1498/001/",
-        "CERT CA-1998-01 (smurf) and RFC 2827 (ingress filtering against spoofed sources)",
+        Reference("hping3 --icmp --flood --rand-source"),
+        Reference("MITRE ATT&CK T1498.001", "https://attack.mitre.org/techniques/T1498/001/"),
+        Reference(
+            "RFC 2827: ingress filtering against spoofed sources (and CERT CA-1998-01, smurf)",
+            "https://www.rfc-editor.org/rfc/rfc2827",
+        ),
     ),
     triage=(
         "Is the target a service of yours? Check its load and upstream utilisation now.",
@@ -76,7 +81,34 @@ METADATA = RuleMetadata(
         " to filter and check your own egress filtering (BCP 38).",
         "Per source: who owns the host, and is a load test scheduled?",
     ),
+    status="experimental",
+    rev=1,
+    data_requirements=(
+        "Every echo request to the target from all sources: the sensors that see the target's "
+        "traffic.",
+    ),
+    response=(
+        "Rate-limit or filter ICMP towards the target upstream (ingress filtering for spoofed "
+        "sources).",
+        "Tell the target's owner; check the target's availability.",
+    ),
 )
+
+EXAMPLES = (
+    fires("a fast source and 1,500 spoofed sources at one target", "flood", zoo=False),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
+)
+
+
+@dataclass(slots=True)
+class SourceRate(Packed):
+    """The host's echo requests per second of capture time."""
+
+    #: the current second, and the requests in it
+    second: int
+    count: int
+    #: the most requests in one second so far
+    peak: int
 
 
 class Tunables(RuleTunables):
@@ -123,14 +155,16 @@ class Detector(BaseDetector):
             ring = host.requests.get(record["icmp_id"])
             if not ring or len(ring) < 2 or ring[-2].ts_ns // NS_PER_S != second:
                 return NOTHING
-            host.scratch[self.rule_id] = [second, 2, 2]
+            host.scratch[self.rule_id] = SourceRate(second, 2, 2)
             return NOTHING
-        if scratch[0] != second:
-            scratch[0], scratch[1] = second, 1
+        if type(scratch) is not SourceRate:  # as loaded from an exported state
+            scratch = host.scratch[self.rule_id] = SourceRate.from_json(scratch)
+        if scratch.second != second:
+            scratch.second, scratch.count = second, 1
             return NOTHING
-        count = scratch[1] = scratch[1] + 1
-        if count > scratch[2]:
-            scratch[2] = count
+        count = scratch.count = scratch.count + 1
+        if count > scratch.peak:
+            scratch.peak = count
         if count < self.per_source_pps:
             return NOTHING
         return self.finding(record, SOURCE, facts={"max_requests_per_s": count})

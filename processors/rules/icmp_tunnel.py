@@ -14,8 +14,7 @@ so a second, long horizon keeps per-peer evidence that decays with a half-life o
 random-looking each time, or whose replies carry other data than their requests, fires too.
 
 Scratch state (``HostState.scratch["icmp_tunnel"]``): ``peers``, peer IP -> the current
-window's counters ``[window_start_ns, packets, bytes, size_sum, size_sq_sum, replies,
-mismatched_replies, hashed_packets, [payload hash prefixes]]``; at most ``PEERS`` peers, at
+window's :class:`PeerWindow` (exported as an array of its fields); at most ``PEERS`` peers, at
 most ``HASHES`` hash prefixes each; ``long``, peer IP -> the long horizon's evidence list
 (tunnel_horizon.py), at most ``PEERS`` peers with ``tunnel_horizon.RING`` hash prefixes each.
 """
@@ -23,18 +22,20 @@ most ``HASHES`` hash prefixes each; ``long``, peer IP -> the long horizon's evid
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import Field
 
 from processors.findings import AlertWindow, peer_of
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, TUNNEL, classes_of, describe
-from processors.rules import phrases
-from processors.rules import tunnel_horizon as horizon
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import PayloadClassList
+from processors.ruleskit import phrases
+from processors.ruleskit import tunnel_horizon as horizon
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import PayloadClassList
 from processors.state.host import HostState, SeenRequest
+from processors.state.packed import Packed
 
 PEERS = 8
 HASHES = 64
@@ -54,16 +55,54 @@ METADATA = RuleMetadata(
         "Sanctioned ICMP tunnels (rare; suppress by src_cidr with a reason).",
     ),
     references=(
-        "ptunnel, ptunnel-ng, hans, pingtunnel, icmptunnel source code (magics)",
-        "https://attack.mitre.org/techniques/T1572/",
-        "https://attack.mitre.org/techniques/T1095/",
+        Reference("ptunnel, ptunnel-ng, hans, pingtunnel, icmptunnel source code (magics)"),
+        Reference("MITRE ATT&CK T1572", "https://attack.mitre.org/techniques/T1572/"),
+        Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(
         "Look at the payloads: a magic names the tool; text or compressed data is a channel.",
         "Who is the peer? Tunnels end at an internet host the organisation does not own.",
         "Isolate the host if the peer is unknown and the exchange is sustained.",
     ),
+    status="test",
+    rev=1,
+    data_requirements=(
+        "Echo requests' data (payload_sha256, payload_len) per peer, and their replies for "
+        "the mismatch heuristic.",
+    ),
+    response=(
+        "Isolate the host and block the peer: a tunnel carries arbitrary traffic.",
+        "Find the tunnelling tool on the host and how it got there.",
+    ),
 )
+
+EXAMPLES = (
+    fires("ptunnel's magic in an echo request", "ptunnel_echo"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
+)
+
+
+
+@dataclass(slots=True)
+class PeerWindow(Packed):
+    """What one peer exchanged with the host in the current window of ``window_s``."""
+
+    start_ns: int
+    packets: int = 0
+    #: data bytes, and the sum of their squares (for the size's standard deviation)
+    bytes: int = 0
+    size_sq_sum: int = 0
+    replies: int = 0
+    mismatched_replies: int = 0
+    #: packets whose payload hash prefix was looked at (the first HASHES)
+    hashed: int = 0
+    hashes: list[str] = field(default_factory=list)
+
+    @classmethod
+    def from_json(cls, row: list[Any]) -> PeerWindow:
+        if len(row) == 9:  # before the type: a size_sum at [3] that always equalled bytes
+            row = row[:3] + row[4:]
+        return cls(*row)
 
 
 class Tunables(RuleTunables):
@@ -143,25 +182,24 @@ class Detector(BaseDetector):
         length = record["payload_len"]
         if length == 0:
             return self.finding(record, facts={"signal": long_signal}) if long_signal else NOTHING
-        counters = self._counters(host, peer, record["ts_ns"])
-        counters[1] += 1
-        counters[2] += length
-        counters[3] += length
-        counters[4] += length * length
+        window = self._window(host, peer, record["ts_ns"])
+        window.packets += 1
+        window.bytes += length
+        window.size_sq_sum += length * length
         if is_reply:
-            counters[5] += 1
+            window.replies += 1
             if request is not None and request.payload_sha256 != record["payload_sha256"]:
-                counters[6] += 1
-        hashes = counters[8]
+                window.mismatched_replies += 1
+        hashes = window.hashes
         if len(hashes) < HASHES:
-            counters[7] += 1
+            window.hashed += 1
             prefix = record["payload_sha256"][:12]
             if prefix not in hashes:
                 hashes.append(prefix)
         tunables = self.tunables
         signal = None
-        if counters[1] >= tunables.min_packets and counters[2] >= tunables.min_bytes:
-            signal = self._channel_signal(counters)
+        if window.packets >= tunables.min_packets and window.bytes >= tunables.min_bytes:
+            signal = self._channel_signal(window)
         signal = signal or long_signal
         if signal is None:
             return NOTHING  # too little exchanged with this peer yet, or nothing channel-like
@@ -178,6 +216,8 @@ class Detector(BaseDetector):
             peers = scratch["long"] = {}
         now_s = record["ts_ns"] / 1e9
         evidence = peers.get(peer)
+        if evidence is not None and type(evidence) is not horizon.Evidence:  # as loaded
+            evidence = peers[peer] = horizon.Evidence.from_json(evidence)
         if evidence is None:
             if len(peers) >= PEERS:
                 del peers[next(iter(peers))]
@@ -188,29 +228,33 @@ class Detector(BaseDetector):
         horizon.add(evidence, record, now_s, self.long_half_life_s, is_reply, mismatched)
         return horizon.channel_signal(evidence, self.tunables)
 
-    def _counters(self, host: HostState, peer: str, ts: int) -> list:
+    def _window(self, host: HostState, peer: str, ts: int) -> PeerWindow:
         scratch = host.scratch.get(self.rule_id)
         if scratch is None:
             scratch = host.scratch[self.rule_id] = {"peers": {}}
         peers = scratch["peers"]
         start = ts - ts % self.window_ns
-        counters = peers.pop(peer, None)
-        if counters is None or counters[0] != start:
-            counters = [start, 0, 0, 0, 0, 0, 0, 0, []]
+        window = peers.pop(peer, None)
+        if window is not None:
+            window = PeerWindow.of(window)
+        if window is None or window.start_ns != start:
+            window = PeerWindow(start)
             if len(peers) >= PEERS:
                 del peers[next(iter(peers))]
-        peers[peer] = counters  # re-inserted last: most recently used
-        return counters
+        peers[peer] = window  # re-inserted last: most recently used
+        return window
 
-    def _channel_signal(self, counters: list) -> str | None:
+    def _channel_signal(self, window: PeerWindow) -> str | None:
         """What makes a peer's exchange a channel, for one past min_packets and min_bytes."""
         t = self.tunables
-        _, packets, total, size_sum, size_sq_sum, replies, mismatched, hashed, hashes = counters
+        packets, total = window.packets, window.bytes
+        size_sq_sum, replies, mismatched = (
+            window.size_sq_sum, window.replies, window.mismatched_replies)
         reasons = []
-        distinct = len(hashes) / hashed
+        distinct = len(window.hashes) / window.hashed
         if distinct >= t.min_distinct_ratio:
             reasons.append(f"{distinct:.0%} of payloads distinct")
-        mean = size_sum / packets
+        mean = total / packets
         stdev = math.sqrt(max(size_sq_sum / packets - mean * mean, 0.0))
         if stdev >= t.min_size_stdev:
             reasons.append(f"sizes vary (stdev {stdev:.0f} bytes)")

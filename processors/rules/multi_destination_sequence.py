@@ -31,10 +31,10 @@ from pydantic import Field
 
 from processors.findings import AlertWindow, Finding
 from processors.payloads import OS_PING, PING_TOOL, TRACEROUTE, NORMAL_INITIAL_TTLS, classes_of
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import (
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import (
     OsTtlTable,
     PayloadClassList,
     implied_initial_ttl,
@@ -59,16 +59,35 @@ METADATA = RuleMetadata(
         "Custom monitoring agents that probe several targets from one raw socket.",
     ),
     references=(
-        "SANS ISC diary (Andy Laman): small ICMP echo requests from Windows hosts, one"
-        " identifier and sequence across three destinations (the seed)",
-        "https://www.rfc-editor.org/rfc/rfc792",
-        "https://attack.mitre.org/techniques/T1095/",
+        Reference(
+            "SANS ISC diary (Andy Laman): small ICMP echo requests from Windows hosts, one"
+            " identifier and sequence across three destinations (the seed)",
+        ),
+        Reference(
+            "RFC 792: Internet Control Message Protocol",
+            "https://www.rfc-editor.org/rfc/rfc792",
+        ),
+        Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(
         "Which process sends them? Pull a host trace (Sysmon/ETW) for raw ICMP use.",
         "Who are the destinations? Vendor telemetry endpoints point to a benign agent.",
         "Does the same host also raise tiny_payload, unknown_payload or ttl_deviation?",
     ),
+    status="stable",
+    rev=1,
+    data_requirements=(
+        "ICMP echo requests of the host to several destinations (any sensor).",
+    ),
+    response=(
+        "Find the process that sends the echoes on the host (EDR: raw-socket or ICMP API use).",
+        "If it is not a known agent, isolate the host and collect the binary.",
+    ),
+)
+
+EXAMPLES = (
+    fires("the seed: one identifier, one sequence over three Footprints addresses", "seed"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

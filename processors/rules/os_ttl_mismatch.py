@@ -19,12 +19,13 @@ from typing import Any
 
 from pydantic import Field
 
+from oddping.ttl import initial_ttl_guess
 from processors.findings import AlertWindow
-from processors.payloads import describe, p0f_initial_ttl
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import OsTtlTable, implied_initial_ttl
+from processors.payloads import describe
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import OsTtlTable, implied_initial_ttl
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -42,14 +43,33 @@ METADATA = RuleMetadata(
         "Tools that copy Windows' payload on purpose (some monitoring products).",
     ),
     references=(
-        "p0f: initial TTL guessing",
-        "Snort/ET GPL ICMP_INFO PING Windows / *NIX signatures",
-        "https://attack.mitre.org/techniques/T1095/",
+        Reference(
+            "p0f v3: passive fingerprinting, initial TTL guessing",
+            "https://lcamtuf.coredump.cx/p0f3/",
+        ),
+        Reference("Snort/ET GPL ICMP_INFO PING Windows / *NIX signatures"),
+        Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(
         "Compare with the host's other traffic (ttl_deviation, TCP SYN TTLs): which OS is it?",
         "Find the sending process: a crafted-packet library imitating ping is a lead.",
     ),
+    status="test",
+    rev=1,
+    data_requirements=(
+        "Echo request data classified by the producer (payload_class).",
+        "The host's hop distance, learned from TCP SYN observations from the same sensor, "
+        "else the TTL alone is judged.",
+    ),
+    response=(
+        "Find the process that crafts the echoes on the host.",
+        "Isolate the host if the sender is not an approved tool.",
+    ),
+)
+
+EXAMPLES = (
+    fires("Windows' alphabet at TTL 60 (a stack starting at 64)", "windows_data_at_ttl_60"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 
@@ -89,7 +109,7 @@ class Detector(BaseDetector):
             facts={
                 "os": row.sender,
                 "os_initial_ttl": row.initial_ttls[0],
-                "implied_initial_ttl": implied if implied is not None else p0f_initial_ttl(ttl),
+                "implied_initial_ttl": implied if implied is not None else initial_ttl_guess(ttl),
                 "hop_distance": None if host.profile is None else host.profile.hop_distance,
             },
         )

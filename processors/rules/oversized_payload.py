@@ -12,9 +12,9 @@ from typing import Any
 from pydantic import Field
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -28,13 +28,27 @@ METADATA = RuleMetadata(
         "Network monitoring that measures with large probes.",
     ),
     references=(
-        "Snort/ET GPL ICMP Large ICMP Packet (over 800 bytes)",
-        "https://attack.mitre.org/techniques/T1048/003/",
+        Reference("Snort/ET GPL ICMP Large ICMP Packet (over 800 bytes)"),
+        Reference("MITRE ATT&CK T1048.003", "https://attack.mitre.org/techniques/T1048/003/"),
     ),
     triage=(
         "One burst at MTU-sized lengths from an admin's host is a path MTU test.",
         "Sustained, changing large payloads to an external peer: see icmp_tunnel.",
     ),
+    status="stable",
+    rev=1,
+    data_requirements=(
+        "Echo requests' data length and fragmented flag.",
+    ),
+    response=(
+        "Capture the payloads and check for file content (magic bytes, compressed data).",
+        "Block the peer if data leaves the network this way.",
+    ),
+)
+
+EXAMPLES = (
+    fires("an echo request with 1,400 data bytes", "big_echo"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

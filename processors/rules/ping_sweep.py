@@ -25,9 +25,9 @@ from typing import Any
 from pydantic import Field
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -42,14 +42,29 @@ METADATA = RuleMetadata(
         "fping-based health checks over a subnet.",
     ),
     references=(
-        "https://attack.mitre.org/techniques/T1018/",
-        "https://attack.mitre.org/techniques/T1595/001/",
+        Reference("MITRE ATT&CK T1018", "https://attack.mitre.org/techniques/T1018/"),
+        Reference("MITRE ATT&CK T1595.001", "https://attack.mitre.org/techniques/T1595/001/"),
     ),
     triage=(
         "Is the source a known monitor or scanner? Then suppress it with a reason.",
         "Which ranges were swept, and did TCP connections to the responders follow?",
         "A workstation sweeping is a lead: find the process and the user.",
     ),
+    status="stable",
+    rev=1,
+    data_requirements=(
+        "ICMP echo requests with their destinations (any sensor).",
+    ),
+    response=(
+        "Confirm the sweep is approved; else treat the source as compromised or rogue.",
+        "Look for connections from the source to the hosts that answered.",
+    ),
+)
+
+EXAMPLES = (
+    fires("nmap -sn over 25 addresses in 2.5 s", "nmap_sweep"),
+    trap("19 destinations in a minute, or 39 over 40 minutes", "slow_sweep"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

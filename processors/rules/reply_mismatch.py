@@ -23,9 +23,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
 from processors.state.host import HostState, SeenRequest
 
 METADATA = RuleMetadata(
@@ -42,15 +42,35 @@ METADATA = RuleMetadata(
         "Capture loss or truncation that differs between the two directions.",
     ),
     references=(
-        "https://www.rfc-editor.org/rfc/rfc792",
-        "icmpsh: commands in echo replies, output in echo requests",
-        "https://attack.mitre.org/techniques/T1572/",
+        Reference(
+            "RFC 792: Internet Control Message Protocol",
+            "https://www.rfc-editor.org/rfc/rfc792",
+        ),
+        Reference(
+            "icmpsh: commands in echo replies, output in echo requests",
+            "https://github.com/bdamele/icmpsh",
+        ),
+        Reference("MITRE ATT&CK T1572", "https://attack.mitre.org/techniques/T1572/"),
     ),
     triage=(
         "Look at both payloads in the capture: commands or file data in the replies?",
         "Who is the responder? An internet host answering with its own data is a C2 lead.",
         "Check icmp_tunnel on the same host.",
     ),
+    status="test",
+    rev=1,
+    data_requirements=(
+        "Both directions: the requests and the replies to them, seen by the same sensor.",
+    ),
+    response=(
+        "Capture the full exchange and decode both directions.",
+        "Isolate the host and block the peer if the data is a command channel.",
+    ),
+)
+
+EXAMPLES = (
+    fires("icmpsh: replies carry other data than the requests", "icmpsh"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -15,10 +15,10 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.payloads import SCANNER, classes_of, describe
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import PayloadClassList
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import PayloadClassList
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -36,16 +36,37 @@ METADATA = RuleMetadata(
         "Administrators testing with hping3 or nmap.",
     ),
     references=(
-        "Snort/ET GPL ICMP_INFO PING NMAP, PING Nemesis, PING icmpenum, PING SuperScan signatures",
-        "nmap's OS detection probes (IE tests)",
-        "https://attack.mitre.org/techniques/T1018/",
-        "https://attack.mitre.org/techniques/T1595/001/",
+        Reference(
+            "Snort/ET GPL ICMP_INFO PING NMAP, PING Nemesis, PING icmpenum, PING SuperScan"
+            " signatures",
+        ),
+        Reference(
+            "Nmap: OS detection methods, the ICMP echo (IE) tests",
+            "https://nmap.org/book/osdetect-methods.html",
+        ),
+        Reference("MITRE ATT&CK T1018", "https://attack.mitre.org/techniques/T1018/"),
+        Reference("MITRE ATT&CK T1595.001", "https://attack.mitre.org/techniques/T1595/001/"),
     ),
     triage=(
         "Is the source an approved scanner, and is a scan scheduled now?",
         "How many destinations: see ping_sweep on the same host.",
         "Unapproved: find the user and process; scanning from a workstation is a lead.",
     ),
+    status="stable",
+    rev=1,
+    data_requirements=(
+        "Echo request data classified by the producer (payload_class).",
+    ),
+    response=(
+        "Confirm the scan is approved (change ticket, scanner inventory); else treat as "
+        "reconnaissance.",
+        "Look for follow-up connections from the source to the hosts it found.",
+    ),
+)
+
+EXAMPLES = (
+    fires("nmap -sn: empty echo requests", "nmap_sweep"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -19,10 +19,10 @@ from typing import Any
 from pydantic import Field
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import PayloadClassList
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import PayloadClassList
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -42,15 +42,30 @@ METADATA = RuleMetadata(
         "Office 365 Footprints telemetry (2 zero bytes) towards Microsoft addresses.",
     ),
     references=(
-        "SANS ISC diary (Andy Laman): tcpdump 'icmp[0]=8 and ip[2:2] < 40' (the seed)",
-        "Snort/ET GPL ICMP_INFO PING NMAP (empty echo data)",
-        "https://attack.mitre.org/techniques/T1018/",
+        Reference("SANS ISC diary (Andy Laman): tcpdump 'icmp[0]=8 and ip[2:2] < 40' (the seed)"),
+        Reference("Snort/ET GPL ICMP_INFO PING NMAP (empty echo data)"),
+        Reference("MITRE ATT&CK T1018", "https://attack.mitre.org/techniques/T1018/"),
     ),
     triage=(
         "Is the source an approved scanner or monitor? If so, add a suppression with a reason.",
         "Look at the destinations: internal sweep, or a few fixed internet addresses?",
         "Check the other rules on the host: unknown_payload and ttl_deviation point to crafting.",
     ),
+    status="stable",
+    rev=1,
+    data_requirements=(
+        "ICMP echo requests with their data length (payload_len).",
+    ),
+    response=(
+        "Identify the sending process; an unapproved scanner is removed and its owner asked why.",
+        "Block the destinations at the egress if they are not the organisation's own.",
+    ),
+)
+
+EXAMPLES = (
+    fires("the seed's 2-byte zero echoes", "seed"),
+    trap("domain controllers' one-byte '?' pings to each other", "dc_question_marks"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

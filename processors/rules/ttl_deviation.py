@@ -21,10 +21,10 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.payloads import NORMAL_INITIAL_TTLS
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import within_tolerance
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import within_tolerance
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -45,15 +45,36 @@ METADATA = RuleMetadata(
         "A route change between learning the hop distance and the echo (beyond hop_tolerance).",
     ),
     references=(
-        "SANS ISC diary (Andy Laman): TTL 28 at 2 hops = initial 30 on Windows 10 (the seed)",
-        "p0f: passive OS fingerprinting, initial TTL and distance",
-        "https://attack.mitre.org/techniques/T1095/",
+        Reference(
+            "SANS ISC diary (Andy Laman): TTL 28 at 2 hops = initial 30 on Windows 10 (the seed)",
+        ),
+        Reference(
+            "p0f v3: passive OS fingerprinting, initial TTL and distance",
+            "https://lcamtuf.coredump.cx/p0f3/",
+        ),
+        Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(
         "Which process sets the TTL? Raw-socket or IcmpSendEcho users with a custom TTL.",
         "Does the host also raise unknown_payload or multi_destination_sequence?",
         "Confirm the hop distance: look at the host's SYN TTLs in the evidence window.",
     ),
+    status="stable",
+    rev=1,
+    data_requirements=(
+        "TCP SYN observations (host_observation records) of the host from the same sensor, or "
+        "its own ordinary pings, to learn its hop distance.",
+    ),
+    response=(
+        "Find the process that sets the odd TTL (raw sockets, a crafting library).",
+        "Isolate the host if the sender is not an approved tool.",
+    ),
+)
+
+EXAMPLES = (
+    fires("the seed: TTL 28 from a host whose SYNs arrive at 126", "seed"),
+    trap("traceroute -I stepping its TTL up", "linux_traceroute"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

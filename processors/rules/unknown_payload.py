@@ -20,10 +20,10 @@ from pydantic import Field
 
 from processors.findings import AlertWindow
 from processors.payloads import UNATTRIBUTED, classes_of
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
-from processors.rules.ttlcheck import PayloadClassList
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
+from processors.ruleskit.ttlcheck import PayloadClassList
 from processors.state.host import HostState
 
 METADATA = RuleMetadata(
@@ -42,9 +42,9 @@ METADATA = RuleMetadata(
         " sensor's (its ping's send time then looks forged).",
     ),
     references=(
-        "Snort/ET GPL ICMP_INFO ping signatures (what known senders look like)",
-        "producer/record/PAYLOAD_CLASSES.txt",
-        "https://attack.mitre.org/techniques/T1095/",
+        Reference("Snort/ET GPL ICMP_INFO ping signatures (what known senders look like)"),
+        Reference("oddping's payload classes (oddping/payload_classes.py)"),
+        Reference("MITRE ATT&CK T1095", "https://attack.mitre.org/techniques/T1095/"),
     ),
     triage=(
         "Read the evidence's payload hash and size: one fixed payload is an agent, changing"
@@ -52,6 +52,21 @@ METADATA = RuleMetadata(
         "Find the sending process on the host; check the destinations' owners.",
         "A confirmed agent: suppress it by payload_class plus src_cidr or dst_cidr.",
     ),
+    status="test",
+    rev=1,
+    data_requirements=(
+        "Echo request data classified by the producer (payload_class: at least the first 64 "
+        "data bytes captured).",
+    ),
+    response=(
+        "Export the payloads (payload_b64) and compare them with known tools.",
+        "Find the sending process; escalate if the data looks encoded or encrypted.",
+    ),
+)
+
+EXAMPLES = (
+    fires("the seed's zeros from a Windows host", "seed"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

@@ -17,9 +17,9 @@ from typing import Any
 from pydantic import Field
 
 from processors.findings import AlertWindow
-from processors.rules import phrases
-from processors.rules.base import NOTHING, RuleMetadata, RuleTunables
-from processors.rules.base import Detector as BaseDetector
+from processors.ruleskit import phrases
+from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
+from processors.ruleskit.base import Detector as BaseDetector
 from processors.state.host import HostState, SeenRequest
 
 METADATA = RuleMetadata(
@@ -37,14 +37,33 @@ METADATA = RuleMetadata(
         "Replies to requests older than the request memory (16 per identifier).",
     ),
     references=(
-        "Zeek: unpaired echo reply notice, disabled by default for asymmetric routing",
-        "https://attack.mitre.org/techniques/T1498/002/",
+        Reference("Zeek: unpaired echo reply notice, disabled by default for asymmetric routing"),
+        Reference("MITRE ATT&CK T1498.002", "https://attack.mitre.org/techniques/T1498/002/"),
     ),
     triage=(
         "Does the sensor see the host's outbound traffic on this path (SPAN/TAP placement)?",
         "Many responders at once: the host's address is being spoofed (reflection).",
         "One responder with changing data: a reply-borne channel; check icmp_tunnel.",
     ),
+    status="test",
+    rev=1,
+    data_requirements=(
+        "The host's outbound traffic (TCP SYN observations or its echo requests) seen by the "
+        "same sensor; without it the rule stays quiet (asymmetric routing).",
+    ),
+    response=(
+        "Check whether the host is a reflection or flood target: block the responders upstream.",
+        "If the replies carry data, look for an implant reading them on the host.",
+    ),
+)
+
+EXAMPLES = (
+    fires(
+        "replies with no request to a host whose outbound traffic the sensor sees",
+        "lone_replies",
+    ),
+    trap("asymmetric routing: the sensor never sees the host send", "lone_replies_unseen_host"),
+    trap("ordinary Windows, Linux and fping pings, answered", "ordinary_pings"),
 )
 
 

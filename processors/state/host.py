@@ -15,6 +15,7 @@ from typing import Any, NamedTuple
 import orjson
 
 from processors.findings import AlertWindow
+from processors.state.packed import exported
 
 STATE_VERSION = 1
 
@@ -327,7 +328,9 @@ class HostState:
 
     def to_json(self) -> bytes:
         """The exported state as JSON (what the worker's table keeps)."""
-        return orjson.dumps(self._exported())
+        # typed rule state (processors/state/packed.py) exports as arrays
+        return orjson.dumps(self._exported(), default=exported,
+                            option=orjson.OPT_PASSTHROUGH_DATACLASS)
 
     def to_dict(self) -> dict[str, Any]:
         """The exported state as data that shares nothing with the live state."""

@@ -7,11 +7,11 @@ from binascii import b2a_base64
 from hashlib import sha256
 
 from oddping import RECORD_SCHEMA_VERSION
+from oddping.ttl import hop_distance_guess, initial_ttl_guess
 
 from .classify import classify_payload
 from .payload_signatures import NOT_ECHO
 from .community import community_id
-from .ttl import hop_distance_guess, initial_ttl_guess
 
 PAYLOAD_PREVIEW_BYTES = 256
 

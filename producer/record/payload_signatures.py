@@ -20,6 +20,8 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from oddping import payload_classes
+
 Matcher = Callable[[bytes], bool]
 #: (data, capture time in ns or None) -> whether the data's leading send time fits the capture
 SentTimeCheck = Callable[[bytes, "int | None"], bool]
@@ -208,7 +210,7 @@ SIGNATURES: tuple[Signature, ...] = (
               "printable ASCII, as icmpsh carries command output (not an ordinary ping)"),
 )
 
-UNKNOWN = "unknown"
+UNKNOWN = payload_classes.UNKNOWN
 
 PAYLOAD_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(s.payload_class for s in SIGNATURES)) + (
     IMITATION,
@@ -216,4 +218,4 @@ PAYLOAD_CLASSES: tuple[str, ...] = tuple(dict.fromkeys(s.payload_class for s in 
 )
 
 # Not echo data at all: ICMP errors and other types carry headers, not a sender's fill pattern.
-NOT_ECHO = "not_echo"
+NOT_ECHO = payload_classes.NOT_ECHO

@@ -1,13 +1,13 @@
 """The rules catalogue as documentation: a markdown table and per-rule tunables, from the code.
 
-``python -m processors.rules.catalogue`` prints what the README shows, so the docs cannot drift
+``python -m processors.catalogue`` prints what the README shows, so the docs cannot drift
 from the defaults the engine really uses.
 """
 
 from __future__ import annotations
 
 from processors.rules import RULES
-from processors.rules.base import RuleTunables
+from processors.ruleskit.base import RuleTunables
 
 _COMMON = set(RuleTunables.model_fields)
 
@@ -28,13 +28,14 @@ def key_tunables(rule_id: str) -> str:
 
 def markdown_table() -> str:
     lines = [
-        "| id | severity | ATT&CK | what fires it | key tunables (defaults) |",
-        "|---|---|---|---|---|",
+        "| id | severity | status (rev) | ATT&CK | what fires it | key tunables (defaults) |",
+        "|---|---|---|---|---|---|",
     ]
     for rule_id, module in RULES.items():
         meta = module.METADATA
         lines.append(
-            f"| `{rule_id}` | {meta.severity} | {', '.join(meta.attack)} | {meta.description}"
+            f"| `{rule_id}` | {meta.severity} | {meta.status} ({meta.rev})"
+            f" | {', '.join(meta.attack)} | {meta.description}"
             f" | {key_tunables(rule_id)} |"
         )
     return "\n".join(lines)

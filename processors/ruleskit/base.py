@@ -5,12 +5,41 @@ A rule module reads like a Zeek policy script with Sigma/Elastic metadata on top
 * the module docstring says what it detects and why;
 * ``METADATA`` (:class:`RuleMetadata`) carries id, title, severity, ATT&CK, false positives,
   references and a short triage guide: what SIEM content and the README show;
+* ``EXAMPLES`` (:class:`Example`, made with :func:`fires` and :func:`trap`): captures the
+  rule must fire on and traps it must stay quiet on, run by tests/rules/test_examples.py;
 * ``Tunables`` (a :class:`RuleTunables` subclass) is the rule's ``[rules.<id>]`` config section,
   every field documented with its default;
 * ``Detector`` (a :class:`Detector` subclass) has one method per event it handles, named
   ``on_<event>`` (``on_echo_request``, ``on_echo_reply``, ``on_hop_distance_learned``...), each
   taking ``(host, record, context)`` and returning findings, plus ``summary(window)``: the one
-  sentence an analyst reads.  A detector whose record handlers only ever fire on some payload
+  sentence an analyst reads.  What ``record`` and ``context`` are for each event
+  (:data:`HANDLER_ARGUMENTS`):
+
+  ======================  ============================================  ========================
+  event                   record                                        context
+  ======================  ============================================  ========================
+  echo_request            ``icmp``, type 8 (ICMPv6 128)                 True when this request
+                                                                        taught the host's hop
+                                                                        distance for the first
+                                                                        time, else False
+  echo_reply              ``icmp``, type 0 (ICMPv6 129); the host is    the SeenRequest it
+                          its destination (the initiator)               answers, or None
+  time_exceeded           ``icmp``, type 11 (ICMPv6 3), to the host     None
+  host_observation        ``host_observation`` (a TCP SYN)              True when it taught the
+                                                                        hop distance first, else
+                                                                        False
+  fragment_anomaly        ``fragment_anomaly`` (producer reassembly)    None
+  hop_distance_learned    the echo_request or host_observation record   None
+                          that taught the hop distance (raised by the
+                          engine after that record's own handlers)
+  ======================  ============================================  ========================
+
+  ``host`` is the initiator's HostState after the event's tracker ran (processors/state/
+  track.py).  A packet another sensor also captured is handled once: its copies reach no
+  handler.
+* ``facts`` a handler gives a finding merge into the alert window by the declared policy
+  ``processors.findings.FACT_MERGES``: ``max_*`` facts keep the largest value, all others the
+  first finding's.  A detector whose record handlers only ever fire on some payload
   classes says so in ``fires_on(payload_class)``, and the engine does not call them for the
   others.
 """
@@ -28,11 +57,33 @@ from processors.networks import InternalNetworks
 from processors.state.host import HostState
 
 Severity = Literal["low", "medium", "high", "critical"]
+#: how far a rule has come (Sigma's status): experimental (new, may be noisy), test (tuned on
+#: real captures, still changing), stable (its examples and false positives are settled)
+Status = Literal["experimental", "test", "stable"]
+
+#: event -> (the record a handler gets, the context it gets): the table in the docstring
+HANDLER_ARGUMENTS: dict[str, tuple[str, str]] = {
+    "echo_request": ("icmp record, echo request", "bool: hop distance learned by it first"),
+    "echo_reply": ("icmp record, echo reply to the host", "SeenRequest answered, or None"),
+    "time_exceeded": ("icmp record, Time Exceeded to the host", "None"),
+    "host_observation": ("host_observation record (TCP SYN)", "bool: hop distance learned"),
+    "fragment_anomaly": ("fragment_anomaly record", "None"),
+    "hop_distance_learned": ("the record that taught the hop distance", "None"),
+}
 
 #: What a handler returns when nothing matched: an empty tuple costs nothing to iterate.
 NOTHING: tuple[Finding, ...] = ()
 
 Handler = Callable[[HostState, dict[str, Any], Any], Iterable[Finding]]
+
+
+@dataclass(frozen=True, slots=True)
+class Reference:
+    """A source behind a rule: its title, and its address (None for a tool or a signature set
+    that has no one page to point at)."""
+
+    title: str
+    url: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,9 +95,52 @@ class RuleMetadata:
     #: MITRE ATT&CK technique ids (T1095, T1595.001...)
     attack: tuple[str, ...]
     false_positives: tuple[str, ...]
-    references: tuple[str, ...]
+    references: tuple[Reference, ...]
     #: what an analyst should check first, in order
     triage: tuple[str, ...]
+    #: maturity (Sigma's status); alerts carry it as ``rule_status``
+    status: Status = "experimental"
+    #: revision (Suricata's rev): raised whenever what fires changes; alerts carry it as
+    #: ``rule_rev``, ECS as ``rule.version``, OCSF as ``finding_info.analytic.version``
+    rev: int = 1
+    #: what the rule needs to see to work at all (which records, from which sensor)
+    data_requirements: tuple[str, ...] = ()
+    #: what a responder does once triage says the alert is real, in order
+    response: tuple[str, ...] = ()
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        """The references' addresses, in order."""
+        return tuple(ref.url for ref in self.references if ref.url)
+
+
+@dataclass(frozen=True, slots=True)
+class Example:
+    """A capture the rule must fire on (``fires``), or a trap it must stay quiet on.
+
+    ``scenario`` names a function of the record kit (``samples/records.py``) that builds the
+    capture from real payload bytes through the producer's classifier; ``kwargs`` are its
+    arguments.  tests/rules/test_examples.py scans every rule's examples with the default
+    configuration.
+    """
+
+    title: str
+    scenario: str
+    fires: bool = True
+    kwargs: tuple[tuple[str, Any], ...] = ()
+    #: whether the first firing example joins the zoo of every rule's alerts scanned together
+    #: (False for a flood, which folds the findings of the hosts it covers)
+    zoo: bool = True
+
+
+def fires(title: str, scenario: str, *, zoo: bool = True, **kwargs: Any) -> Example:
+    """An example the rule must fire on."""
+    return Example(title, scenario, True, tuple(sorted(kwargs.items())), zoo)
+
+
+def trap(title: str, scenario: str, **kwargs: Any) -> Example:
+    """A trap: a capture the rule must stay quiet on."""
+    return Example(title, scenario, False, tuple(sorted(kwargs.items())))
 
 
 class RuleTunables(BaseModel):

@@ -7,10 +7,10 @@ carry other data than the requests they answer.  Each counter decays by half eve
 ``half_life_s`` of capture time, so old traffic fades instead of piling up, and a host costs a
 fixed-size list per peer however long it talks.
 
-Evidence list, per peer (JSON-able, in ``HostState.scratch["icmp_tunnel"]["long"]``)::
-
-    [first_s, last_s, packets, data_requests, new_payloads, random_payloads, replies,
-     mismatched_replies, [payload hash prefixes of the last RING data requests]]
+Evidence per peer (in ``HostState.scratch["icmp_tunnel"]["long"]``): an :class:`Evidence`,
+exported as the array ``[first_s, last_s, packets, data_requests, new_payloads,
+random_payloads, replies, mismatched_replies, [payload hash prefixes of the last RING data
+requests]]`` (processors/state/packed.py).
 
 ``packets`` counts polls (empty requests) and replies too: a shell's heartbeat is part of the
 session.  What a monitoring probe sends is neither random-looking and changing nor answered
@@ -20,7 +20,10 @@ with other data, so it never qualifies, however long it runs.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass, field
 from typing import Any
+
+from processors.state.packed import Packed
 
 #: counters are aged at most once per this many seconds: a burst's packets share one step (the
 #: next step ages them by the whole time since; with a 10-min half-life they weigh <0.2 % more)
@@ -37,7 +40,31 @@ RANDOM_SHARE = 0.8
 #: n -> distinct byte values expected in n random bytes (n up to the 256-byte preview)
 _EXPECTED_DISTINCT = tuple(256 * (1 - (255 / 256) ** n) for n in range(257))
 
-_FIRST, _LAST, _PACKETS, _DATA, _NEW, _RANDOM, _REPLIES, _MISMATCHED, _RING = range(9)
+
+
+@dataclass(slots=True)
+class Evidence(Packed):
+    """One peer's decayed evidence: capture times in seconds, decayed counts."""
+
+    first_s: float
+    last_s: float
+    packets: float = 0.0
+    #: data-carrying requests, those with a payload not in the ring, those random-looking
+    data: float = 0.0
+    new: float = 0.0
+    random: float = 0.0
+    replies: float = 0.0
+    mismatched: float = 0.0
+    #: payload hash prefixes of the last RING data requests
+    ring: list[str] = field(default_factory=list)
+
+    def age(self, factor: float) -> None:
+        self.packets *= factor
+        self.data *= factor
+        self.new *= factor
+        self.random *= factor
+        self.replies *= factor
+        self.mismatched *= factor
 
 
 def looks_random(record: dict[str, Any]) -> bool:
@@ -49,58 +76,57 @@ def looks_random(record: dict[str, Any]) -> bool:
     return len(set(data)) >= RANDOM_SHARE * _EXPECTED_DISTINCT[len(data)]
 
 
-def new_evidence(now_s: float) -> list:
-    return [now_s, now_s, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, []]
+def new_evidence(now_s: float) -> Evidence:
+    return Evidence(now_s, now_s)
 
 
-def add(evidence: list, record: dict[str, Any], now_s: float, half_life_s: float,
+def add(evidence: Evidence, record: dict[str, Any], now_s: float, half_life_s: float,
         reply: bool, mismatched: bool) -> None:
     """Age the counters to now_s (capture time), then count the packet: a request (a poll when
     empty) or a reply (mismatched: carrying other data than its request)."""
-    elapsed = now_s - evidence[_LAST]
+    elapsed = now_s - evidence.last_s
     if elapsed >= DECAY_STEP_S:  # packets closer together share one aging step
-        factor = 0.5 ** (elapsed / half_life_s)
-        evidence[_PACKETS:_RING] = [value * factor for value in evidence[_PACKETS:_RING]]
-        evidence[_LAST] = now_s
-    evidence[_PACKETS] += 1
+        evidence.age(0.5 ** (elapsed / half_life_s))
+        evidence.last_s = now_s
+    evidence.packets += 1
     if reply:
-        evidence[_REPLIES] += 1
+        evidence.replies += 1
         if mismatched:
-            evidence[_MISMATCHED] += 1
+            evidence.mismatched += 1
         return
     if record["payload_len"] == 0:
         return  # a poll: part of the session, no data to judge
-    evidence[_DATA] += 1
+    evidence.data += 1
     prefix = record["payload_sha256"][:12]
-    ring = evidence[_RING]
+    ring = evidence.ring
     if prefix not in ring:
-        evidence[_NEW] += 1
+        evidence.new += 1
         ring.append(prefix)
         if len(ring) > RING:
             del ring[0]
     if looks_random(record):
-        evidence[_RANDOM] += 1
+        evidence.random += 1
 
 
-def channel_signal(evidence: list, t: Any) -> str | None:
+def channel_signal(evidence: Evidence, t: Any) -> str | None:
     """The long horizon's verdict on a peer: what makes its exchange a channel, or None.
 
     ``t`` holds the tunables: long_min_packets, long_min_span_s, long_min_random_ratio,
     min_distinct_ratio, min_mismatch_ratio.
     """
-    packets = evidence[_PACKETS]
-    span = evidence[_LAST] - evidence[_FIRST]
+    packets = evidence.packets
+    span = evidence.last_s - evidence.first_s
     if packets < t.long_min_packets or span < t.long_min_span_s:
         return None
     reasons = []
-    data = evidence[_DATA]
+    data = evidence.data
     if data >= 1:
-        changing, random = evidence[_NEW] / data, evidence[_RANDOM] / data
+        changing, random = evidence.new / data, evidence.random / data
         if changing >= t.min_distinct_ratio and random >= t.long_min_random_ratio:
             reasons.append(f"{random:.0%} of request data random-looking, {changing:.0%} new")
-    replies = evidence[_REPLIES]
-    if replies >= MIN_REPLIES and evidence[_MISMATCHED] / replies >= t.min_mismatch_ratio:
-        reasons.append(f"{evidence[_MISMATCHED] / replies:.0%} of replies carry other data than"
+    replies = evidence.replies
+    if replies >= MIN_REPLIES and evidence.mismatched / replies >= t.min_mismatch_ratio:
+        reasons.append(f"{evidence.mismatched / replies:.0%} of replies carry other data than"
                        " their request")
     if not reasons:
         return None

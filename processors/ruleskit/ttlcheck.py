@@ -14,7 +14,7 @@ from processors.state.host import HostState, TtlProfile
 def _known_classes(names: list[str]) -> list[str]:
     unknown = [name for name in names if name not in PAYLOAD_CLASSES]
     if unknown:
-        raise ValueError(f"unknown payload class {unknown[0]!r} (see PAYLOAD_CLASSES.txt)")
+        raise ValueError(f"unknown payload class {unknown[0]!r} (see oddping/payload_classes.py)")
     return names
 
 

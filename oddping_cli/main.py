@@ -14,9 +14,9 @@ from typing import IO
 import click
 import orjson
 
-from . import __version__
-from .config import ConfigError, Settings, load_config, masked
-from .logs import configure_logging
+from oddping import __version__
+from oddping.config import ConfigError, Settings, load_config, masked
+from oddping.logs import configure_logging
 
 EXIT_CORRUPT_INPUT = 2
 
