@@ -18,6 +18,9 @@ topic (not timed here: the produce section measures that).
    waiting.
 2. two workers, same records, another fresh group (`--runs` times, median): one on core 0, one
    on core 1 (the broker and everything else share them); the same measure; scaling = two ÷ one.
+   Each run starts them on a fresh, empty records topic and publishes the records (the same
+   messages to the same partitions) only once their group has formed (bench/gate.py): two
+   members sharing the partitions, not the first worker alone until a rebalance.
 3. peers, pinned like the worker, in fresh processes (the engine/JSON/BatchProcessor pass runs
    before each one-worker run, so each pair sees the same load; the pass before the median
    worker run is reported, and every pair's worker ÷ BatchProcessor):
@@ -38,6 +41,7 @@ are deleted when the section ends.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -47,7 +51,7 @@ from pathlib import Path
 
 from oddping.config import ProcessorSettings
 
-from . import broker
+from . import broker, gate
 from .busycap import ensure_busy
 from .common import ROOT, Context, Result, Row, loadavg, machine, markdown_table, run_json
 
@@ -88,6 +92,9 @@ def run(ctx: Context) -> Result:
         total = sum(ends.values())
         ctx.log(f"{total:,} records on {len(ends)} partitions {sorted(ends.values())} "
                 f"({produce_seconds:.0f} s); one worker ...")
+        # the two-worker runs publish the same messages once their group has formed (gate.py)
+        messages_file = datadir / "records.pickle"
+        gate.snapshot(records_topic, str(messages_file))
 
         runs = {}
         engines: list[dict] = []  # the in-process peers, run before each one-worker run
@@ -116,8 +123,16 @@ def run(ctx: Context) -> Result:
                         "--batch-size", str(BATCH_SIZE)])[0])
                 run_app = f"{app_id}-r{attempt}"
                 groups.append(run_app)
-                attempts.append(_workers(ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app}, pins,
-                                         run_app, records_topic, total))
+                if workers == 1:  # on the records published beforehand
+                    attempts.append(_workers(ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app},
+                                             pins, run_app, records_topic, total))
+                    continue
+                # a fresh, empty records topic: the group forms, then the records arrive
+                topic = broker.create_topic(f"{prefix}.records.w{workers}.r{attempt}")
+                attempts.append(_workers(
+                    ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app,
+                                "ODDPING_KAFKA__RECORDS_TOPIC": topic},
+                    pins, run_app, topic, total, publish_from=str(messages_file)))
             runs[workers] = _median_run(attempts)
             if workers == 1:  # the peers' run just before the median worker run, and every pair
                 engine = engines[sorted(range(len(attempts)),
@@ -251,9 +266,15 @@ def run(ctx: Context) -> Result:
         f"{engine['table_updates']:,} exported states in {engine['checkpoints']} checkpoints "
         f"({engine['table_update_bytes'] / 1e6:.1f} MB of JSON) for {n:,} records, each one "
         "also a changelog message the worker sends.",
-        f"- Two workers on {cpu}: {two['rate'] / 1e3:.1f}k/s = {two['rate'] / one['rate']:.2f}× one, "
-        "from the first poll that saw both taking records (runs: "
-        + ", ".join(f"{x / one['rate']:.2f}×" for x in two["rates"]) + "); from the first record "
+        f"- Two workers on {cpu}: {two['rate'] / 1e3:.1f}k/s = {two['rate'] / one['rate']:.2f}× one "
+        "(runs: " + ", ".join(f"{x / one['rate']:.2f}×" for x in two["rates"]) + "). Their group "
+        f"formed (both members, every partition assigned) {_fmt(two['group_formed_s'])} s after "
+        "they started, on an empty records topic, and only then were the records published to "
+        f"it (bench/gate.py: {_fmt(two['publish_seconds'])} s, a bare producer on the same two "
+        "cores); the rate is from the first poll after the publisher finished (every record on "
+        "the broker, as in the one-worker runs) to the last record taken; from the first poll "
+        "that saw both taking records, publishing included: "
+        f"{_fmt(_k(two.get('rate_with_publishing')))}k/s. From the first record "
         f"either took: {two['rate_from_first'] / 1e3:.1f}k/s = "
         f"{two['rate_from_first'] / one['rate']:.2f}×. Between the first records of the two: "
         f"{two['all_taking_s'] - two['startup_s']:.1f} s, {two['taken_before_all']:,} records "
@@ -301,9 +322,12 @@ def _median_run(attempts: list[dict]) -> dict:
 
 def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic: str,
              total: int, argv: list[str] | None = None,
-             first_record_timeout_s: float = FIRST_RECORD_TIMEOUT_S) -> dict:
+             first_record_timeout_s: float = FIRST_RECORD_TIMEOUT_S,
+             publish_from: str | None = None) -> dict:
     """Start len(pins) workers, poll what they have taken and the group's committed offsets
-    until all `total` records are taken and committed, stop the workers; timelines and rates."""
+    until all `total` records are taken and committed, stop the workers; timelines and rates.
+    publish_from: `topic` is empty; once the workers' group has formed (every worker a member,
+    every partition assigned), publish the messages of this file to it (gate.py)."""
     offsets = broker.CommittedOffsets(app_id, topic)
     procs = []
     errs = []
@@ -327,7 +351,15 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     cpu_at_first = cpu_at_done = sched_at_first = sched_at_done = None
     cpu_done_at = 0.0
     consumed_done = False
+    publisher = None
+    formed_s = publish_started_s = published_at = None
     try:
+        if publish_from is not None:
+            formed_s = gate.wait_stable(app_id, topic, len(pins))
+            publish_started_s = time.perf_counter() - started
+            publisher = subprocess.Popen(
+                [ctx.python, "-m", "bench.gate", "publish", topic, publish_from, broker.BOOTSTRAP],
+                cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         while True:
             now = time.perf_counter() - started
             by_worker = [_consumed(port) for port in ports]
@@ -337,6 +369,8 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
                 worker_timeline.append((now, by_worker))
                 if cpu_at_first is None and consumed > 0:
                     cpu_at_first, sched_at_first = _cpu_now(procs), _sched_now(procs)
+            if publisher is not None and published_at is None and publisher.poll() is not None:
+                published_at = now  # every record is on the broker from here on
             if consumed >= total and not consumed_done:
                 consumed_done = True
                 cpu_at_done, sched_at_done = _cpu_now(procs), _sched_now(procs)
@@ -362,6 +396,15 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
             time.sleep(POLL_S)
     finally:
         cpus = _stop(procs)
+        published = None
+        if publisher is not None:
+            if publisher.poll() is None and not consumed_done:
+                publisher.kill()  # the run failed
+            out, err = publisher.communicate(timeout=300)
+            if publisher.returncode == 0:
+                published = json.loads(out.strip().splitlines()[-1])
+            elif consumed_done:
+                raise RuntimeError(f"bench.gate publish failed: {err[-1000:]}")
         changelog.close()
         offsets.close()
         stderr = _tail(errs)
@@ -384,6 +427,16 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     all_in = next(((t, sum(cs)) for t, cs in worker_timeline if all(cs)), first)
     span = done - all_in[0]
     rate = (final - all_in[1]) / span if span > 0 and all_in[1] < final else total / max(done, 1e-9)
+    rate_while_publishing = None
+    if published_at is not None:
+        # Records published once the group had formed: while the publisher ran, the workers
+        # shared the two cores with it and could take only what had arrived.  From the first
+        # poll after it finished every record is on the broker, as in a one-worker run on
+        # records published beforehand: that is the rate (the whole span's beside it).
+        after = next(((t, c) for t, c in consumed_timeline if t >= published_at), None)
+        if after is not None and done - after[0] > 0 and after[1] < final:
+            rate_while_publishing = rate
+            rate = (final - after[1]) / (done - after[0])
     span_first = done - first[0]
     rate_from_first = (final - first[1]) / span_first if span_first > 0 else rate
     span = (cpu_done_at if consumed_done else done) - first[0]  # the CPU figures: over this
@@ -408,7 +461,10 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
                                       for i in range(len(pins))],
             "worker_timeline": worker_timeline,
             "committed_s": timeline[-1][0],
-            "max_members": members, "cpus": cpus, "cpu": sum(cpus), "timeline": timeline,
+            "max_members": members, "cpus": cpus, "group_formed_s": formed_s,
+            "publish_started_s": publish_started_s,
+            "publish_seconds": published["seconds"] if published else None,
+            "published_at_s": published_at, "rate_with_publishing": rate_while_publishing, "cpu": sum(cpus), "timeline": timeline,
             "consumed_timeline": consumed_timeline,
             "warnings": warnings, "stderr_tail": stderr}
 

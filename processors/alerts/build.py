@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from oddping import ALERT_SCHEMA_VERSION
-from processors.findings import AlertWindow, evidence_dict
+from processors.findings import EVIDENCE_FIELDS, AlertWindow, evidence_dict
 
 if TYPE_CHECKING:  # alerts never import the rules at run time: rules may import alerts
     from processors.ruleskit.base import RuleMetadata
@@ -22,6 +22,8 @@ if TYPE_CHECKING:  # alerts never import the rules at run time: rules may import
 ALERT_NAMESPACE = uuid.UUID("6f64a3a0-9c1e-5d2b-8f4e-0dd0a1e27001")
 
 NS_PER_S = 1_000_000_000
+#: an evidence row's fields (processors/findings.py evidence_row), the note after them
+_ROW_LEN = len(EVIDENCE_FIELDS)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -50,6 +52,23 @@ def parse_iso_ns(text: str) -> int:
 
 
 def _evidence(row: Any) -> dict[str, Any]:
+    """An evidence row as the alert shows it: ts (ISO) first, then the other fields in
+    EVIDENCE_FIELDS order, then the note.  Every version of an alert renders every row again
+    (the worker sends an open version per update interval), so a row kept as a tuple (nearly
+    all) is rendered in one dict display, not through evidence_dict and a copy."""
+    if type(row) is tuple and len(row) >= _ROW_LEN:
+        (ts_ns, frame, sensor_id, src_ip, dst_ip, icmp_type, icmp_code, icmp_id, icmp_seq, ttl,
+         payload_len, payload_class, payload_sha256, community_id) = row[:_ROW_LEN]
+        out = {
+            "ts": iso_ns(ts_ns), "frame": frame, "sensor_id": sensor_id, "src_ip": src_ip,
+            "dst_ip": dst_ip, "icmp_type": icmp_type, "icmp_code": icmp_code, "icmp_id": icmp_id,
+            "icmp_seq": icmp_seq, "ttl": ttl, "payload_len": payload_len,
+            "payload_class": payload_class, "payload_sha256": payload_sha256,
+            "community_id": community_id,
+        }
+        if len(row) > _ROW_LEN:
+            out["note"] = row[_ROW_LEN]
+        return out
     entry = evidence_dict(row)
     out = {"ts": iso_ns(entry["ts_ns"])}
     out.update(entry)
