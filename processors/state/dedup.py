@@ -49,7 +49,7 @@ from statistics import median
 from typing import Any
 
 from processors.findings import EVIDENCE_FIELDS, SENSOR_LIMIT, AlertWindow, evidence_dict
-from processors.state.host import HostState
+from processors.state.host import EMPTY, HostState, canonical
 
 #: where an evidence row keeps the packet's capture time and sensor
 _ROW_TS = EVIDENCE_FIELDS.index("ts_ns")
@@ -100,14 +100,20 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
     SPAN_GENERATION packets, and findings are noted for the packets (note_finding), so a
     packet without slots went to no window."""
     src = record["src_ip"]
-    key = (  # packet_key(), spelled out: this runs for every ICMP record
-        record["dst_ip"] if src == host.ip else src,
-        record["icmp_type"],
-        record["icmp_id"],
-        record["icmp_seq"],
-        record["payload_sha256"],
-    )
+    peer = record["dst_ip"] if src == host.ip else src
+    sha = record["payload_sha256"]
     memory = host.copies
+    if memory:
+        # the strings are shared with the packet remembered before where equal (an ordinary
+        # ping repeats its peer and payload): the record's own copies cost ~110 bytes a packet
+        last = next(reversed(memory))
+        if last[0] == peer:
+            peer = last[0]
+        if last[4] == sha:
+            sha = last[4]
+    else:  # the generation's first packet: strings of the shared table (the rings use it too)
+        peer, sha = canonical(peer), canonical(sha)
+    key = (peer, record["icmp_type"], record["icmp_id"], record["icmp_seq"], sha)
     entry = memory.get(key)
     if entry is None:
         before = host.copies_before
@@ -136,7 +142,9 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
     ):  # the older generation is forgotten whole, at no cost per packet
         host.copies_before = memory
         host.copies = memory = {}
-    memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None,
+    elif memory is EMPTY:
+        host.copies = memory = {}
+    memory[key] = [ts, canonical(record["sensor_id"]), record.get("ip_id"), record["ttl"], None,
                    NO_WINDOWS if span_ns else None]
     return None
 
