@@ -29,7 +29,9 @@ last one to two late bounds of the host's capture time (``sensor_late_bound_s``)
 2 × 512 packets.  Key -> ``[ts_ns,
 sensor, ip_id, ttl, copies, slots]`` (copies: ``(sensor, ttl, delay_ns)``, at most
 ``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
-``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``), about 300 bytes a packet.  A copy older than the memory reaches is not
+``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``); while the engine has seen
+one sensor, a packet without either is ``[ts_ns, sensor, ip_id, ttl]`` (a tuple in memory),
+about 200 bytes a packet (the key's strings shared with the packet before).  A copy older than the memory reaches is not
 recognised and counts as a packet again (``EngineStats.copies_unrecognised`` counts the records
 older than the memory reaches, by sensor).
 
@@ -127,6 +129,7 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
             and entry[IP_ID] == record.get("ip_id")
             and -window_ns <= ts - entry[TS_NS] <= window_ns
         ):
+            entry = _full(host, key, entry)
             copies = entry[COPIES]
             if copies is None:
                 copies = entry[COPIES] = []
@@ -144,9 +147,26 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
         host.copies = memory = {}
     elif memory is EMPTY:
         host.copies = memory = {}
-    memory[key] = [ts, canonical(record["sensor_id"]), record.get("ip_id"), record["ttl"], None,
-                   NO_WINDOWS if span_ns else None]
+    if span_ns:
+        memory[key] = [ts, canonical(record["sensor_id"]), record.get("ip_id"), record["ttl"],
+                       None, NO_WINDOWS]
+    else:  # copies and slots None: the short form (see _full)
+        memory[key] = (ts, canonical(record["sensor_id"]), record.get("ip_id"), record["ttl"])
     return None
+
+
+def _full(host: HostState, key: tuple, entry: tuple | list) -> list:
+    """The remembered packet as the list it is once it has copies or slots.  Until then a
+    packet remembered while the engine had seen one sensor is a tuple of its first four
+    fields (72 bytes, not 104 in two blocks: 16 to 32 of them per host)."""
+    if type(entry) is list:
+        return entry
+    full = [*entry, None, None]
+    if host.copies.get(key) is entry:
+        host.copies[key] = full
+    else:
+        host.copies_before[key] = full
+    return full
 
 
 def older_than_memory(host: HostState, ts_ns: int) -> bool:
@@ -183,6 +203,7 @@ def note_finding(host: HostState, window: AlertWindow, record: dict[str, Any]) -
     entry = host.copies.get(key) or host.copies_before.get(key)
     if entry is None or entry[TS_NS] != record["ts_ns"] or entry[SENSOR] != record["sensor_id"]:
         return
+    entry = _full(host, key, entry)
     # whether the finding became evidence (the window's latest entry): only then do its
     # copies look for it there
     evidence = window.evidence

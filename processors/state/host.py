@@ -409,8 +409,10 @@ class HostState:
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])
         state.vantage = data.get("vantage") or EMPTY
-        state.copies = {tuple(key): entry for key, entry in data.get("copies", ())} or EMPTY
-        state.copies_before = {tuple(k): entry
+        # a remembered packet without copies or slots is a tuple of 4 (processors/state/dedup.py)
+        state.copies = {tuple(key): _packet(entry)
+                        for key, entry in data.get("copies", ())} or EMPTY
+        state.copies_before = {tuple(k): _packet(entry)
                                for k, entry in data.get("copies_before", ())} or EMPTY
         state.scratch = data["scratch"]
         for window in data["windows"]:
@@ -422,6 +424,10 @@ class HostState:
         state.closed_slots = [tuple(slot) for slot in data["closed_slots"]] or ()
         state.recompute_next_window_end()
         return state
+
+
+def _packet(entry: list[Any]) -> list[Any] | tuple:
+    return tuple(entry) if len(entry) == 4 else entry
 
 
 def _restored_ring(ring: list[list[Any]]) -> list[SeenRequest]:
