@@ -409,25 +409,52 @@ class HostState:
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])
         state.vantage = data.get("vantage") or EMPTY
-        # a remembered packet without copies or slots is a tuple of 4 (processors/state/dedup.py)
-        state.copies = {tuple(key): _packet(entry)
-                        for key, entry in data.get("copies", ())} or EMPTY
-        state.copies_before = {tuple(k): _packet(entry)
-                               for k, entry in data.get("copies_before", ())} or EMPTY
+        state.copies = _restored_copies(data.get("copies", ()))
+        state.copies_before = _restored_copies(data.get("copies_before", ()))
         state.scratch = data["scratch"]
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
             # evidence rows come back as JSON lists: tuples again, as the live window keeps them
-            restored.evidence = [tuple(row) if isinstance(row, list) else row
-                                 for row in restored.evidence]
+            restored.evidence = _restored_rows(restored.evidence)
             state.keep_window(restored.slot, restored)
         state.closed_slots = [tuple(slot) for slot in data["closed_slots"]] or ()
         state.recompute_next_window_end()
         return state
 
 
-def _packet(entry: list[Any]) -> list[Any] | tuple:
-    return tuple(entry) if len(entry) == 4 else entry
+def _restored_rows(rows: list[Any]) -> list[Any]:
+    """Evidence rows from JSON as tuples, each string shared with the row before where equal
+    (a window's rows repeat their sensor, host, payload class and hash)."""
+    restored: list[Any] = []
+    previous: Any = None
+    for row in rows:
+        if isinstance(row, list):
+            if previous is not None and len(previous) == len(row):
+                row = tuple(p if type(v) is str and v == p else v for v, p in zip(row, previous))
+            else:
+                row = tuple(row)
+            previous = row
+        restored.append(row)
+    return restored
+
+
+def _restored_copies(pairs: Any) -> dict[tuple, Any]:
+    """Remembered packets (processors/state/dedup.py) from JSON, their strings shared as
+    dedup.copy_of shares them (each key's own peer and payload hash strings, and each
+    packet's sensor, cost some 200 bytes a packet); one without copies or slots a tuple."""
+    memory: dict[tuple, Any] = {}
+    last = None
+    for key, entry in pairs:
+        peer, icmp_type, icmp_id, seq, sha = key
+        if last is None:
+            peer, sha = canonical(peer), canonical(sha)
+        else:
+            peer = last[0] if peer == last[0] else canonical(peer)
+            sha = last[4] if sha == last[4] else sha
+        last = (peer, icmp_type, icmp_id, seq, sha)
+        entry[1] = canonical(entry[1])
+        memory[last] = tuple(entry) if len(entry) == 4 else entry
+    return memory or EMPTY
 
 
 def _restored_ring(ring: list[list[Any]]) -> list[SeenRequest]:
