@@ -10,7 +10,7 @@ the template hosts under new addresses (10.100.0.0 on), fed in capture order.
    by the hosts tracked.  tracemalloc slows the engine ~6×, so this is the one fed measure.
 2. exported state: every fed host's `engine.state_for(host)` serialised with orjson (what the
    faust worker writes to its table and changelog per changed host): median, 90th percentile, max.
-3. scale: N = 1,000 / 10,000 / 30,000 hosts (30,000: the default max_tracked_hosts; --quick
+3. scale: N = 1,000 / 10,000 / 30,000 hosts (default max_tracked_hosts: 20,000; --quick
    300 / 3,000) as copies of the fed hosts' exported states installed with Engine.load_state,
    each N in a fresh process, measured as the growth of its resident set (allocator overhead included).  Loading is what a worker does after
    a rebalance or restart; the same load, traced, is set beside the traced feed to show how close
@@ -31,7 +31,7 @@ from .common import Context, Result, Row, markdown_table, run_json
 TITLE = "memory per tracked host in the detection engine"
 TEMPLATE = {"full": (1000, 5), "quick": (300, 5)}  # hosts, minutes of samples/busy.py
 SEED = 7
-HOST_COUNTS = {"full": (1000, 10_000, 30_000), "quick": (300, 3000)}  # 30,000: the default cap
+HOST_COUNTS = {"full": (1000, 10_000, 30_000), "quick": (300, 3000)}  # the default cap: 20,000
 #: kind -> (hosts traced with tracemalloc, hosts for the resident-set measure)
 KINDS = {"typical": (200, 10_000), "one_packet": (3000, 20_000), "spoofed": (3000, 20_000)}
 KIND_LIMITS = {"typical": 4000, "one_packet": 1000, "spoofed": 1000}  # issue 14, bytes

@@ -117,12 +117,13 @@ class ProcessorSettings(_Section):
     stall_timeout_s: float = Field(
         120.0, gt=0, description="/healthz fails when records wait and none is taken this long")
     max_tracked_hosts: int = Field(
-        30_000, ge=1, description="most hosts with state per worker (and in scan); beyond, new "
-        "hosts evict probationary ones first (processors/state/admission.py).  30,000 keeps the "
+        20_000, ge=1, description="most hosts with state per worker (and in scan); beyond, new "
+        "hosts evict probationary ones first (processors/state/admission.py).  20,000 keeps the "
         "chart's 1 GiB processor limit with a quarter spare: ~400 MB for the worker itself "
-        "(stream bench peak) + 30,000 x 10.9 kB (resident memory per host of the busy-network "
-        "mix, alert windows included; an ordinary pinger ~3 kB, a flood's spoofed source 0) = "
-        "~730 MB (bench/README.md, memory section)")
+        "(stream bench peak) + 20,000 x 17.2 kB (resident memory per host of the busy-network "
+        "mix loaded, alert windows and the copy memory of processors/state/dedup.py included; "
+        "an ordinary pinger ~10 kB, a one-packet host ~2 kB, a flood's spoofed source 0) = "
+        "~745 MB (bench/README.md, memory section)")
     alert_budget_per_minute: int = Field(
         1200, ge=0, description="most new alerts per minute of capture time that reach the "
         "alerts topic, shared out over the records partitions; decided when an alert's window "

@@ -524,7 +524,7 @@ class Engine:
             rule_id, host.ip, key, start, start + width, host.ip_version,
             detector.tunables.evidence_limit,
         )
-        host.windows[slot] = window
+        host.keep_window(slot, window)
         if host.next_window_end is None or window.end_ns < host.next_window_end:
             host.next_window_end = window.end_ns
         return window
@@ -535,7 +535,7 @@ class Engine:
         """Close the windows whose end the host's own time (now_ns) has passed, or all of them
         (now_ns=None): their final (closed) version, emitted even without new evidence when an
         open version went out before."""
-        closed = host.closed_slots
+        closed = host.own_closed_slots()
         version_ns = self.watermark_ns if now_ns is None else max(now_ns, self.watermark_ns)
         for slot, window in list(host.windows.items()):
             if now_ns is None or window.end_ns <= now_ns:

@@ -11,7 +11,8 @@ destinations in one minute, so a second, longer horizon counts destinations with
 Monitoring systems (Zabbix, Nagios, vulnerability scanners) do this legitimately all day: they
 are what suppressions by src_cidr are for.
 
-Scratch state (``HostState.scratch["ping_sweep"]``): ``recent``, destination -> last capture
+Scratch state (``HostState.scratch["ping_sweep"]``): while the host has pinged one destination,
+``[destination, last capture time]``; from the second on, ``recent``, destination -> last capture
 time it was pinged, oldest first, at most ``max(256, 2 * min_destinations)`` entries; and
 ``long``, the same for the long horizon with times in seconds, at most
 ``2 * long_min_destinations`` entries (a sweeping host costs some 10 kB there; a host pinging a
@@ -28,7 +29,7 @@ from processors.findings import AlertWindow
 from processors.ruleskit import phrases
 from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
 from processors.ruleskit.base import Detector as BaseDetector
-from processors.state.host import HostState
+from processors.state.host import HostState, canonical
 
 METADATA = RuleMetadata(
     id="ping_sweep",
@@ -95,8 +96,15 @@ class Detector(BaseDetector):
         ts = record["ts_ns"]
         dst = record["dst_ip"]
         scratch = host.scratch.get(self.rule_id)
-        if scratch is None:
-            scratch = host.scratch[self.rule_id] = {"recent": {}, "long": {}}
+        if scratch is None or type(scratch) is not dict and scratch[0] == dst:
+            # one destination so far (most hosts): its last time, no tables (~60 bytes, not
+            # ~700); one destination is never a sweep (min_destinations >= 2)
+            host.scratch[self.rule_id] = (canonical(dst) if scratch is None else scratch[0], ts)
+            return NOTHING
+        if type(scratch) is not dict:  # a second destination: the tables start
+            first, first_ts = scratch
+            scratch = host.scratch[self.rule_id] = {
+                "recent": {first: first_ts}, "long": {first: first_ts // 1_000_000_000}}
         recent = scratch["recent"]
         if next(reversed(recent), None) != dst:
             recent.pop(dst, None)  # re-inserted below, last: the dict stays oldest first

@@ -10,6 +10,7 @@ spraying random identifiers (icmptunnel) cannot grow without limit.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any, NamedTuple
 
 import orjson
@@ -47,6 +48,12 @@ TRACEROUTE_LOW_START = 3
 #: and a host keeps up to 128 requests.  Bounded: cleared when full, which only costs sharing.
 CANONICAL_STRINGS = 4096
 _canonical: dict[str, str] = {}
+
+
+#: The one empty table every host starts with in each of its containers: read-only, so a
+#: writer makes the host its own dict first (``own()``).  A host seen once never needs most
+#: of them, and an empty dict costs 64 bytes (a dict with one entry ~180).
+EMPTY: Any = MappingProxyType({})
 
 
 def canonical(value: str) -> str:
@@ -183,27 +190,27 @@ class HostState:
     last_ns: int
     #: icmp_id -> recent requests (a list, oldest first, at most REQUESTS_PER_ID: a deque costs
     #: 760 bytes even for one request), least recently used identifier first
-    requests: dict[int, list[SeenRequest]] = field(default_factory=dict)
-    traceroute_ids: dict[int, TracerouteMark] = field(default_factory=dict)
+    requests: dict[int, list[SeenRequest]] = field(default_factory=lambda: EMPTY)
+    traceroute_ids: dict[int, TracerouteMark] = field(default_factory=lambda: EMPTY)
     #: sensor_id -> last time that sensor saw the host send (requests, SYNs)
-    outbound_sensors: dict[str, int] = field(default_factory=dict)
+    outbound_sensors: dict[str, int] = field(default_factory=lambda: EMPTY)
     #: the TTL profile of the sensor whose record is being processed (set by the engine for
     #: each record from ``vantage``; rules read it)
     profile: TtlProfile | None = None
     #: sensor -> the stacks that sensor saw behind the address (processors/state/vantage.py)
-    vantage: dict[str, list[list[Any]]] = field(default_factory=dict)
+    vantage: dict[str, list[list[Any]]] = field(default_factory=lambda: EMPTY)
     #: recent ICMP packets, to recognise other sensors' copies of them (processors/state/dedup.py)
-    copies: dict[tuple, list[Any]] = field(default_factory=dict)
+    copies: dict[tuple, list[Any]] = field(default_factory=lambda: EMPTY)
     #: the generation of copies before (dropped whole when copies is full)
-    copies_before: dict[tuple, list[Any]] = field(default_factory=dict)
+    copies_before: dict[tuple, list[Any]] = field(default_factory=lambda: EMPTY)
     #: sensor -> its derived profile (transient cache, not exported)
-    profiles: dict[str, TtlProfile | None] = field(default_factory=dict)
+    profiles: dict[str, TtlProfile | None] = field(default_factory=lambda: EMPTY)
     #: rule id -> that rule's own small JSON-able state (each rule module documents its keys)
     scratch: dict[str, Any] = field(default_factory=dict)
     #: open alert windows, by AlertWindow.slot
-    windows: dict[tuple[str, str, int], AlertWindow] = field(default_factory=dict)
+    windows: dict[tuple[str, str, int], AlertWindow] = field(default_factory=lambda: EMPTY)
     #: slots of recently closed windows, so a late finding cannot re-open (and so re-emit) one
-    closed_slots: list[tuple[str, str, int]] = field(default_factory=list)
+    closed_slots: list[tuple[str, str, int]] | tuple = ()
     #: earliest end among open windows (derived; lets the engine skip the close check cheaply)
     next_window_end: int | None = None
     #: the engine's record counter when this host last had a record (transient, not exported)
@@ -218,7 +225,9 @@ class HostState:
         ring = requests.get(icmp_id)
         if ring is None:
             ring = []
-            if len(requests) >= IDS_PER_HOST:
+            if requests is EMPTY:
+                requests = self.requests = {}
+            elif len(requests) >= IDS_PER_HOST:
                 del requests[next(iter(requests))]
             requests[icmp_id] = ring
         elif next(reversed(requests)) != icmp_id:
@@ -273,6 +282,8 @@ class HostState:
 
     def mark_traceroute(self, icmp_id: int, since_ns: int, ts_ns: int, ttl: int) -> TracerouteMark:
         """Remember that requests on icmp_id stepped their TTL up to ttl (since since_ns)."""
+        if self.traceroute_ids is EMPTY:
+            self.traceroute_ids = {}
         mark = self.traceroute_ids.pop(icmp_id, None)
         if mark is None:
             if len(self.traceroute_ids) >= TRACEROUTE_IDS:
@@ -315,11 +326,25 @@ class HostState:
 
     def saw_outbound(self, sensor_id: str, ts_ns: int) -> None:
         sensor_id = canonical(sensor_id)
-        if sensor_id not in self.outbound_sensors and len(self.outbound_sensors) >= OUTBOUND_SENSORS:
+        if self.outbound_sensors is EMPTY:
+            self.outbound_sensors = {}
+        elif sensor_id not in self.outbound_sensors and len(self.outbound_sensors) >= OUTBOUND_SENSORS:
             del self.outbound_sensors[min(self.outbound_sensors, key=self.outbound_sensors.get)]
         self.outbound_sensors[sensor_id] = ts_ns
 
     # -- windows -------------------------------------------------------------------------
+
+    def keep_window(self, slot: tuple[str, str, int], window: AlertWindow) -> None:
+        """An alert window opened (the host's first makes its windows table)."""
+        if self.windows is EMPTY:
+            self.windows = {}
+        self.windows[slot] = window
+
+    def own_closed_slots(self) -> list[tuple[str, str, int]]:
+        """The closed slots as a list to append to (made on the first window that closes)."""
+        if type(self.closed_slots) is not list:
+            self.closed_slots = list(self.closed_slots)
+        return self.closed_slots
 
     def recompute_next_window_end(self) -> None:
         self.next_window_end = min((w.end_ns for w in self.windows.values()), default=None)
@@ -361,7 +386,7 @@ class HostState:
                 self.profile.learned_from,
                 self.profile.learned_ns,
             ],
-            "vantage": self.vantage,
+            "vantage": self.vantage or {},
             "copies": [[key, entry] for key, entry in self.copies.items()],
             "copies_before": [[key, entry] for key, entry in self.copies_before.items()],
             "scratch": self.scratch,
@@ -375,26 +400,61 @@ class HostState:
         if data.get("state_version") != STATE_VERSION:
             raise ValueError(f"host state version {data.get('state_version')!r} is not {STATE_VERSION}")
         state = cls(data["ip"], data["ip_version"], data["first_ns"], data["last_ns"])
-        for icmp_id, ring in data["requests"]:
-            state.requests[icmp_id] = _restored_ring(ring[-REQUESTS_PER_ID:])
-        for icmp_id, *mark in data["traceroute_ids"]:
-            state.traceroute_ids[icmp_id] = TracerouteMark(*mark)
-        state.outbound_sensors = {canonical(s): ts for s, ts in data["outbound_sensors"]}
+        # containers left empty stay the shared EMPTY (a writer makes its own)
+        state.requests = {icmp_id: _restored_ring(ring[-REQUESTS_PER_ID:])
+                          for icmp_id, ring in data["requests"]} or EMPTY
+        state.traceroute_ids = {icmp_id: TracerouteMark(*mark)
+                                for icmp_id, *mark in data["traceroute_ids"]} or EMPTY
+        state.outbound_sensors = {canonical(s): ts for s, ts in data["outbound_sensors"]} or EMPTY
         if data["profile"] is not None:
             state.profile = TtlProfile(*data["profile"])
-        state.vantage = data.get("vantage") or {}
-        state.copies = {tuple(key): entry for key, entry in data.get("copies", ())}
-        state.copies_before = {tuple(k): entry for k, entry in data.get("copies_before", ())}
+        state.vantage = data.get("vantage") or EMPTY
+        state.copies = _restored_copies(data.get("copies", ()))
+        state.copies_before = _restored_copies(data.get("copies_before", ()))
         state.scratch = data["scratch"]
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
             # evidence rows come back as JSON lists: tuples again, as the live window keeps them
-            restored.evidence = [tuple(row) if isinstance(row, list) else row
-                                 for row in restored.evidence]
-            state.windows[restored.slot] = restored
-        state.closed_slots = [tuple(slot) for slot in data["closed_slots"]]
+            restored.evidence = _restored_rows(restored.evidence)
+            state.keep_window(restored.slot, restored)
+        state.closed_slots = [tuple(slot) for slot in data["closed_slots"]] or ()
         state.recompute_next_window_end()
         return state
+
+
+def _restored_rows(rows: list[Any]) -> list[Any]:
+    """Evidence rows from JSON as tuples, each string shared with the row before where equal
+    (a window's rows repeat their sensor, host, payload class and hash)."""
+    restored: list[Any] = []
+    previous: Any = None
+    for row in rows:
+        if isinstance(row, list):
+            if previous is not None and len(previous) == len(row):
+                row = tuple(p if type(v) is str and v == p else v for v, p in zip(row, previous))
+            else:
+                row = tuple(row)
+            previous = row
+        restored.append(row)
+    return restored
+
+
+def _restored_copies(pairs: Any) -> dict[tuple, Any]:
+    """Remembered packets (processors/state/dedup.py) from JSON, their strings shared as
+    dedup.copy_of shares them (each key's own peer and payload hash strings, and each
+    packet's sensor, cost some 200 bytes a packet); one without copies or slots a tuple."""
+    memory: dict[tuple, Any] = {}
+    last = None
+    for key, entry in pairs:
+        peer, icmp_type, icmp_id, seq, sha = key
+        if last is None:
+            peer, sha = canonical(peer), canonical(sha)
+        else:
+            peer = last[0] if peer == last[0] else canonical(peer)
+            sha = last[4] if sha == last[4] else sha
+        last = (peer, icmp_type, icmp_id, seq, sha)
+        entry[1] = canonical(entry[1])
+        memory[last] = tuple(entry) if len(entry) == 4 else entry
+    return memory or EMPTY
 
 
 def _restored_ring(ring: list[list[Any]]) -> list[SeenRequest]:

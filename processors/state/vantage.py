@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.state.host import HostState, TtlProfile
+from processors.state.host import EMPTY, HostState, TtlProfile
 
 TCP_SYN = "tcp_syn"
 #: Observations of a stack before it can accuse (it explains packets from the first one).
@@ -75,6 +75,8 @@ def learn(
             return False
     if source != TCP_SYN and stacks and not _echo_fits(stacks, initial, hops):
         return False
+    if sensors is EMPTY:
+        sensors = host.vantage = {}
     stacks = sensors.pop(sensor, None)
     if stacks is None:
         stacks = []
@@ -94,7 +96,8 @@ def learn(
         if len(stacks) >= STACKS_PER_SENSOR:
             stacks.remove(min(stacks, key=lambda s: (s[SEEN], s[LAST_NS])))
         stacks.append([initial, hops, 1, source, ts_ns])
-    host.profiles.pop(sensor, None)  # the view is derived again when next asked
+    if host.profiles:
+        host.profiles.pop(sensor, None)  # the view is derived again when next asked
     return not could_accuse and _able(stacks)
 
 
@@ -136,7 +139,12 @@ def profile_for(host: HostState, sensor: str) -> TtlProfile | None:
                 main[INITIAL], main[HOPS], main[SOURCE], main[LAST_NS],
                 tuple((s[INITIAL], s[HOPS]) for s in stacks),
             )
-    profiles[sensor] = profile
+    if profile is not None or stacks and (len(stacks) > 1 or stacks[0][SEEN] > 1):
+        # cached; not a sensor's single stack seen once (a host seen with one packet): that
+        # view is one comparison to derive again, and a table for it ~180 bytes
+        if profiles is EMPTY:
+            profiles = host.profiles = {}
+        profiles[sensor] = profile
     return profile
 
 
