@@ -62,6 +62,7 @@ from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.ruleskit.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
+from processors.state import pairing
 from processors.state.admission import Admission
 from processors.suppress import Suppressions
 
@@ -197,6 +198,11 @@ class EngineStats:
     copies: Counter = field(default_factory=Counter)
     #: copies older than their host's full copy memory: possibly counted again, by sensor
     copies_unrecognised: Counter = field(default_factory=Counter)
+    #: a sensor's second capture of one packet (same TTL and IP id within duplicate_window_s:
+    #: a SPAN of both directions), counted once, by sensor
+    same_sensor_duplicates: Counter = field(default_factory=Counter)
+    #: replies paired with a request processed after them (another sensor's, late)
+    late_pairings: int = 0
     #: records more than sensor_late_bound_s behind their host's newest record, by sensor
     #: (processed all the same; their findings may come after their windows closed)
     late_records: Counter = field(default_factory=Counter)
@@ -294,6 +300,7 @@ class Engine:
         self.late_bound_ns = int(processor.sensor_late_bound_s * NS_PER_S)
         self.copy_window_ns = int(processor.copy_window_s * NS_PER_S)
         self.copy_span_ns = max(self.late_bound_ns, self.copy_window_ns)
+        self.duplicate_ns = int(processor.duplicate_window_s * NS_PER_S)
         #: the first sensor seen, and whether another has been seen since (then findings are
         #: noted for their packets, to credit copies to their windows: processors/state/dedup.py)
         self._first_sensor: str | None = None
@@ -372,6 +379,12 @@ class Engine:
                 if folding and self.floods.fold(finding):
                     continue
                 self._add(host, finding)
+        if copy is None and event in _ECHO:  # a request and its reply, in either order
+            if event == events.ECHO_REPLY:
+                if context is None:
+                    pairing.remember(host, record, self._several_sensors)
+            elif pairing.SCRATCH in host.scratch:
+                self._pair_late(host, record)
         if context is True and event in ANNOUNCES_HOP_DISTANCE:
             for handler in self.handlers[events.HOP_DISTANCE_LEARNED]:
                 for finding in handler(host, record, None):
@@ -408,13 +421,17 @@ class Engine:
             else:
                 self._several_sensors = True
         entry = dedup.copy_of(host, record, self.copy_window_ns,
-                              self.copy_span_ns if self._several_sensors else 0)
+                              self.copy_span_ns if self._several_sensors else 0,
+                              self.duplicate_ns)
         if entry is None:
             # only a record behind its host's time can be a copy the memory no longer reaches
             ts = record["ts_ns"]
             if ts < host.last_ns and dedup.older_than_memory(host, ts):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1
             return None
+        if entry[dedup.SENSOR] == record["sensor_id"]:  # the same capture twice
+            self.stats.same_sensor_duplicates[record["sensor_id"]] += 1
+            return entry
         sensor, _, delay = entry[dedup.COPIES][-1] if entry[dedup.COPIES] else (None, 0, 0)
         self.stats.copies[record["sensor_id"]] += 1
         if sensor == record["sensor_id"]:  # not past COPIES_PER_PACKET: credit it
@@ -423,6 +440,23 @@ class Engine:
         if record["src_ip"] == host.ip:  # this sensor sees the host's own outbound traffic
             host.saw_outbound(record["sensor_id"], record["ts_ns"])
         return entry
+
+    def _pair_late(self, host: HostState, request: dict[str, Any]) -> None:
+        """Replies processed before this request (another sensor's, late) pair with it now:
+        the rules that judge the pair run on them (processors/state/pairing.py)."""
+        for reply in pairing.answered(host, request, self.late_bound_ns):
+            seen = host.find_request(reply["icmp_id"], reply["icmp_seq"], reply["src_ip"])
+            if seen is None:
+                continue
+            self.stats.late_pairings += 1
+            pairing.take_back_unsolicited(host, reply)
+            vantage.use_sensor(host, reply)
+            for detector, handler in self._subscribed[events.ECHO_REPLY]:
+                if detector.rule_id in pairing.LATE_RULES and detector.fires_on(
+                        reply["payload_class"]):
+                    for finding in handler(host, reply, seen):
+                        self._add(host, finding)
+        vantage.use_sensor(host, request)
 
     def _route(self, record: Any) -> tuple[str, tuple[Handler, ...]] | None:
         """The record's event and the handlers to call for it, or None (counted) when the

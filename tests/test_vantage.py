@@ -3,6 +3,7 @@ one address, other sensors' copies of a packet counted once, sensor clock offset
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
@@ -138,10 +139,42 @@ def test_copies_either_side_of_a_window_boundary_are_one_packet() -> None:
 
 
 def test_one_sensor_never_merges_its_own_packets() -> None:
+    """A ping re-sent with the same sequence is a new packet (a new IP id, later), and so is
+    the same request from another client behind a NAT (another IP id) a moment later."""
     record = request("10.60.0.1", "198.51.100.7", at(0), payload_class="unknown", sensor=ACCESS)
-    alerts, engine = run([record, dict(record, ts_ns=at(0.001))])
-    assert [d["packet_count"] for d in alerts.values()] == [2]
+    resent = dict(record, ts_ns=at(1), ip_id=record["ip_id"] + 1)
+    alerts, engine = run([record, dict(record, ts_ns=at(0.0002), ip_id=77), resent])
+    assert [d["packet_count"] for d in alerts.values()] == [3]
+    assert not engine.stats.copies and not engine.stats.same_sensor_duplicates
+
+
+def test_a_sensor_capturing_a_packet_twice_counts_it_once() -> None:
+    """A SPAN of both directions (or two mirrored ports into one sensor) gives every packet
+    twice, microseconds apart, with the same TTL and IP id: one packet, counted per sensor.
+    The same packet a moment past duplicate_window_s is a packet of its own."""
+    host = "10.60.0.2"
+    packets = []
+    for n in range(6):
+        req = dict(request(host, "198.51.100.8", at(n), icmp_id=5, seq=n,
+                           payload_class="unknown", sensor=ACCESS), ip_id=100 + n)
+        packets += [req, reply_to(req, sensor=ACCESS)]
+    twice = by_time(packets + [dict(r, ts_ns=r["ts_ns"] + 40_000) for r in packets])
+    once, _ = run(packets)
+    alerts, engine = run(twice)
+    assert counts(alerts) == counts(once) and [d["packet_count"] for d in alerts.values()] == [6]
+    assert engine.stats.same_sensor_duplicates == Counter({ACCESS: 12})
     assert not engine.stats.copies
+    slower, engine = run(twice, Settings(processor={"duplicate_window_s": 0.00001}))
+    assert [d["packet_count"] for d in slower.values()] == [12]
+    assert not engine.stats.same_sensor_duplicates
+    # the same packet twice at one sensor and once at another: one packet, two sensors
+    edge = further_out(packets)
+    alerts, engine = run(by_time(twice + edge))
+    assert counts(alerts) == counts(once)
+    assert [sorted(d["sensor_ids"]) for d in alerts.values()] == [[ACCESS, EDGE]]
+    # (the edge sees the replies first: the access layer's two captures of each are copies)
+    assert sum(engine.stats.copies.values()) + sum(
+        engine.stats.same_sensor_duplicates.values()) == len(twice) + len(edge) - 12
 
 
 def test_copies_seen_after_a_partition_moved_are_still_copies() -> None:
@@ -180,6 +213,55 @@ def test_request_and_reply_at_different_sensors_pair_up() -> None:
     alerts, _ = run(by_time(odd))
     (doc,) = [d for d in alerts.values() if d["rule_id"] == "reply_mismatch"]
     assert doc["packet_count"] == 12 and doc["sensor_ids"] == [EDGE]
+
+
+def test_a_reply_processed_before_its_request_pairs_up_later() -> None:
+    """The edge sees only the replies to the host's pings (and the host's SYNs), the access
+    layer the requests; the edge publishes its whole capture first.  The replies, processed
+    before their requests, pair up when the requests come: reply_mismatch compares them, and
+    unsolicited_reply takes back what it counted, so three replies that answer nothing and six
+    more later stay below its ten, as on time."""
+    host, peer = "10.50.0.9", "203.0.113.99"
+    syn = syns(host, "203.0.113.1", at(0), ttl=127, sensor=ACCESS)
+    requests = [request(host, peer, at(1 + n * 0.5), icmp_id=3000, seq=n, ttl=127,
+                        payload_class="unknown", sensor=ACCESS) for n in range(6)]
+    rng = random.Random(13)
+    replies = [reply_to(r, sensor=EDGE, data=random_data(rng, 60, 60), payload_class="unknown")
+               for r in requests]
+    lone = [reply(peer, host, at(5 + n * 0.1), icmp_id=4000, seq=n, payload_class="unknown",
+                  sensor=EDGE) for n in range(3)]
+    later = [reply(peer, host, at(20 + n), icmp_id=4001, seq=n, payload_class="unknown",
+                   sensor=EDGE) for n in range(6)]
+    edge = by_time(at_sensor(syn, EDGE) + replies + lone)
+    access = by_time(syn + requests)
+    for settings in (None, Settings(processor={"several_sensors": True})):
+        on_time, _ = run(by_time(edge + access) + later, settings)
+        late, engine = run(edge + access + later, settings)
+        assert counts(late) == counts(on_time)
+        assert "unsolicited_reply" not in {d["rule_id"] for d in late.values()}
+        (doc,) = [d for d in late.values() if d["rule_id"] == "reply_mismatch"]
+        assert doc["packet_count"] == 6 and doc["sensor_ids"] == [EDGE]
+        assert engine.stats.late_pairings == 6
+        # the paired replies left the memory; those answering nothing wait for their requests
+        waiting = engine.hosts[host].scratch["late_replies"]
+        assert sorted(r["icmp_id"] for r in waiting) == [4000] * 3 + [4001] * 6
+
+
+def test_late_pairing_stays_within_the_late_bound() -> None:
+    """A request processed after a reply captured more than sensor_late_bound_s after it
+    does not pair with it (nor with a reply captured before it)."""
+    host, peer = "10.50.0.9", "203.0.113.99"
+    req = request(host, peer, at(0), icmp_id=9, seq=1, payload_class="unknown", sensor=ACCESS)
+    rng = random.Random(14)
+    odd = reply_to(req, delay_s=90, sensor=EDGE, data=random_data(rng, 60, 60),
+                   payload_class="unknown")
+    early = dict(reply_to(req, sensor=EDGE, data=random_data(rng, 60, 60),
+                          payload_class="unknown"), ts_ns=req["ts_ns"] - MS)
+    alerts, engine = run([early, odd, req], Settings(processor={"sensor_late_bound_s": 60}))
+    assert "reply_mismatch" not in {d["rule_id"] for d in alerts.values()}
+    assert engine.stats.late_pairings == 0
+    alerts, engine = run([early, odd, req])  # 300 s: the 90 s late reply pairs
+    assert engine.stats.late_pairings == 1
 
 
 # -- TTL profiles per (host, sensor) --------------------------------------------------------------

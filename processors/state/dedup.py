@@ -12,8 +12,10 @@ Copies of one packet have the same addresses, ICMP type, identifier, sequence an
 apart; a sensor whose clock is further off than the window no longer has its copies
 recognised, which is why clock offsets are watched below).  Their TTLs differ by the routers
 between the sensors, so the TTL is not part of the key.  A sensor that captures the same
-packet twice (a SPAN of both directions) is that sensor's business: one sensor's records are
-never merged here, so one sensor's results are exactly what they were.
+packet twice (a SPAN of both directions, two mirrored ports into one sensor) gives two records
+with the same TTL too, within microseconds: those within ``duplicate_window_s`` (1 ms) are one
+packet as well (``EngineStats.same_sensor_duplicates``, by sensor).  Nothing else of one
+sensor's is merged: a ping re-sent with the same sequence has another IP id and comes later.
 
 A copy runs no rule.  It is kept as evidence instead: its sensor, TTL and capture-time delay
 go into the copies list of the first copy's evidence entry, and its sensor into the sensor_ids
@@ -91,9 +93,16 @@ def packet_key(host_ip: str, record: dict[str, Any]) -> tuple:
     )
 
 
-def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: int) -> list | None:
-    """The remembered packet this record is another sensor's copy of, or None (then the
-    record is remembered as a packet of its own).
+def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: int,
+            duplicate_ns: int = 0) -> list | None:
+    """The remembered packet this record is another sensor's copy of, or the same sensor's
+    duplicate of (``entry[SENSOR]`` is then the record's own sensor), or None (then the record
+    is remembered as a packet of its own).
+
+    A same-sensor duplicate is the same capture twice (a SPAN of both directions, two mirrored
+    ports into one sensor): the IP id and the TTL too are the same (no router in between), and
+    it lies within duplicate_ns (``processor.duplicate_window_s``, 1 ms) of the first.  A ping
+    re-sent with the same sequence is a new packet: its IP id differs, and it comes later.
 
     span_ns: 0 while the engine has seen one sensor (a generation is GENERATION packets);
     once it has seen several, the capture time a generation spans (the late bound), up to
@@ -116,9 +125,15 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
     ts = record["ts_ns"]
     if entry is not None:
         sensor = record["sensor_id"]
-        if (
-            entry[SENSOR] != sensor
-            and entry[IP_ID] == record.get("ip_id")
+        if entry[SENSOR] == sensor:
+            if (
+                entry[IP_ID] == record.get("ip_id")
+                and entry[TTL] == record["ttl"]
+                and -duplicate_ns <= ts - entry[TS_NS] <= duplicate_ns
+            ):
+                return entry  # the same capture twice: one packet, nothing to credit
+        elif (
+            entry[IP_ID] == record.get("ip_id")
             and -window_ns <= ts - entry[TS_NS] <= window_ns
         ):
             copies = entry[COPIES]

@@ -1,0 +1,92 @@
+"""Late pairing: a reply processed before the request it answers.
+
+One sensor captures a request before its reply, so the engine, fed one sensor's records in
+capture-time order, always has the request remembered when the reply comes.  Across sensors it
+need not: the edge tap may see only the replies and the access layer only the requests, and
+when the access layer's sensor catches up after an outage its requests are processed after the
+edge's replies to them.  On time, such a reply pairs with its request (reply_mismatch compares
+the data, unsolicited_reply leaves it alone); processed first, it finds no request.
+
+So a reply that finds no request is remembered, per host (``HostState.scratch["late_replies"]``,
+plain JSON, exported with the host): the record itself, the newest ``REPLIES`` while the engine
+has seen one sensor (a second may start late), ``REPLIES_SEVERAL`` once it has seen several
+(or with ``processor.several_sensors``), and only within ``sensor_late_bound_s`` of the
+request that could answer it.  When a request arrives that such a reply answers (same ICMP
+identifier and sequence, the reply from the request's destination, captured after the request
+and within the late bound), the two pair up then: the rules that judge the pair
+(``LATE_RULES``: reply_mismatch) run on the reply with its request, and what
+unsolicited_reply counted of the reply is taken back while it is still counting towards a
+finding (its ``unmatched`` list), so while fewer than ``min_replies`` were counted the final
+alerts are the on-time order's.  A finding unsolicited_reply already made stays: at least
+``min_replies`` replies had come unanswered at a sensor that sees the host send.  Pairs made
+late are counted (``EngineStats.late_pairings``).
+
+Not re-judged: icmp_tunnel's share of replies whose data differs from their requests counts a
+reply paired late as unpaired (its packet and byte counts are the same either way).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: where the remembered replies live in the host's scratch (exported with the host)
+SCRATCH = "late_replies"
+#: replies remembered per host while the engine has seen one sensor
+REPLIES = 16
+#: once it has seen several: a sensor a whole capture late may bring many requests
+REPLIES_SEVERAL = 256
+#: the rules run again on a reply once its request is known
+LATE_RULES = frozenset({"reply_mismatch"})
+#: where unsolicited_reply keeps the capture times of its latest unmatched replies
+UNSOLICITED = "unsolicited_reply"
+
+
+def remember(host: Any, record: dict[str, Any], several: bool) -> None:
+    """A reply found no request: remember it, in case its request is processed later."""
+    replies = host.scratch.get(SCRATCH)
+    if replies is None:
+        replies = host.scratch[SCRATCH] = []
+    replies.append(record)
+    limit = REPLIES_SEVERAL if several else REPLIES
+    if len(replies) > limit:
+        del replies[: len(replies) - limit]
+
+
+def answered(host: Any, request: dict[str, Any], late_bound_ns: int) -> list[dict[str, Any]]:
+    """The remembered replies that request answers, taken out of the memory (in the order they
+    were processed); replies the late bound no longer reaches are forgotten on the way."""
+    replies = host.scratch.get(SCRATCH)
+    if not replies:
+        return []
+    ts = request["ts_ns"]
+    icmp_id, seq, responder = request["icmp_id"], request["icmp_seq"], request["dst_ip"]
+    found, kept = [], []
+    for reply in replies:
+        if host.last_ns - reply["ts_ns"] > late_bound_ns:
+            continue  # too old for a request to come for it within the bound
+        if (
+            reply["icmp_id"] == icmp_id
+            and reply["icmp_seq"] == seq
+            and reply["src_ip"] == responder
+            and 0 <= reply["ts_ns"] - ts <= late_bound_ns
+        ):
+            found.append(reply)
+        else:
+            kept.append(reply)
+    if found or len(kept) != len(replies):
+        if kept:
+            host.scratch[SCRATCH] = kept
+        else:
+            del host.scratch[SCRATCH]
+    return found
+
+
+def take_back_unsolicited(host: Any, reply: dict[str, Any]) -> bool:
+    """Take the reply out of unsolicited_reply's unmatched replies, as if it had been paired on
+    time; True when it was counted there."""
+    scratch = host.scratch.get(UNSOLICITED)
+    unmatched = scratch.get("unmatched") if scratch else None
+    if unmatched and reply["ts_ns"] in unmatched:
+        unmatched.remove(reply["ts_ns"])
+        return True
+    return False
