@@ -301,6 +301,8 @@ class Engine:
         self.copy_window_ns = int(processor.copy_window_s * NS_PER_S)
         self.copy_span_ns = max(self.late_bound_ns, self.copy_window_ns)
         self.duplicate_ns = int(processor.duplicate_window_s * NS_PER_S)
+        #: while one sensor is seen, its latest ICMP records (no per-host memory until then)
+        self.recent = dedup.Recent()
         #: the first sensor seen, and whether another has been seen since (then findings are
         #: noted for their packets, to credit copies to their windows: processors/state/dedup.py)
         self._first_sensor: str | None = None
@@ -413,20 +415,28 @@ class Engine:
             self._emit_due(alerts)
         return alerts
 
-    def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | None:
-        """The packet record is another sensor's copy of (credited to it), or None."""
-        if not self._several_sensors and record["sensor_id"] != self._first_sensor:
-            if self._first_sensor is None:
-                self._first_sensor = record["sensor_id"]
-            else:
-                self._several_sensors = True
+    def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | dict | None:
+        """The packet record is another sensor's copy of (credited to it) or its own sensor's
+        second capture of, or None."""
+        if not self._several_sensors:
+            sensor = record["sensor_id"]
+            if sensor == self._first_sensor or self._first_sensor is None:
+                # one sensor so far: the engine-wide ring, an append (dedup.Recent)
+                self._first_sensor = sensor
+                earlier = self.recent.add(record, self.duplicate_ns)
+                if earlier is not None:
+                    self.stats.same_sensor_duplicates[sensor] += 1
+                return earlier
+            self._several_sensors = True
+            self.recent.hand_over(self.hosts, self.copy_span_ns)
         entry = dedup.copy_of(host, record, self.copy_window_ns,
                               self.copy_span_ns if self._several_sensors else 0,
                               self.duplicate_ns)
         if entry is None:
             # only a record behind its host's time can be a copy the memory no longer reaches
             ts = record["ts_ns"]
-            if ts < host.last_ns and dedup.older_than_memory(host, ts):
+            if ts < host.last_ns and (ts <= self.recent.forgotten_ns
+                                      or dedup.older_than_memory(host, ts)):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1
             return None
         if entry[dedup.SENSOR] == record["sensor_id"]:  # the same capture twice

@@ -25,6 +25,7 @@ import schemas
 from oddping.config import Settings
 from processors import Engine
 from processors.scan import latest_versions
+from processors.state import dedup
 
 ACCESS, EDGE = "access", "edge"
 ODD = "10.20.0.15"
@@ -160,10 +161,13 @@ def test_a_sensor_capturing_a_packet_twice_counts_it_once() -> None:
         packets += [req, reply_to(req, sensor=ACCESS)]
     twice = by_time(packets + [dict(r, ts_ns=r["ts_ns"] + 40_000) for r in packets])
     once, _ = run(packets)
-    alerts, engine = run(twice)
-    assert counts(alerts) == counts(once) and [d["packet_count"] for d in alerts.values()] == [6]
-    assert engine.stats.same_sensor_duplicates == Counter({ACCESS: 12})
-    assert not engine.stats.copies
+    # one sensor seen (the engine-wide ring), and several sensors expected (the host's memory)
+    for settings in (None, Settings(processor={"several_sensors": True})):
+        alerts, engine = run(twice, settings)
+        assert counts(alerts) == counts(once)
+        assert [d["packet_count"] for d in alerts.values()] == [6]
+        assert engine.stats.same_sensor_duplicates == Counter({ACCESS: 12})
+        assert not engine.stats.copies
     slower, engine = run(twice, Settings(processor={"duplicate_window_s": 0.00001}))
     assert [d["packet_count"] for d in slower.values()] == [12]
     assert not engine.stats.same_sensor_duplicates
@@ -175,6 +179,25 @@ def test_a_sensor_capturing_a_packet_twice_counts_it_once() -> None:
     # (the edge sees the replies first: the access layer's two captures of each are copies)
     assert sum(engine.stats.copies.values()) + sum(
         engine.stats.same_sensor_duplicates.values()) == len(twice) + len(edge) - 12
+
+
+def test_a_second_sensor_starting_mid_stream_has_its_copies_recognised() -> None:
+    """Until a second sensor comes the engine remembers nothing per host; when the edge starts
+    20 s in, the packets the access layer gave just before are handed over, so the edge's
+    first copies (2 ms later) are copies, and so is everything after."""
+    access = campus()
+    start = at(20)
+    edge = [r for r in further_out(access) if r["ts_ns"] >= start]
+    assert len(edge) >= 20
+    one, _ = run(access)
+    engine = Engine()
+    for record in access[:len(access) // 2]:
+        engine.process(record)
+    assert all(not host.copies for host in engine.hosts.values())  # no memory per host yet
+    both, engine = run(by_time(access + edge))
+    assert counts(both) == counts(one)
+    assert sum(engine.stats.copies.values()) == len(
+        [r for r in edge if r["kind"] == "icmp"]) and not engine.stats.copies_unrecognised
 
 
 def test_copies_seen_after_a_partition_moved_are_still_copies() -> None:
@@ -418,8 +441,8 @@ def test_reply_only_sensor_sees_no_outbound() -> None:
 def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -> None:
     """A host pinging every second for three minutes (360 packets) and the edge's copies of
     them all after the access layer's: with several_sensors the copy memory spans the late
-    bound; without it the engine, having seen one sensor, remembered the last 16 to 32 packets
-    and counts the rest (copies_unrecognised), never silently."""
+    bound; without it the engine, having seen one sensor, remembered the stream's last
+    dedup.RECENT records and counts the rest (copies_unrecognised), never silently."""
     host = "10.70.0.9"
     access = at_sensor(ping_run(host, "198.51.100.4", 0, 180, payload_class="unknown",
                                 ttl=64, icmp_id=99), ACCESS)
@@ -429,5 +452,8 @@ def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -
     assert counts(expected) == counts(one) and sum(engine.stats.copies.values()) == 360
     assert not engine.stats.copies_unrecognised
     _, engine = run(late)
-    assert engine.stats.copies_unrecognised[EDGE] > 200
+    # having seen one sensor, the engine kept the stream's last RECENT records (no memory per
+    # host): the edge's copies of those are recognised, the older ones counted
+    assert engine.stats.copies[EDGE] == dedup.RECENT
+    assert engine.stats.copies_unrecognised[EDGE] == 360 - dedup.RECENT
     assert sum(engine.stats.copies.values()) + engine.stats.copies_unrecognised[EDGE] == 360

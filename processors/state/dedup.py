@@ -65,6 +65,8 @@ COPY_MEMORY = 2 * GENERATION
 #: Once it has seen several, a generation spans the late bound of capture time (so a sensor
 #: up to sensor_late_bound_s behind still has its copies recognised), at most this many packets.
 SPAN_GENERATION = 512
+#: While the engine has seen one sensor, the stream's latest ICMP records it keeps (Recent).
+RECENT = 256
 #: Other sensors' copies remembered per packet (its evidence).
 COPIES_PER_PACKET = 8
 #: Alert windows one packet's copies are credited to.
@@ -143,6 +145,14 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
                 copies.append((sensor, record["ttl"], ts - entry[TS_NS]))
             return entry
         # another packet under the same key: the newer one is remembered
+    _remember(host, key, record, span_ns, NO_WINDOWS if span_ns else None)
+    return None
+
+
+def _remember(host: HostState, key: tuple, record: dict[str, Any], span_ns: int,
+              slots: int | None) -> None:
+    memory = host.copies
+    ts = record["ts_ns"]
     if memory and (
         len(memory) >= GENERATION
         if not span_ns
@@ -151,9 +161,78 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
     ):  # the older generation is forgotten whole, at no cost per packet
         host.copies_before = memory
         host.copies = memory = {}
-    memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None,
-                   NO_WINDOWS if span_ns else None]
-    return None
+    memory[key] = [ts, record["sensor_id"], record.get("ip_id"), record["ttl"], None, slots]
+
+
+def _same_capture(earlier: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether two records of one IP id are the same sensor's captures of one packet."""
+    return (
+        earlier["ttl"] == record["ttl"]
+        and earlier["icmp_seq"] == record["icmp_seq"]
+        and earlier["src_ip"] == record["src_ip"]
+        and earlier["dst_ip"] == record["dst_ip"]
+        and earlier["icmp_type"] == record["icmp_type"]
+        and earlier["icmp_id"] == record["icmp_id"]
+        and earlier["payload_sha256"] == record["payload_sha256"]
+        and earlier["sensor_id"] == record["sensor_id"]
+    )
+
+
+class Recent:
+    """While the engine has seen one sensor: the stream's latest ICMP records, engine-wide.
+
+    A one-sensor deployment should not pay for a second sensor that may never come, so until
+    one does, nothing is remembered per host: the records themselves (references, no copy) go
+    into one ring of ``RECENT``, an append each.  The same sensor's duplicates are looked for
+    by ICMP sequence and IP id: the latest record with both (a SPAN gives the two captures of a
+    packet microseconds apart; another packet with both the same in between is rare).  When a second sensor's first
+    record comes, the ring is handed over: each record still in it is remembered in its host's
+    copy memory (as copy_of would have), so that sensor's copies of the last RECENT records
+    of the stream are recognised; a copy of an older packet counts again, and is counted
+    (``forgotten_ns``: below the oldest record of a full ring at hand-over).  Not exported: a
+    partition that moves while one sensor is seen starts with an empty ring there.
+    """
+
+    __slots__ = ("records", "by_seq_id", "forgotten_ns")
+
+    def __init__(self) -> None:
+        self.records: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        #: (ICMP sequence, IP id) -> the latest record with them (same-sensor duplicates)
+        self.by_seq_id: dict[tuple, dict[str, Any]] = {}
+        self.forgotten_ns = -1
+
+    def add(self, record: dict[str, Any], duplicate_ns: int) -> dict[str, Any] | None:
+        """The record this one is the same capture of (same sensor, packet, IP id and TTL,
+        within duplicate_ns), or None, and then the record is kept.  The latest record with its
+        ICMP sequence and IP id is looked up (a dict of at most RECENT, emptied when full): one lookup, one store,
+        one append."""
+        key = (record["icmp_seq"], record.get("ip_id"))
+        by_seq_id = self.by_seq_id
+        earlier = by_seq_id.get(key)
+        if (
+            earlier is not None
+            and -duplicate_ns <= record["ts_ns"] - earlier["ts_ns"] <= duplicate_ns
+            and _same_capture(earlier, record)
+        ):
+            return earlier
+        if len(by_seq_id) >= RECENT:
+            by_seq_id.clear()
+        by_seq_id[key] = record
+        self.records.append(record)
+        return None
+
+    def hand_over(self, hosts: dict[str, HostState], span_ns: int) -> None:
+        """A second sensor came: remember the ring's records in their hosts' copy memories
+        (findings were not noted for them: their copies look for them in the evidence)."""
+        records = self.records
+        if len(records) == RECENT:  # older records may have been let go of
+            self.forgotten_ns = records[0]["ts_ns"] - 1
+        for record in records:
+            host = hosts.get(record["initiator_ip"])
+            if host is not None and record["ts_ns"] >= host.first_ns:
+                _remember(host, packet_key(host.ip, record), record, span_ns, None)
+        self.records.clear()
+        self.by_seq_id.clear()
 
 
 def older_than_memory(host: HostState, ts_ns: int) -> bool:
