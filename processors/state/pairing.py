@@ -8,7 +8,8 @@ edge's replies to them.  On time, such a reply pairs with its request (reply_mis
 the data, unsolicited_reply leaves it alone); processed first, it finds no request.
 
 So a reply that finds no request is remembered, per host (``HostState.scratch["late_replies"]``,
-plain JSON, exported with the host): the record itself, the newest ``REPLIES`` while the engine
+plain JSON, exported with the host): the record without its data preview, VLANs and tunnels
+(about 450 bytes as JSON), the newest ``REPLIES`` while the engine
 has seen one sensor (a second may start late), ``REPLIES_SEVERAL`` once it has seen several
 (or with ``processor.several_sensors``), and only within ``sensor_late_bound_s`` of the
 request that could answer it.  When a request arrives that such a reply answers (same ICMP
@@ -37,6 +38,9 @@ REPLIES = 16
 REPLIES_SEVERAL = 256
 #: the rules run again on a reply once its request is known
 LATE_RULES = frozenset({"reply_mismatch"})
+#: what a remembered reply leaves out: no rule judging a pair reads it (the data preview is
+#: kept for a capture the snap length cut)
+_NOT_KEPT = frozenset({"payload_b64", "vlan_ids", "encapsulation", "link", "schema_version"})
 #: where unsolicited_reply keeps the capture times of its latest unmatched replies
 UNSOLICITED = "unsolicited_reply"
 
@@ -46,7 +50,10 @@ def remember(host: Any, record: dict[str, Any], several: bool) -> None:
     replies = host.scratch.get(SCRATCH)
     if replies is None:
         replies = host.scratch[SCRATCH] = []
-    replies.append(record)
+    kept = {name: value for name, value in record.items() if name not in _NOT_KEPT}
+    if record.get("payload_captured_len", -1) != record["payload_len"]:
+        kept["payload_b64"] = record["payload_b64"]  # reply_mismatch compares a cut capture by it
+    replies.append(kept)
     limit = REPLIES_SEVERAL if several else REPLIES
     if len(replies) > limit:
         del replies[: len(replies) - limit]
