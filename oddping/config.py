@@ -148,8 +148,8 @@ class ProcessorSettings(_Section):
         False, description="several sensors see the same hosts: remember each host's packets "
         "across sensor_late_bound_s from the first record, so a sensor that catches up later "
         "has its copies recognised (more memory per host).  Otherwise that starts when the "
-        "worker sees a second sensor, and until then the last 16 to 32 packets per host are "
-        "remembered")
+        "worker sees a second sensor, and until then only the stream's last 256 ICMP records "
+        "are remembered (none per host), handed over to their hosts then")
     clock_offset_warn_s: float = Field(
         0.5, gt=0, description="log a warning when a sensor's clock is this far from the "
         "others' (estimated from the copies they share); past copy_window_s, copies are no "

@@ -25,7 +25,7 @@ import schemas
 from oddping.config import Settings
 from processors import Engine
 from processors.scan import latest_versions
-from processors.state import dedup
+from processors.state import dedup, pairing
 
 ACCESS, EDGE = "access", "edge"
 ODD = "10.20.0.15"
@@ -267,7 +267,8 @@ def test_a_reply_processed_before_its_request_pairs_up_later() -> None:
         assert engine.stats.late_pairings == 6
         # the paired replies left the memory; those answering nothing wait for their requests
         waiting = engine.hosts[host].scratch["late_replies"]
-        assert sorted(r["icmp_id"] for r in waiting) == [4000] * 3 + [4001] * 6
+        icmp_id = pairing.KEPT.index("icmp_id")
+        assert sorted(r[icmp_id] for r in waiting) == [4000] * 3 + [4001] * 6
 
 
 def test_late_pairing_stays_within_the_late_bound() -> None:

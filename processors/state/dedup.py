@@ -24,21 +24,24 @@ finding (rules that report remembered requests, such as multi_destination_sequen
 credited too).
 
 Memory, per host (``HostState.copies`` and ``copies_before``, exported with the host so a
-partition moving to another worker keeps recognising copies): the host's latest ICMP packets in
-two generations (no per-packet eviction).  While the engine has seen one sensor, 16 to 32
-packets; once it has seen several (or from the start with ``processor.several_sensors``), the
-last one to two late bounds of the host's capture time (``sensor_late_bound_s``), at most
-2 × 512 packets.  Key -> ``[ts_ns,
+partition moving to another worker keeps recognising copies): once the engine has seen several
+sensors (or from the start with ``processor.several_sensors``), the host's packets of the last
+one to two late bounds of its capture time (``sensor_late_bound_s``), in two generations (the
+older dropped whole, no per-packet eviction), at most 2 × 512 packets.  Key -> ``[ts_ns,
 sensor, ip_id, ttl, copies, slots]`` (copies: ``(sensor, ttl, delay_ns)``, at most
 ``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
-``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``), about 300 bytes a packet.  A copy older than the memory reaches is not
-recognised and counts as a packet again (``EngineStats.copies_unrecognised`` counts the records
-older than the memory reaches, by sensor).
+``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``), about 300 bytes a packet.
+A copy older than the memory reaches is not recognised and counts as a packet again
+(``EngineStats.copies_unrecognised`` counts the records older than the memory reaches, by
+sensor).
 
-Cost with one sensor: every ICMP record is remembered (a tuple and a dict insert), since a
-second sensor may start late; findings are noted for their packets (the windows they went to)
-only once the engine has seen a second sensor, and a copy of a packet remembered before that
-finds its windows by their evidence instead.
+Cost with one sensor: nothing per host.  Until a second sensor's first record, the engine keeps
+the stream's last ``RECENT`` ICMP records in one ring (``Recent``: references, an append and a
+dict lookup per record, which also finds the same sensor's duplicates) and hands them over to
+their hosts' memories when that record comes, so a second sensor starting mid-stream has its
+copies recognised from its first record; findings are noted for their packets (the windows
+they went to) only from then on, and a copy of a packet remembered before that finds its
+windows by their evidence instead.
 
 Clock offsets (``SensorClocks``, per engine): every recognised copy is a sample of how far
 apart two sensors' clocks are (plus the path delay, which requests and replies cancel out).
@@ -58,8 +61,8 @@ _ROW_TS = EVIDENCE_FIELDS.index("ts_ns")
 _ROW_SENSOR = EVIDENCE_FIELDS.index("sensor_id")
 
 #: ICMP packets remembered per host for recognising their copies, in two generations (the
-#: older is dropped whole when the newer is full).  While the engine has seen one sensor, a
-#: generation is GENERATION packets: 16 to 32 remembered, in case a second sensor starts.
+#: older is dropped whole when the newer is full).  A generation of GENERATION packets is what
+#: copy_of keeps with span_ns 0 (the engine keeps its one-sensor memory in Recent instead).
 GENERATION = 16
 COPY_MEMORY = 2 * GENERATION
 #: Once it has seen several, a generation spans the late bound of capture time (so a sensor

@@ -8,8 +8,8 @@ edge's replies to them.  On time, such a reply pairs with its request (reply_mis
 the data, unsolicited_reply leaves it alone); processed first, it finds no request.
 
 So a reply that finds no request is remembered, per host (``HostState.scratch["late_replies"]``,
-plain JSON, exported with the host): the record without its data preview, VLANs and tunnels
-(about 450 bytes as JSON), the newest ``REPLIES`` while the engine
+plain JSON, exported with the host): the fields the rules judging a pair and the alert window
+read, as a list (``KEPT``, about 230 bytes as JSON), the newest ``REPLIES`` while the engine
 has seen one sensor (a second may start late), ``REPLIES_SEVERAL`` once it has seen several
 (or with ``processor.several_sensors``), and only within ``sensor_late_bound_s`` of the
 request that could answer it.  When a request arrives that such a reply answers (same ICMP
@@ -35,12 +35,19 @@ SCRATCH = "late_replies"
 #: replies remembered per host while the engine has seen one sensor
 REPLIES = 16
 #: once it has seen several: a sensor a whole capture late may bring many requests
-REPLIES_SEVERAL = 256
+REPLIES_SEVERAL = 64
 #: the rules run again on a reply once its request is known
 LATE_RULES = frozenset({"reply_mismatch"})
-#: what a remembered reply leaves out: no rule judging a pair reads it (the data preview is
-#: kept for a capture the snap length cut)
-_NOT_KEPT = frozenset({"payload_b64", "vlan_ids", "encapsulation", "link", "schema_version"})
+#: what a remembered reply keeps, as a JSON list in this order (then its data preview when
+#: the snap length cut the capture): what the rules judging a pair, the alert window and its
+#: evidence read
+KEPT = (
+    "ts_ns", "frame", "sensor_id", "src_ip", "dst_ip", "initiator_ip", "ip_version",
+    "icmp_type", "icmp_code", "icmp_id", "icmp_seq", "ttl", "ip_total_len", "payload_len",
+    "payload_captured_len", "payload_class", "payload_sha256", "icmp_checksum_ok",
+    "community_id",
+)
+_TS, _SRC, _ID, _SEQ = (KEPT.index(n) for n in ("ts_ns", "src_ip", "icmp_id", "icmp_seq"))
 #: where unsolicited_reply keeps the capture times of its latest unmatched replies
 UNSOLICITED = "unsolicited_reply"
 
@@ -50,42 +57,50 @@ def remember(host: Any, record: dict[str, Any], several: bool) -> None:
     replies = host.scratch.get(SCRATCH)
     if replies is None:
         replies = host.scratch[SCRATCH] = []
-    kept = {name: value for name, value in record.items() if name not in _NOT_KEPT}
+    row = [record.get(name) for name in KEPT]
     if record.get("payload_captured_len", -1) != record["payload_len"]:
-        kept["payload_b64"] = record["payload_b64"]  # reply_mismatch compares a cut capture by it
-    replies.append(kept)
+        row.append(record["payload_b64"])  # reply_mismatch compares a cut capture by it
+    replies.append(row)
     limit = REPLIES_SEVERAL if several else REPLIES
     if len(replies) > limit:
         del replies[: len(replies) - limit]
 
 
 def answered(host: Any, request: dict[str, Any], late_bound_ns: int) -> list[dict[str, Any]]:
-    """The remembered replies that request answers, taken out of the memory (in the order they
-    were processed); replies the late bound no longer reaches are forgotten on the way."""
+    """The remembered replies that request answers, as records, taken out of the memory (in the
+    order they were processed); replies the late bound no longer reaches are forgotten on the
+    way."""
     replies = host.scratch.get(SCRATCH)
     if not replies:
         return []
     ts = request["ts_ns"]
     icmp_id, seq, responder = request["icmp_id"], request["icmp_seq"], request["dst_ip"]
     found, kept = [], []
-    for reply in replies:
-        if host.last_ns - reply["ts_ns"] > late_bound_ns:
+    for row in replies:
+        if host.last_ns - row[_TS] > late_bound_ns:
             continue  # too old for a request to come for it within the bound
         if (
-            reply["icmp_id"] == icmp_id
-            and reply["icmp_seq"] == seq
-            and reply["src_ip"] == responder
-            and 0 <= reply["ts_ns"] - ts <= late_bound_ns
+            row[_ID] == icmp_id
+            and row[_SEQ] == seq
+            and row[_SRC] == responder
+            and 0 <= row[_TS] - ts <= late_bound_ns
         ):
-            found.append(reply)
+            found.append(_record(row))
         else:
-            kept.append(reply)
+            kept.append(row)
     if found or len(kept) != len(replies):
         if kept:
             host.scratch[SCRATCH] = kept
         else:
             del host.scratch[SCRATCH]
     return found
+
+
+def _record(row: list[Any]) -> dict[str, Any]:
+    record = dict(zip(KEPT, row))
+    record["kind"] = "icmp"
+    record["payload_b64"] = row[len(KEPT)] if len(row) > len(KEPT) else ""
+    return record
 
 
 def take_back_unsolicited(host: Any, reply: dict[str, Any]) -> bool:
