@@ -422,7 +422,8 @@ class Engine:
             sensor = record["sensor_id"]
             if sensor == self._first_sensor or self._first_sensor is None:
                 # one sensor so far: the engine-wide ring, an append (dedup.Recent)
-                self._first_sensor = sensor
+                if self._first_sensor is None:
+                    self._first_sensor = sensor
                 earlier = self.recent.add(record, self.duplicate_ns)
                 if earlier is not None:
                     self.stats.same_sensor_duplicates[sensor] += 1

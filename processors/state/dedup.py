@@ -37,7 +37,7 @@ sensor).
 
 Cost with one sensor: nothing per host.  Until a second sensor's first record, the engine keeps
 the stream's last ``RECENT`` ICMP records in one ring (``Recent``: references, an append and a
-dict lookup per record, which also finds the same sensor's duplicates) and hands them over to
+look at the latest record, which finds the same sensor's duplicates) and hands them over to
 their hosts' memories when that record comes, so a second sensor starting mid-stream has its
 copies recognised from its first record; findings are noted for their packets (the windows
 they went to) only from then on, and a copy of a packet remembered before that finds its
@@ -70,6 +70,8 @@ COPY_MEMORY = 2 * GENERATION
 SPAN_GENERATION = 512
 #: While the engine has seen one sensor, the stream's latest ICMP records it keeps (Recent).
 RECENT = 256
+#: Records back a same-sensor duplicate is looked for among (Recent.add).
+DUPLICATE_LOOKBACK = 8
 #: Other sensors' copies remembered per packet (its evidence).
 COPIES_PER_PACKET = 8
 #: Alert windows one packet's copies are credited to.
@@ -181,47 +183,52 @@ def _same_capture(earlier: dict[str, Any], record: dict[str, Any]) -> bool:
     )
 
 
+def _same_capture_among(records: deque, record: dict[str, Any], duplicate_ns: int) -> dict | None:
+    """The same sensor's capture of record's packet among the latest DUPLICATE_LOOKBACK
+    records within duplicate_ns, or None."""
+    ts, ip_id, seq = record["ts_ns"], record.get("ip_id"), record["icmp_seq"]
+    for back in range(1, min(DUPLICATE_LOOKBACK, len(records)) + 1):
+        earlier = records[-back]
+        gap = ts - earlier["ts_ns"]
+        if gap > duplicate_ns:
+            break
+        if (gap >= -duplicate_ns and earlier["icmp_seq"] == seq
+                and earlier.get("ip_id") == ip_id and _same_capture(earlier, record)):
+            return earlier
+    return None
+
+
 class Recent:
     """While the engine has seen one sensor: the stream's latest ICMP records, engine-wide.
 
     A one-sensor deployment should not pay for a second sensor that may never come, so until
     one does, nothing is remembered per host: the records themselves (references, no copy) go
     into one ring of ``RECENT``, an append each.  The same sensor's duplicates are looked for
-    by ICMP sequence and IP id: the latest record with both (a SPAN gives the two captures of a
-    packet microseconds apart; another packet with both the same in between is rare).  When a second sensor's first
-    record comes, the ring is handed over: each record still in it is remembered in its host's
+    among the last ``DUPLICATE_LOOKBACK`` records within ``duplicate_window_s`` (a SPAN gives
+    the two captures of a packet microseconds apart, with at most a few records between), only
+    when the latest record is that close.  When a second sensor's first record comes, the ring is handed over: each record still in it is remembered in its host's
     copy memory (as copy_of would have), so that sensor's copies of the last RECENT records
     of the stream are recognised; a copy of an older packet counts again, and is counted
     (``forgotten_ns``: below the oldest record of a full ring at hand-over).  Not exported: a
     partition that moves while one sensor is seen starts with an empty ring there.
     """
 
-    __slots__ = ("records", "by_seq_id", "forgotten_ns")
+    __slots__ = ("records", "forgotten_ns")
 
     def __init__(self) -> None:
         self.records: deque[dict[str, Any]] = deque(maxlen=RECENT)
-        #: (ICMP sequence, IP id) -> the latest record with them (same-sensor duplicates)
-        self.by_seq_id: dict[tuple, dict[str, Any]] = {}
         self.forgotten_ns = -1
 
     def add(self, record: dict[str, Any], duplicate_ns: int) -> dict[str, Any] | None:
         """The record this one is the same capture of (same sensor, packet, IP id and TTL,
-        within duplicate_ns), or None, and then the record is kept.  The latest record with its
-        ICMP sequence and IP id is looked up (a dict of at most RECENT, emptied when full): one lookup, one store,
-        one append."""
-        key = (record["icmp_seq"], record.get("ip_id"))
-        by_seq_id = self.by_seq_id
-        earlier = by_seq_id.get(key)
-        if (
-            earlier is not None
-            and -duplicate_ns <= record["ts_ns"] - earlier["ts_ns"] <= duplicate_ns
-            and _same_capture(earlier, record)
-        ):
-            return earlier
-        if len(by_seq_id) >= RECENT:
-            by_seq_id.clear()
-        by_seq_id[key] = record
-        self.records.append(record)
+        within duplicate_ns), or None, and then the record is kept.  Usually the latest
+        record is further back than duplicate_ns: one look and one append."""
+        records = self.records
+        if records and record["ts_ns"] - records[-1]["ts_ns"] <= duplicate_ns:
+            earlier = _same_capture_among(records, record, duplicate_ns)
+            if earlier is not None:
+                return earlier
+        records.append(record)
         return None
 
     def hand_over(self, hosts: dict[str, HostState], span_ns: int) -> None:
@@ -235,7 +242,6 @@ class Recent:
             if host is not None and record["ts_ns"] >= host.first_ns:
                 _remember(host, packet_key(host.ip, record), record, span_ns, None)
         self.records.clear()
-        self.by_seq_id.clear()
 
 
 def older_than_memory(host: HostState, ts_ns: int) -> bool:
