@@ -140,12 +140,17 @@ class ProcessorSettings(_Section):
         2.0, gt=0, description="capture-time distance within which another sensor's record "
         "of the same packet (addresses, IP id, ICMP id and sequence, payload) is a copy of it, "
         "counted once")
+    duplicate_window_s: float = Field(
+        0.001, ge=0, description="capture-time distance within which one sensor's second "
+        "record of the same packet (addresses, IP id, TTL, ICMP id and sequence, payload) is "
+        "the same capture twice (a SPAN of both directions, two mirrored ports into one "
+        "sensor), counted once (same_sensor_duplicates); 0 turns it off")
     several_sensors: bool = Field(
         False, description="several sensors see the same hosts: remember each host's packets "
         "across sensor_late_bound_s from the first record, so a sensor that catches up later "
         "has its copies recognised (more memory per host).  Otherwise that starts when the "
-        "worker sees a second sensor, and until then the last 16 to 32 packets per host are "
-        "remembered")
+        "worker sees a second sensor, and until then only the stream's last 256 ICMP records "
+        "are remembered (none per host), handed over to their hosts then")
     clock_offset_warn_s: float = Field(
         0.5, gt=0, description="log a warning when a sensor's clock is this far from the "
         "others' (estimated from the copies they share); past copy_window_s, copies are no "

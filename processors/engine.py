@@ -62,6 +62,7 @@ from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.ruleskit.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
+from processors.state import pairing
 from processors.state.admission import Admission
 from processors.suppress import Suppressions
 
@@ -197,6 +198,11 @@ class EngineStats:
     copies: Counter = field(default_factory=Counter)
     #: copies older than their host's full copy memory: possibly counted again, by sensor
     copies_unrecognised: Counter = field(default_factory=Counter)
+    #: a sensor's second capture of one packet (same TTL and IP id within duplicate_window_s:
+    #: a SPAN of both directions), counted once, by sensor
+    same_sensor_duplicates: Counter = field(default_factory=Counter)
+    #: replies paired with a request processed after them (another sensor's, late)
+    late_pairings: int = 0
     #: records more than sensor_late_bound_s behind their host's newest record, by sensor
     #: (processed all the same; their findings may come after their windows closed)
     late_records: Counter = field(default_factory=Counter)
@@ -294,6 +300,9 @@ class Engine:
         self.late_bound_ns = int(processor.sensor_late_bound_s * NS_PER_S)
         self.copy_window_ns = int(processor.copy_window_s * NS_PER_S)
         self.copy_span_ns = max(self.late_bound_ns, self.copy_window_ns)
+        self.duplicate_ns = int(processor.duplicate_window_s * NS_PER_S)
+        #: while one sensor is seen, its latest ICMP records (no per-host memory until then)
+        self.recent = dedup.Recent()
         #: the first sensor seen, and whether another has been seen since (then findings are
         #: noted for their packets, to credit copies to their windows: processors/state/dedup.py)
         self._first_sensor: str | None = None
@@ -372,6 +381,12 @@ class Engine:
                 if folding and self.floods.fold(finding):
                     continue
                 self._add(host, finding)
+        if copy is None and event in _ECHO:  # a request and its reply, in either order
+            if event == events.ECHO_REPLY:
+                if context is None:
+                    pairing.remember(host, record, self._several_sensors)
+            elif pairing.SCRATCH in host.scratch:
+                self._pair_late(host, record)
         if context is True and event in ANNOUNCES_HOP_DISTANCE:
             for handler in self.handlers[events.HOP_DISTANCE_LEARNED]:
                 for finding in handler(host, record, None):
@@ -400,21 +415,34 @@ class Engine:
             self._emit_due(alerts)
         return alerts
 
-    def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | None:
-        """The packet record is another sensor's copy of (credited to it), or None."""
-        if not self._several_sensors and record["sensor_id"] != self._first_sensor:
-            if self._first_sensor is None:
-                self._first_sensor = record["sensor_id"]
-            else:
-                self._several_sensors = True
+    def _copy_of(self, host: HostState, record: dict[str, Any]) -> list | dict | None:
+        """The packet record is another sensor's copy of (credited to it) or its own sensor's
+        second capture of, or None."""
+        if not self._several_sensors:
+            sensor = record["sensor_id"]
+            if sensor == self._first_sensor or self._first_sensor is None:
+                # one sensor so far: the engine-wide ring, an append (dedup.Recent)
+                if self._first_sensor is None:
+                    self._first_sensor = sensor
+                earlier = self.recent.add(record, self.duplicate_ns)
+                if earlier is not None:
+                    self.stats.same_sensor_duplicates[sensor] += 1
+                return earlier
+            self._several_sensors = True
+            self.recent.hand_over(self.hosts, self.copy_span_ns)
         entry = dedup.copy_of(host, record, self.copy_window_ns,
-                              self.copy_span_ns if self._several_sensors else 0)
+                              self.copy_span_ns if self._several_sensors else 0,
+                              self.duplicate_ns)
         if entry is None:
             # only a record behind its host's time can be a copy the memory no longer reaches
             ts = record["ts_ns"]
-            if ts < host.last_ns and dedup.older_than_memory(host, ts):
+            if ts < host.last_ns and (ts <= self.recent.forgotten_ns
+                                      or dedup.older_than_memory(host, ts)):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1
             return None
+        if entry[dedup.SENSOR] == record["sensor_id"]:  # the same capture twice
+            self.stats.same_sensor_duplicates[record["sensor_id"]] += 1
+            return entry
         sensor, _, delay = entry[dedup.COPIES][-1] if entry[dedup.COPIES] else (None, 0, 0)
         self.stats.copies[record["sensor_id"]] += 1
         if sensor == record["sensor_id"]:  # not past COPIES_PER_PACKET: credit it
@@ -423,6 +451,23 @@ class Engine:
         if record["src_ip"] == host.ip:  # this sensor sees the host's own outbound traffic
             host.saw_outbound(record["sensor_id"], record["ts_ns"])
         return entry
+
+    def _pair_late(self, host: HostState, request: dict[str, Any]) -> None:
+        """Replies processed before this request (another sensor's, late) pair with it now:
+        the rules that judge the pair run on them (processors/state/pairing.py)."""
+        for reply in pairing.answered(host, request, self.late_bound_ns):
+            seen = host.find_request(reply["icmp_id"], reply["icmp_seq"], reply["src_ip"])
+            if seen is None:
+                continue
+            self.stats.late_pairings += 1
+            pairing.take_back_unsolicited(host, reply)
+            vantage.use_sensor(host, reply)
+            for detector, handler in self._subscribed[events.ECHO_REPLY]:
+                if detector.rule_id in pairing.LATE_RULES and detector.fires_on(
+                        reply["payload_class"]):
+                    for finding in handler(host, reply, seen):
+                        self._add(host, finding)
+        vantage.use_sensor(host, request)
 
     def _route(self, record: Any) -> tuple[str, tuple[Handler, ...]] | None:
         """The record's event and the handlers to call for it, or None (counted) when the
@@ -721,6 +766,11 @@ class Engine:
         if host_ip not in self.hosts and len(self.hosts) >= self.max_hosts:
             self._evict(alerts)
         self.hosts[host_ip] = restored
+        if restored.copies and not self._several_sensors:
+            # packets remembered per host: the state was saved where several sensors were seen
+            # (processors/state/dedup.py), so their copies must keep being recognised here
+            self._several_sensors = True
+            self.recent.hand_over(self.hosts, self.copy_span_ns)
         self.admission.restored(host_ip, restored.first_ns, restored.last_ns)
         self.stats.hosts_tracked = len(self.hosts)
         self._least_last_ns = min(self._least_last_ns, restored.last_ns)

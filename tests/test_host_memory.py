@@ -6,6 +6,7 @@ from __future__ import annotations
 import orjson
 
 from processors.engine import Engine
+from processors.state import dedup
 from processors.state.host import EMPTY
 from tests.recordkit import at, request
 
@@ -22,13 +23,13 @@ def test_a_one_packet_host_makes_only_the_containers_it_writes() -> None:
     engine = Engine()
     engine.process(request(HOST, DST, at(0), payload_class="windows", ttl=126))
     host = engine.hosts[HOST]
-    for unused in (host.traceroute_ids, host.copies_before, host.windows, host.profiles):
+    # one sensor seen: no copy memory per host either (processors/state/dedup.py, Recent)
+    for unused in (host.traceroute_ids, host.copies, host.copies_before, host.windows,
+                   host.profiles):
         assert unused is EMPTY
     assert host.closed_slots == ()
-    assert host.requests is not EMPTY and host.copies is not EMPTY
+    assert host.requests is not EMPTY
     assert host.scratch["ping_sweep"] == (DST, at(0))  # one destination: no tables
-    [entry] = host.copies.values()
-    assert type(entry) is tuple and len(entry) == 4  # one sensor, no copies: the short form
 
 
 def test_a_second_destination_starts_ping_sweeps_tables() -> None:
@@ -42,11 +43,21 @@ def test_a_second_destination_starts_ping_sweeps_tables() -> None:
     }
 
 
+def _saved_with_packet(packet: dict, entry_tail: list) -> dict:
+    """The host's exported state after packet, its copy memory holding that packet as a state
+    saved by an engine that remembered packets per host with one sensor did."""
+    engine = Engine()
+    engine.process(packet)
+    state = orjson.loads(orjson.dumps(engine.state_for(HOST)))
+    key = list(dedup.packet_key(HOST, packet))
+    state["copies"] = [[key, [packet["ts_ns"], packet["sensor_id"], packet.get("ip_id"),
+                              packet["ttl"], *entry_tail]]]
+    return state
+
+
 def test_the_short_forms_survive_export_and_recognise_copies_after_loading() -> None:
-    first = Engine()
     packet = request(HOST, DST, at(0), payload_class="windows", ttl=126)
-    first.process(packet)
-    saved = orjson.loads(orjson.dumps(first.state_for(HOST)))
+    saved = _saved_with_packet(packet, [])  # the 4-field short form
     second = Engine()
     second.load_state(HOST, saved)
     assert second.state_for(HOST) == saved
@@ -55,12 +66,9 @@ def test_the_short_forms_survive_export_and_recognise_copies_after_loading() -> 
 
 
 def test_a_state_saved_in_the_earlier_layout_loads_and_behaves_the_same() -> None:
-    engine = Engine()
     packet = request(HOST, DST, at(0), payload_class="windows", ttl=126)
-    engine.process(packet)
-    state = orjson.loads(orjson.dumps(engine.state_for(HOST)))
     # the layout before: 6-field packets, ping_sweep's two tables, empty containers as such
-    state["copies"] = [[key, [*entry, None, None]] for key, entry in state["copies"]]
+    state = _saved_with_packet(packet, [None, None])
     state["scratch"]["ping_sweep"] = {"recent": {DST: at(0)}, "long": {DST: at(0) // 10**9}}
     state["vantage"] = state["vantage"] or {}
     older = Engine()

@@ -3,6 +3,7 @@ one address, other sensors' copies of a packet counted once, sensor clock offset
 
 from __future__ import annotations
 
+import random
 from collections import Counter
 
 import pytest
@@ -24,6 +25,7 @@ import schemas
 from oddping.config import Settings
 from processors import Engine
 from processors.scan import latest_versions
+from processors.state import dedup, pairing
 
 ACCESS, EDGE = "access", "edge"
 ODD = "10.20.0.15"
@@ -138,10 +140,64 @@ def test_copies_either_side_of_a_window_boundary_are_one_packet() -> None:
 
 
 def test_one_sensor_never_merges_its_own_packets() -> None:
+    """A ping re-sent with the same sequence is a new packet (a new IP id, later), and so is
+    the same request from another client behind a NAT (another IP id) a moment later."""
     record = request("10.60.0.1", "198.51.100.7", at(0), payload_class="unknown", sensor=ACCESS)
-    alerts, engine = run([record, dict(record, ts_ns=at(0.001))])
-    assert [d["packet_count"] for d in alerts.values()] == [2]
-    assert not engine.stats.copies
+    resent = dict(record, ts_ns=at(1), ip_id=record["ip_id"] + 1)
+    alerts, engine = run([record, dict(record, ts_ns=at(0.0002), ip_id=77), resent])
+    assert [d["packet_count"] for d in alerts.values()] == [3]
+    assert not engine.stats.copies and not engine.stats.same_sensor_duplicates
+
+
+def test_a_sensor_capturing_a_packet_twice_counts_it_once() -> None:
+    """A SPAN of both directions (or two mirrored ports into one sensor) gives every packet
+    twice, microseconds apart, with the same TTL and IP id: one packet, counted per sensor.
+    The same packet a moment past duplicate_window_s is a packet of its own."""
+    host = "10.60.0.2"
+    packets = []
+    for n in range(6):
+        req = dict(request(host, "198.51.100.8", at(n), icmp_id=5, seq=n,
+                           payload_class="unknown", sensor=ACCESS), ip_id=100 + n)
+        packets += [req, reply_to(req, sensor=ACCESS)]
+    twice = by_time(packets + [dict(r, ts_ns=r["ts_ns"] + 40_000) for r in packets])
+    once, _ = run(packets)
+    # one sensor seen (the engine-wide ring), and several sensors expected (the host's memory)
+    for settings in (None, Settings(processor={"several_sensors": True})):
+        alerts, engine = run(twice, settings)
+        assert counts(alerts) == counts(once)
+        assert [d["packet_count"] for d in alerts.values()] == [6]
+        assert engine.stats.same_sensor_duplicates == Counter({ACCESS: 12})
+        assert not engine.stats.copies
+    slower, engine = run(twice, Settings(processor={"duplicate_window_s": 0.00001}))
+    assert [d["packet_count"] for d in slower.values()] == [12]
+    assert not engine.stats.same_sensor_duplicates
+    # the same packet twice at one sensor and once at another: one packet, two sensors
+    edge = further_out(packets)
+    alerts, engine = run(by_time(twice + edge))
+    assert counts(alerts) == counts(once)
+    assert [sorted(d["sensor_ids"]) for d in alerts.values()] == [[ACCESS, EDGE]]
+    # (the edge sees the replies first: the access layer's two captures of each are copies)
+    assert sum(engine.stats.copies.values()) + sum(
+        engine.stats.same_sensor_duplicates.values()) == len(twice) + len(edge) - 12
+
+
+def test_a_second_sensor_starting_mid_stream_has_its_copies_recognised() -> None:
+    """Until a second sensor comes the engine remembers nothing per host; when the edge starts
+    20 s in, the packets the access layer gave just before are handed over, so the edge's
+    first copies (2 ms later) are copies, and so is everything after."""
+    access = campus()
+    start = at(20)
+    edge = [r for r in further_out(access) if r["ts_ns"] >= start]
+    assert len(edge) >= 20
+    one, _ = run(access)
+    engine = Engine()
+    for record in access[:len(access) // 2]:
+        engine.process(record)
+    assert all(not host.copies for host in engine.hosts.values())  # no memory per host yet
+    both, engine = run(by_time(access + edge))
+    assert counts(both) == counts(one)
+    assert sum(engine.stats.copies.values()) == len(
+        [r for r in edge if r["kind"] == "icmp"]) and not engine.stats.copies_unrecognised
 
 
 def test_copies_seen_after_a_partition_moved_are_still_copies() -> None:
@@ -180,6 +236,56 @@ def test_request_and_reply_at_different_sensors_pair_up() -> None:
     alerts, _ = run(by_time(odd))
     (doc,) = [d for d in alerts.values() if d["rule_id"] == "reply_mismatch"]
     assert doc["packet_count"] == 12 and doc["sensor_ids"] == [EDGE]
+
+
+def test_a_reply_processed_before_its_request_pairs_up_later() -> None:
+    """The edge sees only the replies to the host's pings (and the host's SYNs), the access
+    layer the requests; the edge publishes its whole capture first.  The replies, processed
+    before their requests, pair up when the requests come: reply_mismatch compares them, and
+    unsolicited_reply takes back what it counted, so three replies that answer nothing and six
+    more later stay below its ten, as on time."""
+    host, peer = "10.50.0.9", "203.0.113.99"
+    syn = syns(host, "203.0.113.1", at(0), ttl=127, sensor=ACCESS)
+    requests = [request(host, peer, at(1 + n * 0.5), icmp_id=3000, seq=n, ttl=127,
+                        payload_class="unknown", sensor=ACCESS) for n in range(6)]
+    rng = random.Random(13)
+    replies = [reply_to(r, sensor=EDGE, data=random_data(rng, 60, 60), payload_class="unknown")
+               for r in requests]
+    lone = [reply(peer, host, at(5 + n * 0.1), icmp_id=4000, seq=n, payload_class="unknown",
+                  sensor=EDGE) for n in range(3)]
+    later = [reply(peer, host, at(20 + n), icmp_id=4001, seq=n, payload_class="unknown",
+                   sensor=EDGE) for n in range(6)]
+    edge = by_time(at_sensor(syn, EDGE) + replies + lone)
+    access = by_time(syn + requests)
+    for settings in (None, Settings(processor={"several_sensors": True})):
+        on_time, _ = run(by_time(edge + access) + later, settings)
+        late, engine = run(edge + access + later, settings)
+        assert counts(late) == counts(on_time)
+        assert "unsolicited_reply" not in {d["rule_id"] for d in late.values()}
+        (doc,) = [d for d in late.values() if d["rule_id"] == "reply_mismatch"]
+        assert doc["packet_count"] == 6 and doc["sensor_ids"] == [EDGE]
+        assert engine.stats.late_pairings == 6
+        # the paired replies left the memory; those answering nothing wait for their requests
+        waiting = engine.hosts[host].scratch["late_replies"]
+        icmp_id = pairing.KEPT.index("icmp_id")
+        assert sorted(r[icmp_id] for r in waiting) == [4000] * 3 + [4001] * 6
+
+
+def test_late_pairing_stays_within_the_late_bound() -> None:
+    """A request processed after a reply captured more than sensor_late_bound_s after it
+    does not pair with it (nor with a reply captured before it)."""
+    host, peer = "10.50.0.9", "203.0.113.99"
+    req = request(host, peer, at(0), icmp_id=9, seq=1, payload_class="unknown", sensor=ACCESS)
+    rng = random.Random(14)
+    odd = reply_to(req, delay_s=90, sensor=EDGE, data=random_data(rng, 60, 60),
+                   payload_class="unknown")
+    early = dict(reply_to(req, sensor=EDGE, data=random_data(rng, 60, 60),
+                          payload_class="unknown"), ts_ns=req["ts_ns"] - MS)
+    alerts, engine = run([early, odd, req], Settings(processor={"sensor_late_bound_s": 60}))
+    assert "reply_mismatch" not in {d["rule_id"] for d in alerts.values()}
+    assert engine.stats.late_pairings == 0
+    alerts, engine = run([early, odd, req])  # 300 s: the 90 s late reply pairs
+    assert engine.stats.late_pairings == 1
 
 
 # -- TTL profiles per (host, sensor) --------------------------------------------------------------
@@ -336,8 +442,8 @@ def test_reply_only_sensor_sees_no_outbound() -> None:
 def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -> None:
     """A host pinging every second for three minutes (360 packets) and the edge's copies of
     them all after the access layer's: with several_sensors the copy memory spans the late
-    bound; without it the engine, having seen one sensor, remembered the last 16 to 32 packets
-    and counts the rest (copies_unrecognised), never silently."""
+    bound; without it the engine, having seen one sensor, remembered the stream's last
+    dedup.RECENT records and counts the rest (copies_unrecognised), never silently."""
     host = "10.70.0.9"
     access = at_sensor(ping_run(host, "198.51.100.4", 0, 180, payload_class="unknown",
                                 ttl=64, icmp_id=99), ACCESS)
@@ -347,5 +453,8 @@ def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -
     assert counts(expected) == counts(one) and sum(engine.stats.copies.values()) == 360
     assert not engine.stats.copies_unrecognised
     _, engine = run(late)
-    assert engine.stats.copies_unrecognised[EDGE] > 200
+    # having seen one sensor, the engine kept the stream's last RECENT records (no memory per
+    # host): the edge's copies of those are recognised, the older ones counted
+    assert engine.stats.copies[EDGE] == dedup.RECENT
+    assert engine.stats.copies_unrecognised[EDGE] == 360 - dedup.RECENT
     assert sum(engine.stats.copies.values()) + engine.stats.copies_unrecognised[EDGE] == 360

@@ -132,3 +132,57 @@ def _clock_offsets(port: int) -> dict[str, float]:
     prefix = 'oddping_sensor_clock_offset_seconds{sensor="'
     return {line[len(prefix):].split('"')[0]: float(line.split()[-1])
             for line in lines if line.startswith(prefix)}
+
+
+# -- a reply-only sensor publishing first --------------------------------------------------------
+
+CHANNEL_HOST, CHANNEL_PEER = "10.20.0.50", "198.51.100.66"
+
+
+@pytest.fixture(scope="module")
+def split_exchange(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    """An icmpsh-like exchange seen in halves: the access layer captures the host's requests,
+    an upstream tap only the replies to them (asymmetric routing), whose data differs from the
+    requests'."""
+    from samples import craft as c
+    from samples.generate import T0
+    from samples.vantage import ACCESS_MAC, CORE_MAC
+
+    requests, replies = [], []
+    for n in range(6):
+        t = T0 + n * 1_000_000_000
+        req = c.echo_request(CHANNEL_HOST, CHANNEL_PEER, 77, n + 1,
+                             b"C:\\Users\\bob> dir output %d" % n, ttl=126, ip_id=300 + n)
+        requests.append(c.Frame(c.ethernet(req, src=ACCESS_MAC, dst=CORE_MAC), t))
+        back = c.reply_to(req, ttl=52, ip_id=700 + n, payload=b"whoami /all; net user %d" % n)
+        replies.append(c.Frame(c.ethernet(back, src=CORE_MAC, dst=ACCESS_MAC), t + 30_000_000))
+    directory = tmp_path_factory.mktemp("split")
+    paths = {"access": directory / "requests.pcap", "upstream": directory / "replies.pcap"}
+    c.write_pcap(paths["access"], requests)
+    c.write_pcap(paths["upstream"], replies)
+    return {sensor: str(path) for sensor, path in paths.items()}
+
+
+def test_a_reply_only_sensor_publishing_first_pairs_with_the_requests_later(
+        split_exchange: dict[str, str]) -> None:
+    """The upstream tap publishes its replies before the access layer publishes the requests
+    they answer: the worker pairs them when the requests come (reply_mismatch, naming the
+    upstream sensor, once per reply), as `oddping scan access=... upstream=...` does."""
+    out = subprocess.run([ODDPING, "scan", *(f"{s}={p}" for s, p in split_exchange.items()),
+                          "--format", "jsonl"], capture_output=True, check=True, timeout=300)
+    expected = {_summary(orjson.loads(line)) for line in out.stdout.splitlines()}
+    assert ("reply_mismatch", CHANNEL_HOST) in {(rule, host) for rule, host, *_ in expected}
+    assert "unsolicited_reply" not in {rule for rule, *_ in expected}
+    pipeline = Pipeline(partitions=2)
+    pipeline.env["ODDPING_PROCESSOR__SEVERAL_SENSORS"] = "true"
+    try:
+        _finished(_publish(pipeline, split_exchange["upstream"], "upstream"))
+        pipeline.start_worker()
+        time.sleep(5)  # the replies are processed first, and find no request
+        _finished(_publish(pipeline, split_exchange["access"], "access"))
+        got = _wait_for(pipeline, expected, timeout_s=120)
+        dead = [w.stderr.read().decode()[-1500:] for w in pipeline.workers if w.poll() is not None]
+    finally:
+        pipeline.stop()
+    assert not dead, dead
+    assert got == expected, f"missing {sorted(expected - got)[:4]} extra {sorted(got - expected)[:4]}"

@@ -12,8 +12,10 @@ Copies of one packet have the same addresses, ICMP type, identifier, sequence an
 apart; a sensor whose clock is further off than the window no longer has its copies
 recognised, which is why clock offsets are watched below).  Their TTLs differ by the routers
 between the sensors, so the TTL is not part of the key.  A sensor that captures the same
-packet twice (a SPAN of both directions) is that sensor's business: one sensor's records are
-never merged here, so one sensor's results are exactly what they were.
+packet twice (a SPAN of both directions, two mirrored ports into one sensor) gives two records
+with the same TTL too, within microseconds: those within ``duplicate_window_s`` (1 ms) are one
+packet as well (``EngineStats.same_sensor_duplicates``, by sensor).  Nothing else of one
+sensor's is merged: a ping re-sent with the same sequence has another IP id and comes later.
 
 A copy runs no rule.  It is kept as evidence instead: its sensor, TTL and capture-time delay
 go into the copies list of the first copy's evidence entry, and its sensor into the sensor_ids
@@ -22,23 +24,26 @@ finding (rules that report remembered requests, such as multi_destination_sequen
 credited too).
 
 Memory, per host (``HostState.copies`` and ``copies_before``, exported with the host so a
-partition moving to another worker keeps recognising copies): the host's latest ICMP packets in
-two generations (no per-packet eviction).  While the engine has seen one sensor, 16 to 32
-packets; once it has seen several (or from the start with ``processor.several_sensors``), the
-last one to two late bounds of the host's capture time (``sensor_late_bound_s``), at most
-2 × 512 packets.  Key -> ``[ts_ns,
+partition moving to another worker keeps recognising copies): once the engine has seen several
+sensors (or from the start with ``processor.several_sensors``), the host's packets of the last
+one to two late bounds of its capture time (``sensor_late_bound_s``), in two generations (the
+older dropped whole, no per-packet eviction), at most 2 × 512 packets.  Key -> ``[ts_ns,
 sensor, ip_id, ttl, copies, slots]`` (copies: ``(sensor, ttl, delay_ns)``, at most
 ``COPIES_PER_PACKET``; slots: the alert windows the packet went to, at most
-``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``); while the engine has seen
-one sensor, a packet without either is ``[ts_ns, sensor, ip_id, ttl]`` (a tuple in memory),
-about 200 bytes a packet (the key's strings shared with the packet before).  A copy older than the memory reaches is not
-recognised and counts as a packet again (``EngineStats.copies_unrecognised`` counts the records
-older than the memory reaches, by sensor).
+``SLOTS_PER_PACKET``, each ``[rule, key, start_ns, in_evidence]``), about 300 bytes a packet
+(the key's strings shared with the packet before; a state saved while one sensor was seen may
+hold packets as ``(ts_ns, sensor, ip_id, ttl)`` tuples, made lists by ``_full`` when needed).
+A copy older than the memory reaches is not recognised and counts as a packet again
+(``EngineStats.copies_unrecognised`` counts the records older than the memory reaches, by
+sensor).
 
-Cost with one sensor: every ICMP record is remembered (a tuple and a dict insert), since a
-second sensor may start late; findings are noted for their packets (the windows they went to)
-only once the engine has seen a second sensor, and a copy of a packet remembered before that
-finds its windows by their evidence instead.
+Cost with one sensor: nothing per host.  Until a second sensor's first record, the engine keeps
+the stream's last ``RECENT`` ICMP records in one ring (``Recent``: references, an append and a
+look at the latest record, which finds the same sensor's duplicates) and hands them over to
+their hosts' memories when that record comes, so a second sensor starting mid-stream has its
+copies recognised from its first record; findings are noted for their packets (the windows
+they went to) only from then on, and a copy of a packet remembered before that finds its
+windows by their evidence instead.
 
 Clock offsets (``SensorClocks``, per engine): every recognised copy is a sample of how far
 apart two sensors' clocks are (plus the path delay, which requests and replies cancel out).
@@ -58,13 +63,17 @@ _ROW_TS = EVIDENCE_FIELDS.index("ts_ns")
 _ROW_SENSOR = EVIDENCE_FIELDS.index("sensor_id")
 
 #: ICMP packets remembered per host for recognising their copies, in two generations (the
-#: older is dropped whole when the newer is full).  While the engine has seen one sensor, a
-#: generation is GENERATION packets: 16 to 32 remembered, in case a second sensor starts.
+#: older is dropped whole when the newer is full).  A generation of GENERATION packets is what
+#: copy_of keeps with span_ns 0 (the engine keeps its one-sensor memory in Recent instead).
 GENERATION = 16
 COPY_MEMORY = 2 * GENERATION
 #: Once it has seen several, a generation spans the late bound of capture time (so a sensor
 #: up to sensor_late_bound_s behind still has its copies recognised), at most this many packets.
 SPAN_GENERATION = 512
+#: While the engine has seen one sensor, the stream's latest ICMP records it keeps (Recent).
+RECENT = 256
+#: Records back a same-sensor duplicate is looked for among (Recent.add).
+DUPLICATE_LOOKBACK = 8
 #: Other sensors' copies remembered per packet (its evidence).
 COPIES_PER_PACKET = 8
 #: Alert windows one packet's copies are credited to.
@@ -93,9 +102,16 @@ def packet_key(host_ip: str, record: dict[str, Any]) -> tuple:
     )
 
 
-def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: int) -> list | None:
-    """The remembered packet this record is another sensor's copy of, or None (then the
-    record is remembered as a packet of its own).
+def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: int,
+            duplicate_ns: int = 0) -> list | None:
+    """The remembered packet this record is another sensor's copy of, or the same sensor's
+    duplicate of (``entry[SENSOR]`` is then the record's own sensor), or None (then the record
+    is remembered as a packet of its own).
+
+    A same-sensor duplicate is the same capture twice (a SPAN of both directions, two mirrored
+    ports into one sensor): the IP id and the TTL too are the same (no router in between), and
+    it lies within duplicate_ns (``processor.duplicate_window_s``, 1 ms) of the first.  A ping
+    re-sent with the same sequence is a new packet: its IP id differs, and it comes later.
 
     span_ns: 0 while the engine has seen one sensor (a generation is GENERATION packets);
     once it has seen several, the capture time a generation spans (the late bound), up to
@@ -124,9 +140,15 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
     ts = record["ts_ns"]
     if entry is not None:
         sensor = record["sensor_id"]
-        if (
-            entry[SENSOR] != sensor
-            and entry[IP_ID] == record.get("ip_id")
+        if entry[SENSOR] == sensor:
+            if (
+                entry[IP_ID] == record.get("ip_id")
+                and entry[TTL] == record["ttl"]
+                and -duplicate_ns <= ts - entry[TS_NS] <= duplicate_ns
+            ):
+                return entry  # the same capture twice: one packet, nothing to credit
+        elif (
+            entry[IP_ID] == record.get("ip_id")
             and -window_ns <= ts - entry[TS_NS] <= window_ns
         ):
             entry = _full(host, key, entry)
@@ -137,6 +159,14 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
                 copies.append((sensor, record["ttl"], ts - entry[TS_NS]))
             return entry
         # another packet under the same key: the newer one is remembered
+    _remember(host, key, record, span_ns, NO_WINDOWS if span_ns else None)
+    return None
+
+
+def _remember(host: HostState, key: tuple, record: dict[str, Any], span_ns: int,
+              slots: int | None) -> None:
+    memory = host.copies
+    ts = record["ts_ns"]
     if memory and (
         len(memory) >= GENERATION
         if not span_ns
@@ -149,7 +179,7 @@ def copy_of(host: HostState, record: dict[str, Any], window_ns: int, span_ns: in
         host.copies = memory = {}
     if span_ns:
         memory[key] = [ts, canonical(record["sensor_id"]), record.get("ip_id"), record["ttl"],
-                       None, NO_WINDOWS]
+                       None, slots]
     else:  # copies and slots None: the short form (see _full)
         memory[key] = (ts, canonical(record["sensor_id"]), record.get("ip_id"), record["ttl"])
     return None
@@ -167,6 +197,81 @@ def _full(host: HostState, key: tuple, entry: tuple | list) -> list:
     else:
         host.copies_before[key] = full
     return full
+
+
+def _same_capture(earlier: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Whether two records of one IP id are the same sensor's captures of one packet."""
+    return (
+        earlier["ttl"] == record["ttl"]
+        and earlier["icmp_seq"] == record["icmp_seq"]
+        and earlier["src_ip"] == record["src_ip"]
+        and earlier["dst_ip"] == record["dst_ip"]
+        and earlier["icmp_type"] == record["icmp_type"]
+        and earlier["icmp_id"] == record["icmp_id"]
+        and earlier["payload_sha256"] == record["payload_sha256"]
+        and earlier["sensor_id"] == record["sensor_id"]
+    )
+
+
+def _same_capture_among(records: deque, record: dict[str, Any], duplicate_ns: int) -> dict | None:
+    """The same sensor's capture of record's packet among the latest DUPLICATE_LOOKBACK
+    records within duplicate_ns, or None."""
+    ts, ip_id, seq = record["ts_ns"], record.get("ip_id"), record["icmp_seq"]
+    for back in range(1, min(DUPLICATE_LOOKBACK, len(records)) + 1):
+        earlier = records[-back]
+        gap = ts - earlier["ts_ns"]
+        if gap > duplicate_ns:
+            break
+        if (gap >= -duplicate_ns and earlier["icmp_seq"] == seq
+                and earlier.get("ip_id") == ip_id and _same_capture(earlier, record)):
+            return earlier
+    return None
+
+
+class Recent:
+    """While the engine has seen one sensor: the stream's latest ICMP records, engine-wide.
+
+    A one-sensor deployment should not pay for a second sensor that may never come, so until
+    one does, nothing is remembered per host: the records themselves (references, no copy) go
+    into one ring of ``RECENT``, an append each.  The same sensor's duplicates are looked for
+    among the last ``DUPLICATE_LOOKBACK`` records within ``duplicate_window_s`` (a SPAN gives
+    the two captures of a packet microseconds apart, with at most a few records between), only
+    when the latest record is that close.  When a second sensor's first record comes, the ring is handed over: each record still in it is remembered in its host's
+    copy memory (as copy_of would have), so that sensor's copies of the last RECENT records
+    of the stream are recognised; a copy of an older packet counts again, and is counted
+    (``forgotten_ns``: below the oldest record of a full ring at hand-over).  Not exported: a
+    partition that moves while one sensor is seen starts with an empty ring there.
+    """
+
+    __slots__ = ("records", "forgotten_ns")
+
+    def __init__(self) -> None:
+        self.records: deque[dict[str, Any]] = deque(maxlen=RECENT)
+        self.forgotten_ns = -1
+
+    def add(self, record: dict[str, Any], duplicate_ns: int) -> dict[str, Any] | None:
+        """The record this one is the same capture of (same sensor, packet, IP id and TTL,
+        within duplicate_ns), or None, and then the record is kept.  Usually the latest
+        record is further back than duplicate_ns: one look and one append."""
+        records = self.records
+        if records and record["ts_ns"] - records[-1]["ts_ns"] <= duplicate_ns:
+            earlier = _same_capture_among(records, record, duplicate_ns)
+            if earlier is not None:
+                return earlier
+        records.append(record)
+        return None
+
+    def hand_over(self, hosts: dict[str, HostState], span_ns: int) -> None:
+        """A second sensor came: remember the ring's records in their hosts' copy memories
+        (findings were not noted for them: their copies look for them in the evidence)."""
+        records = self.records
+        if len(records) == RECENT:  # older records may have been let go of
+            self.forgotten_ns = records[0]["ts_ns"] - 1
+        for record in records:
+            host = hosts.get(record["initiator_ip"])
+            if host is not None and record["ts_ns"] >= host.first_ns:
+                _remember(host, packet_key(host.ip, record), record, span_ns, None)
+        self.records.clear()
 
 
 def older_than_memory(host: HostState, ts_ns: int) -> bool:

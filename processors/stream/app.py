@@ -114,6 +114,10 @@ class ProcessorMetrics:
         self.copies = Gauge("oddping_records_copies", "Records that were another sensor's copy "
                             "of a packet already seen (counted once), by sensor", ["sensor"],
                             registry=r)
+        self.same_sensor_duplicates = Gauge(
+            "oddping_records_same_sensor_duplicates", "Records that were a sensor's second "
+            "capture of a packet it already gave (a SPAN of both directions; counted once), by "
+            "sensor", ["sensor"], registry=r)
         self.late = Gauge("oddping_records_late", "Records more than sensor_late_bound_s behind "
                           "their host's newest record, by sensor", ["sensor"], registry=r)
         self.evicted_by_tier = Gauge(
@@ -326,7 +330,8 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             metrics.suppressed.labels(rule).set(n)
         for sensor, offset in processor.engine.clocks.offsets_s().items():
             metrics.clock_offset.labels(sensor).set(offset)
-        for gauge, counts in ((metrics.copies, stats.copies), (metrics.late, stats.late_records)):
+        for gauge, counts in ((metrics.copies, stats.copies), (metrics.late, stats.late_records),
+                              (metrics.same_sensor_duplicates, stats.same_sensor_duplicates)):
             for sensor, n in counts.items():
                 gauge.labels(sensor).set(n)
         log.debug("checkpoint", hosts_saved=len(updates), records=records,
