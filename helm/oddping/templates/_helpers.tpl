@@ -145,6 +145,7 @@ through verbatim, `config` deep-merged last.
   "sensor_late_bound_s" $p.sensorLateBoundSeconds
   "copy_window_s" $p.copyWindowSeconds
   "clock_offset_warn_s" $p.clockOffsetWarnSeconds
+  "duplicate_window_s" $p.duplicateWindowSeconds
   "host_idle_expiry_s" $p.hostIdleExpirySeconds
   "alert_first_delay_s" $p.alertFirstDelaySeconds
   "alert_update_interval_s" $p.alertUpdateIntervalSeconds
