@@ -63,6 +63,7 @@ from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.rules.base import Detector, Handler
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
 from processors.state.admission import Admission
+from processors.rules.ttlcheck import implied_initial_ttl
 from processors.suppress import Suppressions
 
 log = get_logger(__name__)
@@ -475,7 +476,12 @@ class Engine:
         counts = self.stats.rule_counts
         counts[rule_id] = counts.get(rule_id, 0) + 1
         if self.suppressions.entries:
-            verdict = self.suppressions.check(rule_id, host.ip, peer, record["payload_class"], ts)
+            ttl = implied = None
+            if self.suppressions.by_ttl:  # initial_ttl entries (campaign suppressions)
+                ttl = record["ttl"]
+                implied = implied_initial_ttl(host, ttl, record.get("sensor_id"))
+            verdict = self.suppressions.check(
+                rule_id, host.ip, peer, record["payload_class"], ts, ttl, implied)
             if verdict is not None:
                 reason, expired = verdict
                 if not expired:
