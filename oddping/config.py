@@ -222,6 +222,10 @@ class CampaignSettings(_Section):
         " this length: a vendor's anycast and regional endpoints differ per host within its"
         " blocks (13.107.4.52 here, 13.107.6.52 there)")
     dst_prefix_v6: int = Field(48, ge=16, le=128, description="the same for IPv6")
+    close_after_s: int = Field(
+        3600, ge=0, description="event time after a campaign window's end before the stream"
+        " closes its campaigns (host alerts of the window's last minutes arrive when their own"
+        " windows close, up to an alert window later)")
     growth_bucket_s: int = Field(
         300, ge=1, description="a campaign's growth is the host count at the end of each"
         " bucket of this many seconds in which hosts joined")

@@ -54,6 +54,7 @@ from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.budget import AlertBudget
+from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
 from processors.flood import FloodMonitor
 from processors.networks import InternalNetworks
@@ -288,6 +289,9 @@ class Engine:
             for key, event in events.ICMP_EVENTS.items()
         }
         self.suppressions = Suppressions(settings.suppressions, RULE_IDS)
+        #: the campaign stage's settings, when it runs (host alerts then carry behaviour_id
+        #: and campaign_id: processors/campaign/fingerprint.py)
+        self.campaigns = settings.campaigns if settings.campaigns.enabled else None
         self.idle_ns = int(settings.processor.host_idle_expiry_s * NS_PER_S)
         self.max_hosts = settings.processor.max_tracked_hosts
         self.lateness_ns = int(lateness_s * NS_PER_S)
@@ -578,6 +582,10 @@ class Engine:
         window.version_ns = version_ns
         doc = build_alert(window, detector.metadata, window.severity or detector.severity,
                           detector.summary(window), status)
+        if self.campaigns is not None and window.rule_id in BEHAVIOUR_RULES:
+            initial = (implied_initial_ttl(host, window.ttl_min, window.sensor_ids[0])
+                       if window.ttl_min == window.ttl_max and window.sensor_ids else None)
+            annotate(doc, initial, self.campaigns)  # behaviour_id, campaign_id
         alerts.append(Alert(doc))
         self.stats.versions[status] += 1
         if window.emitted:

@@ -16,10 +16,11 @@ import schemas
 from oddping.cli import main
 from oddping.config import CampaignSettings, load_config
 from processors import scan_records
-from processors.campaign.fingerprint import behaviours
+from processors.campaign.fingerprint import update_of
 from processors.campaign.run import campaigns
 from processors.campaign.stage import CampaignStage
 from processors.campaign.suppression import as_toml, entries
+from processors.lifecycle import content
 
 SEED_RULES = ["multi_destination_sequence", "tiny_payload", "ttl_deviation", "unknown_payload"]
 
@@ -48,8 +49,8 @@ def test_twenty_footprints_hosts_are_one_campaign_and_the_lone_host_stays_ordina
     assert len(fleet_alerts) == 80
     assert {a.doc["campaign_id"] for a in fleet_alerts} == {doc["alert_id"]}
     lone = [a for a in alerts if a.src_ip == LONE_HOST]
-    assert lone and all("campaign_id" not in a.doc for a in lone)
-    assert all("behaviour_id" in a.doc for a in lone)
+    # the lone host's alerts name the campaign of their own fingerprint, which never came
+    assert lone and all(a.doc["campaign_id"] != doc["alert_id"] for a in lone)
 
 
 def test_one_host_s_four_rules_share_one_behaviour_id(fleet20):
@@ -98,10 +99,11 @@ def test_ordinary_pings_of_the_same_fleet_give_nothing():
 def test_below_min_hosts_a_behaviour_stays_ordinary_alerts():
     alerts, found = both_stages(fleet(2, lone=False))
     assert found == [] and len(alerts) == 8
-    assert all("campaign_id" not in a.doc and "behaviour_id" in a.doc for a in alerts)
     settings = load_config(overrides={"campaigns.min_hosts": 2})
-    _, found = both_stages(fleet(2, lone=False), settings)
-    assert [a.doc["host_count"] for a in found] == [2]
+    _, found_2 = both_stages(fleet(2, lone=False), settings)
+    assert [a.doc["host_count"] for a in found_2] == [2]
+    # the alerts named it all along: the id does not depend on other hosts
+    assert {a.doc["campaign_id"] for a in alerts} == {found_2[0].doc["alert_id"]}
 
 
 def test_an_unknown_fingerprint_is_a_campaign_at_its_hosts_severity():
@@ -120,31 +122,53 @@ def test_an_unknown_fingerprint_is_a_campaign_at_its_hosts_severity():
     assert doc["summary"].endswith("no known fleet software has this fingerprint")
 
 
-def test_the_closed_version_does_not_depend_on_the_order_behaviours_arrive(fleet20):
+def _updates(alerts):
+    return [u for u in (update_of(copy.deepcopy(a.doc), CampaignSettings()) for a in alerts)
+            if u is not None]
+
+
+def test_the_closed_version_does_not_depend_on_the_order_updates_arrive(fleet20):
     alerts, found = fleet20
-    docs = [copy.deepcopy(a.doc) for a in alerts]
     stage = CampaignStage()
     opened = []
-    for behaviour in reversed(behaviours(docs)):
-        opened += stage.add(behaviour)
+    for key, update in reversed(_updates(alerts)):
+        opened += stage.add(key, update)
     closed = stage.flush()
     # an open version each time a host joined from the third on, then the closed one
+    assert [v["host_count"] for v in opened] == list(range(3, 21))
     assert [v["version"] for v in opened] == list(range(1, 19))
-    assert [v["status"] for v in opened] == ["open"] * 18
+    assert {v["status"] for v in opened} == {"open"}
     assert [c["host_count"] for c in closed] == [20] and closed[0]["version"] == 19
-
-    def final(doc):
-        return {k: v for k, v in doc.items() if k not in ("version", "version_time")}
-    assert final(closed[0]) == final(found[0].doc)
+    assert content(closed[0]) == content(found[0].doc)
 
 
-def test_a_behaviour_seen_again_is_not_a_new_host(fleet20):
+def test_replays_and_older_versions_change_nothing(fleet20):
+    alerts, found = fleet20
+    stage = CampaignStage()
+    updates = _updates(alerts)
+    for key, update in updates:
+        stage.add(key, update)
+    stage.take_changes()
+    for key, update in updates:  # a replay after a crash: no version, no change
+        assert stage.add(key, update) == []
+        older = dict(update, version=update["version"] - 1, last_ns=0)
+        assert stage.add(key, older) == []
+    assert stage.take_changes() == {}
+    (closed,) = stage.flush()
+    assert content(closed) == content(found[0].doc)
+
+
+def test_a_dismissed_version_takes_its_alert_out(fleet20):
     alerts, _ = fleet20
     stage = CampaignStage()
-    found = behaviours([copy.deepcopy(a.doc) for a in alerts])
-    for behaviour in found + found:  # a replay after a crash
-        stage.add(behaviour)
-    assert [c["host_count"] for c in stage.flush()] == [20]
+    updates = _updates(alerts)
+    for key, update in updates:
+        stage.add(key, update)
+    first_host = [u for _, u in updates if u["host"] == fleet_host(0)]
+    for update in first_host:
+        stage.add(updates[0][0], dict(update, status="dismissed", version=update["version"] + 1))
+    (closed,) = stage.flush()
+    assert closed["host_count"] == 19 and fleet_host(0) not in closed["hosts"]
 
 
 def test_suppress_entry_silences_exactly_that_campaign(tmp_path, fleet20):

@@ -13,17 +13,30 @@ payload           the payload class and, when every evidence packet carries the 
                   SHA-256: the class alone is too coarse for ``unknown`` data, the hash alone
                   too fine when data varies (a counter inside).
 data length       the range of data lengths: a stack or SDK sends a fixed size.
-initial TTL       the TTL the packets left the host with (a rule's ``implied_initial_ttl``, or
-                  the arriving TTL plus the host's ``hop_distance``): software sets it, the path
-                  does not, so hosts at different distances still match.  When no alert of the
-                  behaviour knows the host's distance, the arriving TTL range is used instead
-                  (``ttl_at_sensor``), which only matches hosts at the same distance.
+initial TTL       the TTL the packets left the host with (the alert's ``initial_ttl``: the
+                  arriving TTL plus the host's hop distance, which the engine adds when it knows
+                  the distance): software sets it, the path does not, so hosts at different
+                  distances still match.  When the distance is unknown, the arriving TTL range
+                  is used instead (``ttl_at_sensor``): it only matches hosts at the same distance.
 destinations      the destinations' prefixes (``campaigns.dst_prefix_v4``/``_v6``): a vendor's
                   regional and anycast endpoints differ per host inside its blocks.
 identifiers       the identifier pattern: one identifier whose sequence runs across several
                   destinations (Footprints, one identifier per burst), one identifier to one
                   destination (a ping), or several identifiers (a scanner, a tool per probe).
 ================  ==================================================================================
+
+Everything in it comes from one alert document, so each alert version carries its own
+``behaviour_id`` and ``campaign_id`` (``annotate``, called by the engine as it builds the
+alert): scan and the stream compute the same, and no stage needs another host's alerts to say
+which campaign an alert belongs to.  ``campaign_id`` is the alert_id of the campaign its
+fingerprint makes in its campaign window: that campaign alert exists once
+``campaigns.min_hosts`` hosts share the fingerprint (a lone host's alerts name a campaign that
+never comes).
+
+The campaign stage's Kafka key (``stage_key``) is the fingerprint *without* the TTL, and the
+campaign window: an alert whose host's hop distance is learned between two of its versions moves
+from one TTL group to another under the same key, so the stage replaces its entry instead of
+leaving a stale one with another key's state.
 
 Not in it: the host, times and counts (how often differs per host, not what), sensors, and the
 rule set (a host whose SYNs were never seen lacks ttl_deviation, yet sends the same packets).
@@ -36,12 +49,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Iterable
+from functools import lru_cache
+from typing import Any
 
 import orjson
 
-from processors.alerts.build import parse_iso_ns
+from oddping.config import CampaignSettings
+from processors.alerts.build import ALERT_NAMESPACE, parse_iso_ns
 
 #: rules whose alerts describe the packets a host sends, and so can form a behaviour
 BEHAVIOUR_RULES = frozenset({
@@ -64,6 +78,15 @@ ID_PATTERN_PHRASES = {
 }
 
 
+#: severity -> rank
+SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
+
+#: the fingerprint fields that say the TTL: not in the stage key (see the module's text)
+TTL_FIELDS = ("initial_ttl", "ttl_at_sensor")
+
+NS_PER_S = 1_000_000_000
+
+
 def behaviour_key(doc: dict[str, Any]) -> tuple | None:
     """What a host alert's packets are, or None when its rule describes no behaviour (or the
     document is not a host alert).  Alerts of one host with equal keys are one behaviour."""
@@ -76,111 +99,108 @@ def behaviour_key(doc: dict[str, Any]) -> tuple | None:
     )
 
 
+@lru_cache(maxsize=1 << 14)
 def behaviour_id(key: tuple) -> str:
     return str(uuid.uuid5(BEHAVIOUR_NAMESPACE, "behaviour|" + orjson.dumps(key).decode()))
 
 
+@lru_cache(maxsize=1 << 14)
 def _prefix(ip: str, v4: int, v6: int) -> str:
     address = ipaddress.ip_address(ip)
     length = v4 if address.version == 4 else v6
     return str(ipaddress.ip_network(f"{ip}/{length}", strict=False))
 
 
-def _one(values: Iterable[Any]) -> Any:
+def _one(values: Any) -> Any:
     """The value when all are equal, else None."""
     seen = set(values)
     return seen.pop() if len(seen) == 1 else None
 
 
-@dataclass(slots=True)
-class Behaviour:
-    """One host's behaviour: the latest versions of its alerts, folded."""
-
-    behaviour_id: str
-    host: str
-    fingerprint: dict[str, Any]
-    fingerprint_id: str
-    rules: list[str]
-    dst_ips: list[str]
-    first_ns: int
-    last_ns: int
-    severity: str
-    packets: int
-    #: the initial TTL of the host's other traffic, when a rule learned it (128: Windows)
-    os_hint: int | None = None
-    alert_ids: list[str] = field(default_factory=list)
-
-
-SEVERITY_RANK = {"low": 1, "medium": 2, "high": 3, "critical": 4}
-
-
-def fingerprint_of(docs: list[dict[str, Any]], prefix_v4: int, prefix_v6: int) -> dict[str, Any]:
-    """The host-independent fingerprint of one behaviour's alerts (see the module's table)."""
-    first = docs[0]
-    hashes = _one(e["payload_sha256"] for d in docs for e in d["evidence"])
-    initial = None
-    for doc in docs:
-        details = doc.get("details") or {}
-        if isinstance(details.get("implied_initial_ttl"), int):
-            initial = details["implied_initial_ttl"]
-            break
-        if isinstance(details.get("hop_distance"), int) and first["ttl_min"] == first["ttl_max"]:
-            initial = first["ttl_min"] + details["hop_distance"]
-            break
-    dsts = first["dst_ips"]
-    if first["icmp_id"] is None:
+def fingerprint_of(doc: dict[str, Any], prefix_v4: int = 16, prefix_v6: int = 48
+                   ) -> dict[str, Any]:
+    """The host-independent fingerprint of one behaviour alert (see the module's table)."""
+    initial = doc.get("initial_ttl")
+    dsts = doc["dst_ips"]
+    if doc["icmp_id"] is None:
         pattern = MANY_IDS
     else:
         pattern = ONE_ID_ACROSS if len(dsts) > 1 else ONE_ID
     return {
-        "payload_class": "+".join(sorted(first["payload_classes"])),
-        "payload_sha256": hashes,
-        "payload_len_min": first["payload_len_min"],
-        "payload_len_max": first["payload_len_max"],
+        "payload_class": "+".join(sorted(doc["payload_classes"])),
+        "payload_sha256": _one(e["payload_sha256"] for e in doc["evidence"]),
+        "payload_len_min": doc["payload_len_min"],
+        "payload_len_max": doc["payload_len_max"],
         "initial_ttl": initial,
-        "ttl_at_sensor": None if initial is not None else [first["ttl_min"], first["ttl_max"]],
+        "ttl_at_sensor": None if initial is not None else [doc["ttl_min"], doc["ttl_max"]],
         "dst_prefixes": sorted({_prefix(ip, prefix_v4, prefix_v6) for ip in dsts}),
         "id_pattern": pattern,
-        "ip_version": first["ip_version"],
+        "ip_version": doc["ip_version"],
     }
 
 
+def digest(value: Any) -> str:
+    """16 hex digits of the SHA-256 of value's canonical JSON."""
+    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+
+
 def fingerprint_id(fingerprint: dict[str, Any]) -> str:
-    """Stable id of a fingerprint: the first 16 hex digits of the SHA-256 of its canonical
-    JSON (the campaign stage's Kafka key)."""
-    canonical = orjson.dumps(fingerprint, option=orjson.OPT_SORT_KEYS)
-    return hashlib.sha256(canonical).hexdigest()[:16]
+    return digest(fingerprint)
 
 
-def behaviours(docs: Iterable[dict[str, Any]], prefix_v4: int = 16,
-               prefix_v6: int = 48) -> list[Behaviour]:
-    """The behaviours in host alerts (each alert's latest version), in a deterministic order;
-    sets ``behaviour_id`` on every alert that belongs to one."""
-    groups: dict[tuple, list[dict[str, Any]]] = {}
-    for doc in docs:
-        key = behaviour_key(doc)
-        if key is not None:
-            groups.setdefault(key, []).append(doc)
-    out = []
-    for key in sorted(groups, key=lambda k: orjson.dumps(k)):
-        group = sorted(groups[key], key=lambda d: (d["rule_id"], d["alert_id"]))
-        bid = behaviour_id(key)
-        for doc in group:
-            doc["behaviour_id"] = bid
-        fingerprint = fingerprint_of(group, prefix_v4, prefix_v6)
-        out.append(Behaviour(
-            behaviour_id=bid,
-            host=key[0],
-            fingerprint=fingerprint,
-            fingerprint_id=fingerprint_id(fingerprint),
-            rules=sorted({d["rule_id"] for d in group}),
-            dst_ips=list(group[0]["dst_ips"]),
-            first_ns=min(parse_iso_ns(d["first_seen"]) for d in group),
-            last_ns=max(parse_iso_ns(d["last_seen"]) for d in group),
-            severity=max((d["severity"] for d in group), key=SEVERITY_RANK.__getitem__),
-            packets=max(d["packet_count"] for d in group),
-            alert_ids=[d["alert_id"] for d in group],
-            os_hint=_one((d.get("details") or {}).get("host_initial_ttl") for d in group
-                         if (d.get("details") or {}).get("host_initial_ttl") is not None),
-        ))
-    return out
+def shape_id(fingerprint: dict[str, Any]) -> str:
+    """The fingerprint without its TTL: the stage key's first part."""
+    return digest({k: v for k, v in fingerprint.items() if k not in TTL_FIELDS})
+
+
+def campaign_window(window_start_ns: int, settings: CampaignSettings) -> int:
+    """The campaign window (epoch-aligned, campaigns.window_s) of an alert's window."""
+    width = settings.window_s * NS_PER_S
+    return window_start_ns - window_start_ns % width
+
+
+def campaign_id(fingerprint_id: str, window_start_ns: int) -> str:
+    """The campaign alert's alert_id: one fingerprint in one campaign window."""
+    return str(uuid.uuid5(ALERT_NAMESPACE, f"campaign|{fingerprint_id}|{window_start_ns}"))
+
+
+def annotate(doc: dict[str, Any], initial_ttl: int | None, settings: CampaignSettings) -> None:
+    """Add ``initial_ttl`` (when known), ``behaviour_id`` and ``campaign_id`` to a host alert
+    of a behaviour rule (others are left alone)."""
+    key = behaviour_key(doc)
+    if key is None:
+        return
+    if initial_ttl is not None:
+        doc["initial_ttl"] = initial_ttl
+    doc["behaviour_id"] = behaviour_id(key)
+    fingerprint = fingerprint_of(doc, settings.dst_prefix_v4, settings.dst_prefix_v6)
+    start = campaign_window(parse_iso_ns(doc["window_start"]), settings)
+    doc["campaign_id"] = campaign_id(fingerprint_id(fingerprint), start)
+
+
+def update_of(doc: dict[str, Any], settings: CampaignSettings
+              ) -> tuple[str, dict[str, Any]] | None:
+    """(stage key, behaviour update) of an annotated host alert version, or None: what the
+    host stage publishes to the campaign stage (its topic, keyed by the stage key)."""
+    if "behaviour_id" not in doc:
+        return None
+    fingerprint = fingerprint_of(doc, settings.dst_prefix_v4, settings.dst_prefix_v6)
+    start = campaign_window(parse_iso_ns(doc["window_start"]), settings)
+    details = doc.get("details") or {}
+    return f"{shape_id(fingerprint)}|{start}", {
+        "alert_id": doc["alert_id"],
+        "version": doc["version"],
+        "status": doc["status"],
+        "rule_id": doc["rule_id"],
+        "host": doc["src_ip"],
+        "behaviour_id": doc["behaviour_id"],
+        "fingerprint": fingerprint,
+        "window_start_ns": start,
+        "first_ns": parse_iso_ns(doc["first_seen"]),
+        "last_ns": parse_iso_ns(doc["last_seen"]),
+        "version_ns": parse_iso_ns(doc["version_time"]),
+        "severity": doc["severity"],
+        # the initial TTL of the host's other traffic, when a rule learned it (128: Windows)
+        "os_hint": details.get("host_initial_ttl"),
+        "dst_ips": list(doc["dst_ips"]),
+    }

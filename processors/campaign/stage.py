@@ -1,58 +1,68 @@
 """The campaign stage: behaviours of many hosts sharing a fingerprint -> one campaign alert.
 
-Pure and deterministic: it is fed behaviour updates (fingerprint.Behaviour, each host's latest)
-keyed by fingerprint, and keeps per campaign only what the campaign alert says.  ``oddping
-scan`` runs it in process after the host stage; the stream feeds it through its own topic.
+Pure and deterministic.  It is fed *behaviour updates* (fingerprint.update_of: one per host
+alert version of a behaviour rule) under a *stage key* (the fingerprint without its TTL, and the
+campaign window), and keeps per key each alert's latest update: an update replaces an older
+version of its alert, a ``dismissed`` version removes it, a replayed one changes nothing.  The
+alerts of a key that share a full fingerprint (the same initial TTL) are one campaign once they
+come from ``campaigns.min_hosts`` hosts.  ``oddping scan`` feeds it the final versions in
+process; the stream feeds it through its own topic (processors/stream/campaigns.py).
 
-A campaign is one fingerprint in one window of capture time (``campaigns.window_s``, aligned
-to the epoch, by the behaviour's first packet): ``alert_id`` is uuid5 of
-``campaign|fingerprint_id|window start``, so any worker computes the same one.  It is an alert
-only once ``campaigns.min_hosts`` hosts share the fingerprint; below that each host's behaviour
-stays ordinary alerts.  Versions as for host alerts (processors/lifecycle.py): an open version
-each time a host joins (or a known host's behaviour grows a rule), a closed one when the input
-ends (``flush``).  The closed version is a function of the set of behaviours only (hosts sorted,
-growth from the hosts' own first packets), not of their arrival order: the same in scan and in
-the stream.
+Versions, as for host alerts (processors/lifecycle.py): an open version at once when a host joins
+a campaign (or a rule joins its behaviour); other changes (a host's later packets) make the
+campaign *dirty*, and ``emit_pending`` (the input has gone quiet) emits their open versions; a
+closed version once event time (the newest version time fed to this stage) is
+``campaigns.close_after_s`` past the campaign window's end, or when the input ends (``flush``).
+A campaign document is a function of the set of its alerts' latest updates, not of the order
+they came in (hosts sorted by first packet, unions sorted): its last version says the same in
+scan and in the stream.
 
-State per campaign: every host's (first, last, behaviour id, severity) -- bounded by the fleet,
-a few dozen bytes a host -- and the rules seen.  Documents list at most
+State per key: each alert's entry (a few dozen bytes; four alerts a host in the seed) and each
+campaign's version counter: bounded by the fleet.  Documents list at most
 ``campaigns.host_list_limit`` hosts and DST_LIMIT destinations; all hosts are counted.
 """
 
 from __future__ import annotations
 
-import uuid
-from typing import Any, Iterator
+from typing import Any, Iterable
 
 from oddping import ALERT_SCHEMA_VERSION
 from oddping.config import CampaignSettings
-from processors.alerts.build import ALERT_NAMESPACE, iso_ns
+from processors.alerts.build import iso_ns
 from processors.campaign import known
-from processors.campaign.fingerprint import ID_PATTERN_PHRASES, SEVERITY_RANK, Behaviour
-from processors.lifecycle import CLOSED, OPEN
+from processors.campaign.fingerprint import (ID_PATTERN_PHRASES, NS_PER_S, SEVERITY_RANK,
+                                             campaign_id, fingerprint_id)
+from processors.lifecycle import CLOSED, DISMISSED, OPEN
 
 RULE_ID = "campaign"
 RULE_NAME = "One odd behaviour on many hosts"
 DST_LIMIT = 32
 GROWTH_LIMIT = 48
-NS_PER_S = 1_000_000_000
 
 #: the initial TTL of a host's other traffic -> the OS family a summary names
 OS_BY_INITIAL_TTL = {128: "Windows", 64: "Linux or macOS", 255: "network OS"}
 
-
-def campaign_id(fingerprint_id: str, window_start_ns: int) -> str:
-    return str(uuid.uuid5(ALERT_NAMESPACE, f"{RULE_ID}|{fingerprint_id}|{window_start_ns}"))
+# an alert's entry: [version, fingerprint id, host, rule, first ns, last ns, severity,
+#                    os hint, destinations, behaviour id]
+VERSION, FP, HOST, RULE, FIRST, LAST, SEVERITY, OS, DSTS, BEHAVIOUR = range(10)
 
 
 def _describe(fp: dict[str, Any]) -> str:
     low, high = fp["payload_len_min"], fp["payload_len_max"]
     size = f"{low}-byte" if low == high else f"{low}-{high}-byte"
     data = {"zeros": "zero", "empty": "empty"}.get(fp["payload_class"], fp["payload_class"])
-    ttl = (f"initial TTL {fp['initial_ttl']}" if fp["initial_ttl"] is not None
-           else "TTL {}".format(*fp["ttl_at_sensor"]) if fp["ttl_at_sensor"][0] == fp[
-               "ttl_at_sensor"][1] else "TTL {}-{}".format(*fp["ttl_at_sensor"]))
+    if fp["initial_ttl"] is not None:
+        ttl = f"initial TTL {fp['initial_ttl']}"
+    else:
+        low_ttl, high_ttl = fp["ttl_at_sensor"]
+        ttl = f"TTL {low_ttl}" if low_ttl == high_ttl else f"TTL {low_ttl}-{high_ttl}"
     return f"{size} {data} echo requests at {ttl}"
+
+
+def new_state(window_start_ns: int) -> dict[str, Any]:
+    """A stage key's state: plain JSON types, so the stream's table stores it as it is."""
+    return {"window_start_ns": window_start_ns, "alerts": {}, "fingerprints": {},
+            "campaigns": {}}
 
 
 class CampaignStage:
@@ -60,106 +70,185 @@ class CampaignStage:
                  table: tuple[known.KnownFingerprint, ...] = known.KNOWN) -> None:
         self.settings = settings or CampaignSettings()
         self.table = table
-        #: campaign id -> its state (plain JSON types: the stream's table stores it as is)
-        self.campaigns: dict[str, dict[str, Any]] = {}
+        #: stage key -> its state
+        self.states: dict[str, dict[str, Any]] = {}
+        #: stage keys changed since take_changes
+        self.changed: set[str] = set()
+        #: the newest version time fed (event time of the stage)
+        self.watermark_ns = 0
+        #: updates for a campaign already closed (counted, not applied)
+        self.late_updates = 0
 
     # -- input ------------------------------------------------------------------------------
 
-    def window_start(self, first_ns: int) -> int:
-        width = self.settings.window_s * NS_PER_S
-        return first_ns - first_ns % width
-
-    def add(self, behaviour: Behaviour, now_ns: int | None = None) -> list[dict[str, Any]]:
-        """Fold one behaviour update in; the campaign's new open version, if it is due."""
-        start = self.window_start(behaviour.first_ns)
-        cid = campaign_id(behaviour.fingerprint_id, start)
-        state = self.campaigns.get(cid)
+    def add(self, key: str, update: dict[str, Any]) -> list[dict[str, Any]]:
+        """Fold one behaviour update in; the open versions it makes due at once."""
+        state = self.states.get(key)
         if state is None:
-            state = self.campaigns[cid] = {
-                "fingerprint": behaviour.fingerprint, "fingerprint_id": behaviour.fingerprint_id,
-                "window_start_ns": start, "hosts": {}, "rules": [], "version": 0,
-                "version_ns": 0, "dst_ips": [], "dst_set": sorted(behaviour.dst_ips),
-                "dst_sets_differ": False,
-            }
-        hosts = state["hosts"]
-        before = hosts.get(behaviour.host)
-        entry = [behaviour.first_ns, behaviour.last_ns, behaviour.behaviour_id,
-                 behaviour.severity, behaviour.os_hint]
-        if before is not None:  # the same host again: widen, never narrow (replays, updates)
-            entry[0] = min(entry[0], before[0])
-            entry[1] = max(entry[1], before[1])
-            if SEVERITY_RANK[before[3]] > SEVERITY_RANK[entry[3]]:
-                entry[3] = before[3]
-        hosts[behaviour.host] = entry
-        new_rules = sorted(set(state["rules"]) | set(behaviour.rules))
-        grew = before is None or new_rules != state["rules"]
-        state["rules"] = new_rules
-        if sorted(behaviour.dst_ips) != state["dst_set"]:
-            state["dst_sets_differ"] = True
-        for ip in behaviour.dst_ips:
-            if ip not in state["dst_ips"] and len(state["dst_ips"]) < DST_LIMIT:
-                state["dst_ips"].append(ip)
-        if not grew or len(hosts) < self.settings.min_hosts:
+            state = self.states[key] = new_state(update["window_start_ns"])
+        self.watermark_ns = max(self.watermark_ns, update["version_ns"])
+        fp_id = fingerprint_id(update["fingerprint"])
+        cid = campaign_id(fp_id, state["window_start_ns"])
+        alerts = state["alerts"]
+        old = alerts.get(update["alert_id"])
+        if old is not None and old[VERSION] > update["version"]:
+            return []  # an older version, replayed
+        if state["campaigns"].get(cid, {}).get("status") == CLOSED:
+            self.late_updates += 1
             return []
-        return [self._version(cid, state, OPEN, now_ns or behaviour.last_ns)]
+        entry = None
+        if update["status"] != DISMISSED:
+            entry = [update["version"], fp_id, update["host"], update["rule_id"],
+                     update["first_ns"], update["last_ns"], update["severity"],
+                     update["os_hint"], update["dst_ips"], update["behaviour_id"]]
+            if old is not None and old[1:] == entry[1:]:
+                old[VERSION] = entry[VERSION]
+                return []  # the same content again (a replay, or an update saying nothing new)
+        elif old is None:
+            return []
+        touched = {fp_id} | ({old[FP]} if old is not None else set())
+        before = {f: self._shape(state, f) for f in touched}
+        if entry is None:
+            del alerts[update["alert_id"]]
+        else:
+            alerts[update["alert_id"]] = entry
+            state["fingerprints"][fp_id] = update["fingerprint"]
+        self.changed.add(key)
+        out = []
+        for f in sorted(touched):
+            hosts, rules = self._shape(state, f)
+            fcid = campaign_id(f, state["window_start_ns"])
+            campaign = state["campaigns"].setdefault(
+                fcid, {"version": 0, "version_ns": 0, "status": OPEN, "dirty": False})
+            campaign["dirty"] = True
+            grew = hosts > before[f][0] or not rules <= before[f][1]
+            if grew and len(hosts) >= self.settings.min_hosts:
+                out.append(self._version(state, f, OPEN, self.watermark_ns))
+        return out
+
+    def emit_pending(self) -> list[dict[str, Any]]:
+        """The input went quiet: an open version of every campaign changed since its last."""
+        return self._each(lambda c: c["dirty"] and c["status"] == OPEN, OPEN)
+
+    def close_due(self) -> list[dict[str, Any]]:
+        """Closed versions of the campaigns event time has left campaigns.close_after_s
+        behind the end of their window."""
+        settings = self.settings
+        horizon = self.watermark_ns - (settings.window_s + settings.close_after_s) * NS_PER_S
+        return self._each(lambda c: c["status"] == OPEN, CLOSED,
+                          keys=[k for k, s in self.states.items()
+                                if s["window_start_ns"] <= horizon])
 
     def flush(self) -> list[dict[str, Any]]:
         """The input ended: the closed version of every campaign."""
-        return [self._version(cid, state, CLOSED, self._end(state))
-                for cid, state in sorted(self.campaigns.items())
-                if len(state["hosts"]) >= self.settings.min_hosts]
+        return self._each(lambda c: c["status"] == OPEN, CLOSED)
 
-    def membership(self) -> Iterator[tuple[str, str]]:
-        """(behaviour_id, campaign_id) of every behaviour in a campaign."""
-        for cid, state in self.campaigns.items():
-            if len(state["hosts"]) >= self.settings.min_hosts:
-                for entry in state["hosts"].values():
-                    yield entry[2], cid
+    def take_changes(self) -> dict[str, dict[str, Any]]:
+        """The states of the keys changed since the last call (the stream's checkpoint)."""
+        changed = {key: self.states[key] for key in sorted(self.changed) if key in self.states}
+        self.changed.clear()
+        return changed
+
+    def load(self, key: str, state: dict[str, Any]) -> None:
+        self.states[key] = state
+
+    def forget(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self.states.pop(key, None)
+            self.changed.discard(key)
 
     # -- output -----------------------------------------------------------------------------
 
     @staticmethod
-    def _end(state: dict[str, Any]) -> int:
-        return max(entry[1] for entry in state["hosts"].values())
+    def _shape(state: dict[str, Any], fp_id: str) -> tuple[set, set]:
+        """(hosts, rules) of one fingerprint's alerts in a key."""
+        entries = [e for e in state["alerts"].values() if e[FP] == fp_id]
+        return {e[HOST] for e in entries}, {e[RULE] for e in entries}
 
-    def _version(self, cid: str, state: dict[str, Any], status: str,
+    def _each(self, wanted, status: str, keys: Iterable[str] | None = None) -> list[dict]:
+        out = []
+        for key in sorted(self.states if keys is None else keys):
+            state = self.states[key]
+            for fp_id in sorted({e[FP] for e in state["alerts"].values()}):
+                campaign = state["campaigns"].get(campaign_id(fp_id, state["window_start_ns"]))
+                if campaign is None or not wanted(campaign):
+                    continue
+                hosts, _ = self._shape(state, fp_id)
+                if len(hosts) >= self.settings.min_hosts:
+                    end = max(e[LAST] for e in state["alerts"].values() if e[FP] == fp_id)
+                    out.append(self._version(state, fp_id, status, max(end, self.watermark_ns)
+                                             if status == OPEN else end))
+                    self.changed.add(key)
+                elif status == CLOSED:
+                    campaign["status"] = CLOSED  # never a campaign: nothing to say
+                    self.changed.add(key)
+        return out
+
+    def _version(self, state: dict[str, Any], fp_id: str, status: str,
                  now_ns: int) -> dict[str, Any]:
-        state["version"] += 1
-        state["version_ns"] = max(now_ns, state["version_ns"])
-        return self.document(cid, state, status)
+        cid = campaign_id(fp_id, state["window_start_ns"])
+        campaign = state["campaigns"][cid]
+        campaign["version"] += 1
+        campaign["version_ns"] = max(now_ns, campaign["version_ns"])
+        campaign["status"] = status
+        campaign["dirty"] = False
+        return self.document(state, fp_id, campaign)
 
-    def document(self, cid: str, state: dict[str, Any], status: str) -> dict[str, Any]:
+    def document(self, state: dict[str, Any], fp_id: str,
+                 campaign: dict[str, Any]) -> dict[str, Any]:
         settings = self.settings
-        fp = state["fingerprint"]
-        hosts = sorted(state["hosts"].items(), key=lambda kv: (kv[1][0], kv[0]))
+        fp = state["fingerprints"][fp_id]
+        hosts: dict[str, list] = {}  # host -> [first, last, severity, os, behaviour ids]
+        rules: set[str] = set()
+        dsts: set[str] = set()
+        for entry in state["alerts"].values():
+            if entry[FP] != fp_id:
+                continue
+            rules.add(entry[RULE])
+            dsts.update(entry[DSTS])
+            h = hosts.get(entry[HOST])
+            if h is None:
+                hosts[entry[HOST]] = [entry[FIRST], entry[LAST], entry[SEVERITY], entry[OS],
+                                      {entry[BEHAVIOUR]}]
+                continue
+            h[0] = min(h[0], entry[FIRST])
+            h[1] = max(h[1], entry[LAST])
+            if SEVERITY_RANK[entry[SEVERITY]] > SEVERITY_RANK[h[2]]:
+                h[2] = entry[SEVERITY]
+            if entry[OS] is not None:
+                h[3] = entry[OS] if h[3] is None else max(h[3], entry[OS])
+            h[4].add(entry[BEHAVIOUR])
+        ordered = sorted(hosts.items(), key=lambda kv: (kv[1][0], kv[0]))
+        listed = ordered[:settings.host_list_limit]
         row = known.match(fp, self.table)
-        severity = max((e[3] for _, e in hosts), key=SEVERITY_RANK.__getitem__)
+        severity = max((h[2] for _, h in ordered), key=SEVERITY_RANK.__getitem__)
         if row is not None and SEVERITY_RANK[row.severity] < SEVERITY_RANK[severity]:
             severity = row.severity
-        dst_ips = sorted(state["dst_ips"])
+        dst_ips = sorted(dsts)[:DST_LIMIT]
+        dst_sets = {tuple(sorted(e[DSTS])) for e in state["alerts"].values() if e[FP] == fp_id}
         return {
             "schema_version": ALERT_SCHEMA_VERSION,
             "kind": "campaign",
-            "alert_id": cid,
-            "version": state["version"],
-            "status": status,
-            "version_time": iso_ns(state["version_ns"]),
+            "alert_id": campaign_id(fp_id, state["window_start_ns"]),
+            "version": campaign["version"],
+            "status": campaign["status"],
+            "version_time": iso_ns(campaign["version_ns"]),
             "rule_id": RULE_ID,
             "rule_name": RULE_NAME,
             "severity": severity,
-            "summary": self._summary(fp, hosts, dst_ips, state["dst_sets_differ"], row),
-            "fingerprint_id": state["fingerprint_id"],
+            "summary": self._summary(fp, ordered, dst_ips, len(dst_sets) > 1, row),
+            "fingerprint_id": fp_id,
             "fingerprint": fp,
-            "host_count": len(hosts),
-            "hosts": [ip for ip, _ in hosts[:settings.host_list_limit]],
-            "hosts_truncated": len(hosts) > settings.host_list_limit,
-            "behaviour_ids": sorted(e[2] for _, e in hosts[:settings.host_list_limit]),
+            "host_count": len(ordered),
+            "hosts": [ip for ip, _ in listed],
+            "hosts_truncated": len(ordered) > settings.host_list_limit,
+            "behaviour_ids": sorted(b for _, h in listed for b in h[4]),
             "dst_ips": dst_ips,
-            "first_seen": iso_ns(hosts[0][1][0]),
-            "last_seen": iso_ns(max(e[1] for _, e in hosts)),
+            "first_seen": iso_ns(ordered[0][1][0]),
+            "last_seen": iso_ns(max(h[1] for _, h in ordered)),
             "window_start": iso_ns(state["window_start_ns"]),
-            "rules": list(state["rules"]),
-            "growth": self._growth(hosts),
+            "rules": sorted(rules),
+            "growth": self._growth(ordered),
             "known": None if row is None else {"name": row.name, "software": row.software,
                                                "source": row.source},
         }
@@ -169,20 +258,20 @@ class CampaignStage:
         packet), the last GROWTH_LIMIT buckets."""
         width = self.settings.growth_bucket_s * NS_PER_S
         counts: dict[int, int] = {}
-        for n, (_, entry) in enumerate(hosts, start=1):
-            counts[entry[0] - entry[0] % width] = n
+        for n, (_, h) in enumerate(hosts, start=1):
+            counts[h[0] - h[0] % width] = n
         return [{"time": iso_ns(t), "host_count": n}
                 for t, n in sorted(counts.items())[-GROWTH_LIMIT:]]
 
     @staticmethod
     def _summary(fp: dict[str, Any], hosts: list, dst_ips: list[str], differ: bool,
                  row: known.KnownFingerprint | None) -> str:
-        oses = {e[4] for _, e in hosts}
+        oses = {h[3] for _, h in hosts}
         os_name = OS_BY_INITIAL_TTL.get(oses.pop()) if len(oses) == 1 else None
         who = f"{len(hosts)} {os_name} hosts" if os_name else f"{len(hosts)} hosts"
         same = "" if differ else "the same "
         where = (f"{same}{len(dst_ips)} destinations" if len(dst_ips) > 1
-                 else f"{same}destination {dst_ips[0]}" if dst_ips else "their destinations")
+                 else f"{same}destination {dst_ips[0]}")
         text = (f"{who} send {_describe(fp)} to {where} ({', '.join(fp['dst_prefixes'])}),"
                 f" {ID_PATTERN_PHRASES[fp['id_pattern']]}")
         if row is not None:
