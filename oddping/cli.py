@@ -297,8 +297,9 @@ def topics() -> None:
 @topics.command("create")
 @_kafka_flags
 def topics_create(config: str | None, bootstrap_servers: str | None, topic: str | None) -> None:
-    """Create the records, alerts and dead-letter topics where missing, with the configured
-    partitions and replication factor.
+    """Create the records, alerts and dead-letter topics, and the campaign stage's
+    <app_id>-campaign-behaviours, where missing, with the configured partitions and
+    replication factor.
 
     \b
     Example:
@@ -310,8 +311,11 @@ def topics_create(config: str | None, bootstrap_servers: str | None, topic: str 
                                     "kafka.records_topic": topic})
     kafka = settings.kafka
     try:
-        created = ensure_topics(kafka, {kafka.records_topic: {}, kafka.alerts_topic: {},
-                                        kafka.dead_letter_topic: {}})
+        wanted = {kafka.records_topic: {}, kafka.alerts_topic: {}, kafka.dead_letter_topic: {}}
+        if settings.campaigns.enabled and settings.campaigns.stream:  # the 2nd stage's topic
+            from processors.stream.campaigns import behaviours_topic_name
+            wanted[behaviours_topic_name(settings.processor.app_id)] = {}
+        created = ensure_topics(kafka, wanted)
     except KafkaUnavailable as exc:
         _fail(str(exc))
     click.echo(f"created: {', '.join(created) or 'nothing (all exist)'}")
@@ -470,7 +474,8 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
              f"{sum(stats.findings_folded.values())} findings" if stats.flood_absorbed else "")
     budget = (f"; over the alert budget: {stats.alerts_over_budget} alert versions"
               if stats.alerts_over_budget else "")
-    in_campaigns = sum(1 for a in alerts if "campaign_id" in a.doc)
+    found_ids = {c.alert_id for c in found}
+    in_campaigns = sum(1 for a in alerts if a.doc.get("campaign_id") in found_ids)
     click.echo(f"oddping scan: {len(alerts)} alerts from {stats.records_seen} records "
                f"({len(found)} campaigns covering {in_campaigns} of them) "
                f"(suppressed {sum(stats.suppressed.values())}{counted_once}{flood}{budget}); "

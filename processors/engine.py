@@ -54,7 +54,7 @@ from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.budget import AlertBudget
-from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate
+from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate, stage_key
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
 from processors.flood import FloodMonitor
 from processors.networks import InternalNetworks
@@ -582,11 +582,18 @@ class Engine:
         window.version_ns = version_ns
         doc = build_alert(window, detector.metadata, window.severity or detector.severity,
                           detector.summary(window), status)
+        moved = None
         if self.campaigns is not None and window.rule_id in BEHAVIOUR_RULES:
             initial = (implied_initial_ttl(host, window.ttl_min, window.sensor_ids[0])
                        if window.ttl_min == window.ttl_max and window.sensor_ids else None)
             annotate(doc, initial, self.campaigns)  # behaviour_id, campaign_id
-        alerts.append(Alert(doc))
+            # the stage key moves as the evidence grows (more destinations, another length):
+            # the stream withdraws the alert from the key its previous version went to
+            key = stage_key(doc, self.campaigns)
+            if window.campaign_key not in (None, key):
+                moved = window.campaign_key
+            window.campaign_key = key
+        alerts.append(Alert(doc, moved))
         self.stats.versions[status] += 1
         if window.emitted:
             self.stats.alerts_updated += 1

@@ -142,7 +142,7 @@ def test_the_closed_version_does_not_depend_on_the_order_updates_arrive(fleet20)
     assert content(closed[0]) == content(found[0].doc)
 
 
-def test_replays_and_older_versions_change_nothing(fleet20):
+def test_replays_change_nothing_and_the_later_update_wins(fleet20):
     alerts, found = fleet20
     stage = CampaignStage()
     updates = _updates(alerts)
@@ -151,9 +151,11 @@ def test_replays_and_older_versions_change_nothing(fleet20):
     stage.take_changes()
     for key, update in updates:  # a replay after a crash: no version, no change
         assert stage.add(key, update) == []
-        older = dict(update, version=update["version"] - 1, last_ns=0)
-        assert stage.add(key, older) == []
     assert stage.take_changes() == {}
+    # a host's new owner after a rebalance may number its versions lower: the later wins
+    key, update = updates[0]
+    stage.add(key, dict(update, version=update["version"] + 5, last_ns=update["last_ns"] + 1))
+    stage.add(key, update)
     (closed,) = stage.flush()
     assert content(closed) == content(found[0].doc)
 
@@ -227,3 +229,24 @@ def test_campaigns_can_be_turned_off(tmp_path):
     config.write_text("[campaigns]\nenabled = false\n")
     assert load_config(config).campaigns == CampaignSettings(enabled=False)
     assert _scan_kinds("--config", str(config)) == ["host"] * 12
+
+
+def test_alerts_whose_host_s_distance_is_learned_later_move_to_the_other_campaign(fleet20):
+    """Open versions built before a host's hop distance was known carry the arriving TTL: a
+    campaign of those goes out, then is dismissed once the alerts move to the initial-TTL
+    fingerprint, and only the latter is left (as in scan)."""
+    alerts, found = fleet20
+    stage = CampaignStage()
+    updates = _updates(alerts)
+    early = []
+    for key, update in updates[:16]:  # four hosts' alerts, before the distance was known
+        fp = dict(update["fingerprint"], initial_ttl=None, ttl_at_sensor=[28, 28])
+        early += stage.add(key, dict(update, fingerprint=fp, version=update["version"] - 1))
+    assert early and early[-1]["fingerprint"]["initial_ttl"] is None
+    later = []
+    for key, update in updates:
+        later += stage.add(key, update)
+    dismissed = [v for v in later if v["alert_id"] == early[-1]["alert_id"]]
+    assert [v["status"] for v in dismissed] == ["dismissed"]
+    final = stage.flush()
+    assert [content(c) for c in final] == [content(found[0].doc)]

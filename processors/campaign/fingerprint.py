@@ -178,6 +178,16 @@ def annotate(doc: dict[str, Any], initial_ttl: int | None, settings: CampaignSet
     doc["campaign_id"] = campaign_id(fingerprint_id(fingerprint), start)
 
 
+def stage_key(doc: dict[str, Any], settings: CampaignSettings) -> str:
+    """The campaign stage's key of an annotated host alert: its fingerprint without the TTL,
+    and its campaign window.  It can change between versions of one alert (its destinations,
+    lengths or identifiers grow): the stream then withdraws the alert from the old key, as a
+    Kafka Streams KTable re-keyed by groupBy sends the old key a subtraction."""
+    fingerprint = fingerprint_of(doc, settings.dst_prefix_v4, settings.dst_prefix_v6)
+    start = campaign_window(parse_iso_ns(doc["window_start"]), settings)
+    return f"{shape_id(fingerprint)}|{start}"
+
+
 def update_of(doc: dict[str, Any], settings: CampaignSettings
               ) -> tuple[str, dict[str, Any]] | None:
     """(stage key, behaviour update) of an annotated host alert version, or None: what the

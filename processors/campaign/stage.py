@@ -2,8 +2,9 @@
 
 Pure and deterministic.  It is fed *behaviour updates* (fingerprint.update_of: one per host
 alert version of a behaviour rule) under a *stage key* (the fingerprint without its TTL, and the
-campaign window), and keeps per key each alert's latest update: an update replaces an older
-version of its alert, a ``dismissed`` version removes it, a replayed one changes nothing.  The
+campaign window), and keeps per key each alert's latest update: an update replaces the one before it (the later
+wins, as on the alerts topic), a ``dismissed`` version removes it, a replayed one changes
+nothing.  The
 alerts of a key that share a full fingerprint (the same initial TTL) are one campaign once they
 come from ``campaigns.min_hosts`` hosts.  ``oddping scan`` feeds it the final versions in
 process; the stream feeds it through its own topic (processors/stream/campaigns.py).
@@ -11,7 +12,10 @@ process; the stream feeds it through its own topic (processors/stream/campaigns.
 Versions, as for host alerts (processors/lifecycle.py): an open version at once when a host joins
 a campaign (or a rule joins its behaviour); other changes (a host's later packets) make the
 campaign *dirty*, and ``emit_pending`` (the input has gone quiet) emits their open versions; a
-closed version once event time (the newest version time fed to this stage) is
+``dismissed`` version when it falls below min_hosts after versions went out (its alerts
+moved to another fingerprint when their host's hop distance was learned, or were dismissed;
+``oddping scan`` never shows it), and a closed version once event time (the newest version
+time fed to this stage) is
 ``campaigns.close_after_s`` past the campaign window's end, or when the input ends (``flush``).
 A campaign document is a function of the set of its alerts' latest updates, not of the order
 they came in (hosts sorted by first packet, unions sorted): its last version says the same in
@@ -85,14 +89,19 @@ class CampaignStage:
         """Fold one behaviour update in; the open versions it makes due at once."""
         state = self.states.get(key)
         if state is None:
+            if update["status"] == DISMISSED:
+                return []  # a withdrawal from a key that holds nothing
             state = self.states[key] = new_state(update["window_start_ns"])
         self.watermark_ns = max(self.watermark_ns, update["version_ns"])
         fp_id = fingerprint_id(update["fingerprint"])
         cid = campaign_id(fp_id, state["window_start_ns"])
         alerts = state["alerts"]
+        # The later update of an alert wins, as on the alerts topic: after a rebalance or a
+        # crash, a host's new owner replays its records from the last checkpoint, and its
+        # versions may repeat numbers the old owner used, or stop short of them (open versions
+        # depend on how hosts interleave), so a version number says nothing about which came
+        # last.  One alert's updates share a key, hence a partition: they arrive in order.
         old = alerts.get(update["alert_id"])
-        if old is not None and old[VERSION] > update["version"]:
-            return []  # an older version, replayed
         if state["campaigns"].get(cid, {}).get("status") == CLOSED:
             self.late_updates += 1
             return []
@@ -106,7 +115,8 @@ class CampaignStage:
                 return []  # the same content again (a replay, or an update saying nothing new)
         elif old is None:
             return []
-        touched = {fp_id} | ({old[FP]} if old is not None else set())
+        touched = ({old[FP]} if entry is None else
+                   {fp_id} | ({old[FP]} if old is not None else set()))
         before = {f: self._shape(state, f) for f in touched}
         if entry is None:
             del alerts[update["alert_id"]]
@@ -122,8 +132,13 @@ class CampaignStage:
                 fcid, {"version": 0, "version_ns": 0, "status": OPEN, "dirty": False})
             campaign["dirty"] = True
             grew = hosts > before[f][0] or not rules <= before[f][1]
-            if grew and len(hosts) >= self.settings.min_hosts:
-                out.append(self._version(state, f, OPEN, self.watermark_ns))
+            if len(hosts) >= self.settings.min_hosts:
+                if grew:
+                    out.append(self._version(state, f, OPEN, self.watermark_ns))
+            elif campaign["version"] and campaign["status"] == OPEN:
+                # fewer hosts than it takes, after versions went out: its alerts moved to
+                # another fingerprint (a host's hop distance learned) or were dismissed
+                out.append(self._version(state, f, DISMISSED, self.watermark_ns))
         return out
 
     def emit_pending(self) -> list[dict[str, Any]]:
@@ -219,9 +234,14 @@ class CampaignStage:
                 h[3] = entry[OS] if h[3] is None else max(h[3], entry[OS])
             h[4].add(entry[BEHAVIOUR])
         ordered = sorted(hosts.items(), key=lambda kv: (kv[1][0], kv[0]))
+        if not ordered:  # a dismissed version: none of its alerts is left
+            start = state["window_start_ns"]
+            ordered_empty = [("", [start, start, "low", None, set()])]
+        else:
+            ordered_empty = ordered
         listed = ordered[:settings.host_list_limit]
         row = known.match(fp, self.table)
-        severity = max((h[2] for _, h in ordered), key=SEVERITY_RANK.__getitem__)
+        severity = max((h[2] for _, h in ordered_empty), key=SEVERITY_RANK.__getitem__)
         if row is not None and SEVERITY_RANK[row.severity] < SEVERITY_RANK[severity]:
             severity = row.severity
         dst_ips = sorted(dsts)[:DST_LIMIT]
@@ -236,7 +256,11 @@ class CampaignStage:
             "rule_id": RULE_ID,
             "rule_name": RULE_NAME,
             "severity": severity,
-            "summary": self._summary(fp, ordered, dst_ips, len(dst_sets) > 1, row),
+            "summary": (self._summary(fp, ordered, dst_ips, len(dst_sets) > 1, row)
+                        if campaign["status"] != DISMISSED else
+                        f"No longer a campaign: {len(ordered)} hosts left with this fingerprint"
+                        f" (fewer than {settings.min_hosts}); their alerts moved to another"
+                        " fingerprint or were dismissed"),
             "fingerprint_id": fp_id,
             "fingerprint": fp,
             "host_count": len(ordered),
@@ -244,8 +268,8 @@ class CampaignStage:
             "hosts_truncated": len(ordered) > settings.host_list_limit,
             "behaviour_ids": sorted(b for _, h in listed for b in h[4]),
             "dst_ips": dst_ips,
-            "first_seen": iso_ns(ordered[0][1][0]),
-            "last_seen": iso_ns(max(h[1] for _, h in ordered)),
+            "first_seen": iso_ns(min(h[0] for _, h in ordered_empty)),
+            "last_seen": iso_ns(max(h[1] for _, h in ordered_empty)),
             "window_start": iso_ns(state["window_start_ns"]),
             "rules": sorted(rules),
             "growth": self._growth(ordered),
