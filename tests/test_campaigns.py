@@ -250,3 +250,31 @@ def test_alerts_whose_host_s_distance_is_learned_later_move_to_the_other_campaig
     assert [v["status"] for v in dismissed] == ["dismissed"]
     final = stage.flush()
     assert [content(c) for c in final] == [content(found[0].doc)]
+
+
+def test_known_rows_match_only_their_own_shape():
+    from processors.campaign.known import match
+
+    footprints = {"payload_class": "zeros", "payload_len_min": 2, "payload_len_max": 2,
+                  "initial_ttl": 30, "ttl_at_sensor": None,
+                  "dst_prefixes": ["13.107.0.0/16", "52.113.0.0/16"]}
+    assert match(footprints).name == "office365_footprints"
+    assert match(dict(footprints, initial_ttl=None, ttl_at_sensor=[27, 28])) is not None
+    for change in ({"initial_ttl": 64}, {"payload_len_min": 1}, {"payload_class": "fping"},
+                   {"dst_prefixes": ["13.107.0.0/16", "198.51.100.0/24"]},
+                   {"initial_ttl": None, "ttl_at_sensor": [40, 40]}):
+        assert match(dict(footprints, **change)) is None, change
+
+
+def test_initial_ttl_suppression_uses_the_hop_distance_when_known():
+    from oddping.config import Suppression
+    from processors.suppress import Suppressions
+
+    entries = Suppressions([Suppression(reason="r", initial_ttl=30, dst_cidr="13.107.0.0/16")],
+                           ["tiny_payload"])
+    check = entries.check
+    assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 28, 30) == ("r", False)
+    assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 28, 32) is None
+    assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 28, None) == ("r", False)
+    assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 31, None) is None
+    assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 10, None) is None
