@@ -42,6 +42,7 @@ SECTIONS: dict[str, tuple[str, str]] = {
     "memory": ("bench.memory", "memory per tracked host in the engine vs the records themselves"),
     "dedup": ("bench.dedup", "the engine fed two sensors' copies of every packet vs one sensor"),
     "flood": ("bench.flood", "a spoofed-source flood over 1,000 hosts: scan and one worker, with and without"),
+    "campaigns": ("bench.campaigns", "one worker with and without the campaign stage (the second stage's cost)"),
     "latency": ("bench.latency", "live alert latency through the broker at 20,000 records/s of background"),
 }
 

@@ -38,8 +38,10 @@ class Row:
         """From a native, ECS or OCSF alert document."""
         if "alert_id" in doc:  # native
             return cls(doc["alert_id"], doc.get("version", 1), doc.get("status", "closed"),
-                       doc["severity"], doc["rule_id"], doc["src_ip"], doc["first_seen"],
-                       doc["packet_count"], doc["summary"])
+                       doc["severity"], doc["rule_id"],
+                       # a campaign alert (kind "campaign") is about many hosts
+                       doc.get("src_ip", f"{doc.get('host_count', 0)} hosts"),
+                       doc["first_seen"], doc.get("packet_count", 0), doc["summary"])
         if "oddping" in doc and "event" in doc:  # ECS
             own = doc["oddping"]
             return cls(doc["event"]["id"], own.get("version", 1), own.get("status", "closed"),

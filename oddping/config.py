@@ -204,7 +204,44 @@ class Suppression(_Section):
     src_cidr: str | None = None
     dst_cidr: str | None = None
     payload_class: str | None = None
+    initial_ttl: int | None = Field(
+        None, ge=1, le=255, description="the TTL the packets left the host with (the arriving"
+        " TTL plus the host's hop distance; when the distance is unknown, any TTL up to"
+        " suppress.UNKNOWN_HOPS below it); `oddping suppress --campaign` writes it")
     expires: str | None = Field(None, description="ISO 8601 date or time; ignored after it")
+
+
+class CampaignSettings(_Section):
+    """The campaign stage (processors/campaign): one behaviour on many hosts, one finding."""
+
+    enabled: bool = Field(True, description="run the campaign stage after the host stage (scan;"
+                          " host alerts carry behaviour_id and campaign_id)")
+    stream: bool = Field(
+        False, description="also run it in the worker (processors/stream/campaigns.py); off by"
+        " default: with several workers or after a crash, updates a worker published for"
+        " versions it never checkpointed can leave a stale entry under a stage key the"
+        " replaying owner no longer uses (an extra campaign); see the README")
+    min_hosts: int = Field(
+        3, ge=2, description="hosts that must share a behaviour's fingerprint before it is a"
+        " campaign: below it each host's behaviour stays ordinary alerts (two hosts can share"
+        " software by chance; three is where an analyst starts to call it fleet behaviour)")
+    window_s: int = Field(
+        86400, ge=60, description="a campaign's window of capture time, aligned to the epoch:"
+        " the same fingerprint on another day is another campaign (alert_id)")
+    host_list_limit: int = Field(
+        50, ge=1, le=1000, description="hosts listed in a campaign alert (all are counted)")
+    dst_prefix_v4: int = Field(
+        16, ge=8, le=32, description="IPv4 destinations enter the fingerprint as prefixes of"
+        " this length: a vendor's anycast and regional endpoints differ per host within its"
+        " blocks (13.107.4.52 here, 13.107.6.52 there)")
+    dst_prefix_v6: int = Field(48, ge=16, le=128, description="the same for IPv6")
+    close_after_s: int = Field(
+        3600, ge=0, description="event time after a campaign window's end before the stream"
+        " closes its campaigns (host alerts of the window's last minutes arrive when their own"
+        " windows close, up to an alert window later)")
+    growth_bucket_s: int = Field(
+        300, ge=1, description="a campaign's growth is the host count at the end of each"
+        " bucket of this many seconds in which hosts joined")
 
 
 class Settings(BaseSettings):
@@ -222,6 +259,7 @@ class Settings(BaseSettings):
     # One section per rule id, validated against each rule's own tunables by processors.rules.
     rules: dict[str, dict[str, Any]] = Field(default_factory=dict)
     suppressions: list[Suppression] = Field(default_factory=list)
+    campaigns: CampaignSettings = Field(default_factory=CampaignSettings)
     networks: NetworkSettings = Field(default_factory=NetworkSettings)
 
     @classmethod

@@ -65,14 +65,16 @@ GRANTS: tuple[Grant, ...] = (
     Grant(PROCESSOR, TOPIC, LITERAL, "{alerts}", (W, D), "publish alerts"),
     Grant(PROCESSOR, TOPIC, LITERAL, "{dead_letters}", (W, D), "publish dead letters"),
     Grant(PROCESSOR, TOPIC, PREFIXED, "{app_id}-", (R, W, C, D),
-          "faust's own topics: <app_id>-host-state-changelog, <app_id>-__assignor-__leader"),
+          "faust's own topics: <app_id>-host-state-changelog, <app_id>-__assignor-__leader; "
+          "the campaign stage's <app_id>-campaign-behaviours (its repartition topic) and "
+          "<app_id>-campaign-state-changelog"),
     # the alert reader (a SIEM connector, `oddping alerts`)
     Grant(ALERT_READER, TOPIC, LITERAL, "{alerts}", (R, D), "read alerts"),
     Grant(ALERT_READER, GROUP, PREFIXED, ALERT_READER_GROUP_PREFIX, (R,),
           "`oddping alerts` reads in a throw-away group"),
     # the admin: `oddping topics create`, and nothing else
     *(Grant(ADMIN, TOPIC, LITERAL, name, (C, D), "`oddping topics create`")
-      for name in ("{records}", "{alerts}", "{dead_letters}")),
+      for name in ("{records}", "{alerts}", "{dead_letters}", "{app_id}-campaign-behaviours")),
 )
 
 

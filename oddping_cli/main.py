@@ -297,8 +297,9 @@ def topics() -> None:
 @topics.command("create")
 @_kafka_flags
 def topics_create(config: str | None, bootstrap_servers: str | None, topic: str | None) -> None:
-    """Create the records, alerts and dead-letter topics where missing, with the configured
-    partitions and replication factor.
+    """Create the records, alerts and dead-letter topics, and the campaign stage's
+    <app_id>-campaign-behaviours, where missing, with the configured partitions and
+    replication factor.
 
     \b
     Example:
@@ -310,8 +311,11 @@ def topics_create(config: str | None, bootstrap_servers: str | None, topic: str 
                                     "kafka.records_topic": topic})
     kafka = settings.kafka
     try:
-        created = ensure_topics(kafka, {kafka.records_topic: {}, kafka.alerts_topic: {},
-                                        kafka.dead_letter_topic: {}})
+        wanted = {kafka.records_topic: {}, kafka.alerts_topic: {}, kafka.dead_letter_topic: {}}
+        if settings.campaigns.enabled and settings.campaigns.stream:  # the 2nd stage's topic
+            from processors.stream.campaigns import behaviours_topic_name
+            wanted[behaviours_topic_name(settings.processor.app_id)] = {}
+        created = ensure_topics(kafka, wanted)
     except KafkaUnavailable as exc:
         _fail(str(exc))
     click.echo(f"created: {', '.join(created) or 'nothing (all exist)'}")
@@ -418,6 +422,7 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     from oddping.runtime import tune_gc
     from producer import Accounting
     from processors.engine import Engine
+    from processors.campaign.run import campaigns
     from processors.scan import by_capture_time, final_versions
 
     settings = _settings(config, sensor_id=sensor_id)
@@ -448,14 +453,19 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
         if all_versions:
             emitted.append(alert)
     alerts = final_versions(latest.values())
+    # the second stage (processors/campaign): sets behaviour_id/campaign_id on host alerts
+    found = campaigns(alerts, settings.campaigns) if settings.campaigns.enabled else []
     out = sys.stdout
     shown = emitted if all_versions else alerts
     if fmt == "table":
         _print_alert_table(shown)
+        _print_campaign_table(found)
     else:
         doc_format = "native" if fmt == "jsonl" else fmt
         for alert in shown:
             out.buffer.write(alert.to_json(doc_format) + b"\n")
+        for alert in found:  # campaign alerts have no ECS/OCSF mapping yet: native always
+            out.buffer.write(alert.to_json("native") + b"\n")
     out.flush()
     stats = engine.stats
     copies = sum(stats.copies.values())
@@ -464,7 +474,10 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
              f"{sum(stats.findings_folded.values())} findings" if stats.flood_absorbed else "")
     budget = (f"; over the alert budget: {stats.alerts_over_budget} alert versions"
               if stats.alerts_over_budget else "")
+    found_ids = {c.alert_id for c in found}
+    in_campaigns = sum(1 for a in alerts if a.doc.get("campaign_id") in found_ids)
     click.echo(f"oddping scan: {len(alerts)} alerts from {stats.records_seen} records "
+               f"({len(found)} campaigns covering {in_campaigns} of them) "
                f"(suppressed {sum(stats.suppressed.values())}{counted_once}{flood}{budget}); "
                f"{account.summary()}", err=True)
     for error in errors:
@@ -474,6 +487,14 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
     if fail_on and any(SEVERITY_ORDER.index(a.severity) >= SEVERITY_ORDER.index(fail_on)
                        for a in alerts):
         sys.exit(EXIT_FINDINGS)
+
+
+def _print_campaign_table(found) -> None:
+    for alert in found:
+        doc = alert.doc
+        click.echo(f"{doc['severity'].upper():8} {'campaign':27} {doc['host_count']:>4} hosts"
+                   f"       {doc['first_seen'][:19]}  {doc['alert_id']}")
+        click.echo(f"         {doc['summary']}")
 
 
 def _print_alert_table(alerts) -> None:
@@ -486,6 +507,45 @@ def _print_alert_table(alerts) -> None:
         click.echo(f"{doc['severity'].upper():8} {doc['rule_id']:27} {doc['src_ip']:16} "
                    f"{doc['first_seen'][:19]}  x{doc['packet_count']}{version}")
         click.echo(f"         {doc['summary']}")
+
+
+# -- suppress -----------------------------------------------------------------------------------
+
+@main.command()
+@click.option("--campaign", "campaign_id", required=True, metavar="ID",
+              help="the campaign alert's alert_id.")
+@click.option("--reason", required=True, help="why it is silenced (counted under it).")
+@click.option("--expires", default=None, metavar="DATE",
+              help="ISO 8601 date or time after which the entries no longer apply.")
+@click.option("--from", "source", type=click.File("rb"), default="-", show_default=True,
+              help="JSON lines holding the campaign: `oddping scan --format jsonl` output or "
+                   "`oddping alerts --format jsonl` (the alerts topic).")
+def suppress(campaign_id: str, reason: str, expires: str | None, source) -> None:
+    """Print the suppression entries that silence one campaign, ready to paste into the config.
+
+    One [[suppressions]] entry per destination prefix, each with the payload class and the
+    initial TTL of the campaign's fingerprint: the same software to the same networks is
+    silenced, any other behaviour still alerts.
+
+    \b
+    Examples:
+      oddping scan fleet.pcap --format jsonl > alerts.ndjson
+      oddping suppress --campaign 033cf7ca-... --reason "Office 365 Footprints" \\
+          --expires 2027-06-30 --from alerts.ndjson >> oddping.toml
+    """
+    from processors.campaign.suppression import CampaignNotFound, as_toml, find_campaign
+    from processors.suppress import expiry_ns
+
+    if expires is not None:
+        try:
+            expiry_ns(expires)
+        except ConfigError as exc:
+            _fail(str(exc))
+    try:
+        campaign = find_campaign(source, campaign_id)
+    except CampaignNotFound as exc:
+        _fail(str(exc))
+    click.echo(as_toml(campaign, reason, expires))
 
 
 # -- alerts -------------------------------------------------------------------------------------

@@ -54,15 +54,16 @@ from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.budget import AlertBudget
+from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate, stage_key
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
 from processors.flood import FloodMonitor
-from processors.networks import InternalNetworks
 from processors.lifecycle import CLOSED, DISMISSED, OPEN, Schedule
+from processors.networks import InternalNetworks
 from processors.payloads import PAYLOAD_CLASSES
 from processors.rules import RULE_IDS, build_detectors, load_rule_settings
 from processors.ruleskit.base import Detector, Handler
-from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, vantage
-from processors.state import pairing
+from processors.ruleskit.ttlcheck import implied_initial_ttl
+from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, pairing, vantage
 from processors.state.admission import Admission
 from processors.suppress import Suppressions
 
@@ -293,6 +294,9 @@ class Engine:
             for key, event in events.ICMP_EVENTS.items()
         }
         self.suppressions = Suppressions(settings.suppressions, RULE_IDS)
+        #: the campaign stage's settings, when it runs (host alerts then carry behaviour_id
+        #: and campaign_id: processors/campaign/fingerprint.py)
+        self.campaigns = settings.campaigns if settings.campaigns.enabled else None
         self.idle_ns = int(settings.processor.host_idle_expiry_s * NS_PER_S)
         self.max_hosts = settings.processor.max_tracked_hosts
         self.lateness_ns = int(lateness_s * NS_PER_S)
@@ -520,7 +524,12 @@ class Engine:
         counts = self.stats.rule_counts
         counts[rule_id] = counts.get(rule_id, 0) + 1
         if self.suppressions.entries:
-            verdict = self.suppressions.check(rule_id, host.ip, peer, record["payload_class"], ts)
+            ttl = implied = None
+            if self.suppressions.by_ttl:  # initial_ttl entries (campaign suppressions)
+                ttl = record["ttl"]
+                implied = implied_initial_ttl(host, ttl, record.get("sensor_id"))
+            verdict = self.suppressions.check(
+                rule_id, host.ip, peer, record["payload_class"], ts, ttl, implied)
             if verdict is not None:
                 reason, expired = verdict
                 if not expired:
@@ -617,7 +626,18 @@ class Engine:
         window.version_ns = version_ns
         doc = build_alert(window, detector.metadata, window.severity or detector.severity,
                           detector.summary(window), status)
-        alerts.append(Alert(doc))
+        moved = None
+        if self.campaigns is not None and window.rule_id in BEHAVIOUR_RULES:
+            initial = (implied_initial_ttl(host, window.ttl_min, window.sensor_ids[0])
+                       if window.ttl_min == window.ttl_max and window.sensor_ids else None)
+            annotate(doc, initial, self.campaigns)  # behaviour_id, campaign_id
+            # the stage key moves as the evidence grows (more destinations, another length):
+            # the stream withdraws the alert from the key its previous version went to
+            key = stage_key(doc, self.campaigns)
+            if window.campaign_key not in (None, key):
+                moved = window.campaign_key
+            window.campaign_key = key
+        alerts.append(Alert(doc, moved))
         self.stats.versions[status] += 1
         if window.emitted:
             self.stats.alerts_updated += 1

@@ -160,6 +160,9 @@ class AlertWindow:
     #: the alert budget refused this alert when the window opened: it is kept (its evidence
     #: counts for the rules) but no version of it is emitted (processors/budget.py)
     refused: bool = False
+    #: the campaign stage key its latest version was published under (processors/campaign):
+    #: a version under another key withdraws the alert from this one
+    campaign_key: str | None = None
 
     @property
     def slot(self) -> tuple[str, str, int]:

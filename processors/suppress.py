@@ -2,7 +2,9 @@
 
 Each entry names a reason and any of: a rule, the host's CIDR (``src_cidr``: the echo
 initiator), the peer's CIDR (``dst_cidr``: a request's target or a reply's sender), a payload
-class, and an expiry.  All given conditions must hold.  An allowlist is a suppression without an
+class, the initial TTL the packet left the host with (``initial_ttl``: the arriving TTL plus the
+host's hop distance; when the distance is not known, any arriving TTL at most UNKNOWN_HOPS
+below it), and an expiry.  All given conditions must hold.  An allowlist is a suppression without an
 expiry.  Expiry is compared with the finding's capture time, not the clock, so replaying an old
 capture applies the suppressions that were in force for it.
 
@@ -21,6 +23,9 @@ from typing import Iterable
 from oddping.config import ConfigError, Suppression
 
 IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+#: hops a packet may have crossed when an initial_ttl entry meets a host of unknown distance
+UNKNOWN_HOPS = 16
 
 
 @lru_cache(maxsize=65536)
@@ -54,14 +59,23 @@ class ActiveSuppression:
     dst_net: IpNetwork | None
     payload_class: str | None
     expires_ns: int | None
+    initial_ttl: int | None = None
 
-    def matches(self, rule_id: str, host_ip: str, peer_ip: str, payload_class: str) -> bool:
+    def matches(self, rule_id: str, host_ip: str, peer_ip: str, payload_class: str,
+                ttl: int | None = None, implied_ttl: int | None = None) -> bool:
         return (
             (self.rule is None or self.rule == rule_id)
             and (self.payload_class is None or self.payload_class == payload_class)
+            and (self.initial_ttl is None or self._ttl_matches(ttl, implied_ttl))
             and (self.src_net is None or _ip(host_ip) in self.src_net)
             and (self.dst_net is None or _ip(peer_ip) in self.dst_net)
         )
+
+
+    def _ttl_matches(self, ttl: int | None, implied_ttl: int | None) -> bool:
+        if implied_ttl is not None:
+            return implied_ttl == self.initial_ttl
+        return ttl is not None and 0 <= self.initial_ttl - ttl <= UNKNOWN_HOPS
 
 
 def _network(text: str | None, where: str) -> IpNetwork | None:
@@ -91,11 +105,15 @@ class Suppressions:
                     dst_net=_network(entry.dst_cidr, "dst_cidr"),
                     payload_class=entry.payload_class,
                     expires_ns=None if entry.expires is None else expiry_ns(entry.expires),
+                    initial_ttl=entry.initial_ttl,
                 )
             )
+        #: some entry needs the packet's initial TTL (the engine works it out only then)
+        self.by_ttl = any(e.initial_ttl is not None for e in self.entries)
 
     def check(
-        self, rule_id: str, host_ip: str, peer_ip: str, payload_class: str, ts_ns: int
+        self, rule_id: str, host_ip: str, peer_ip: str, payload_class: str, ts_ns: int,
+        ttl: int | None = None, implied_ttl: int | None = None,
     ) -> tuple[str, bool] | None:
         """(reason, expired) of the first entry that matches, or None.
 
@@ -104,7 +122,7 @@ class Suppressions:
         """
         stale: str | None = None
         for entry in self.entries:
-            if entry.matches(rule_id, host_ip, peer_ip, payload_class):
+            if entry.matches(rule_id, host_ip, peer_ip, payload_class, ttl, implied_ttl):
                 if entry.expires_ns is None or ts_ns < entry.expires_ns:
                     return entry.reason, False
                 stale = stale or entry.reason

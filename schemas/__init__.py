@@ -11,6 +11,7 @@ from jsonschema import Draft202012Validator
 
 RECORD_SCHEMA = "icmp_record.schema.json"
 ALERT_SCHEMA = "alert.schema.json"
+CAMPAIGN_SCHEMA = "campaign.schema.json"
 
 
 @cache

@@ -33,6 +33,9 @@ class Alert:
     """One alert.  The same alert_id may be emitted again with more evidence: the latest wins."""
 
     doc: dict[str, Any]
+    #: the campaign stage key an earlier version of this alert went to, when this version
+    #: goes to another one (the stream withdraws it there: processors/stream/campaigns.py)
+    moved_from: str | None = None
 
     @property
     def alert_id(self) -> str:

@@ -35,6 +35,7 @@ from oddping.kafka_access import principal
 from oddping.logs import get_logger
 from processors.engine import Engine
 
+from . import campaigns
 from .access_guard import AccessGuard
 from .batch import BatchProcessor, BatchResult
 from .health import Progress
@@ -239,6 +240,8 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                 if delivered is not None:
                     delivery.add_done_callback(delivered)
                 in_flight.append(delivery)
+                if campaign_stage is not None:  # its behaviour update, to the second stage
+                    await campaign_stage.publish(alert)
                 rules[doc["rule_id"]] = rules.get(doc["rule_id"], 0) + 1
                 statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
             for rule, n in rules.items():
@@ -256,6 +259,9 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                          ("source_partition", str(dead.message.partition).encode()),
                          ("source_offset", str(dead.message.offset).encode())]))
             metrics.dead_letters.labels(dead.reason.split(":")[0]).inc()
+
+    # the second stage (processors/stream/campaigns.py): its own topic, agent and table
+    campaign_stage = campaigns.attach(app, settings, in_flight.append)
 
     def current(events: list[faust.EventT]) -> list[faust.EventT]:
         """The events fetched in this consumer generation, once it has its partitions.  Others
@@ -408,6 +414,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             unacked[:] = [e for e in unacked if e.message.partition not in gone]
             unacked_records[0] = sum(e.message.count for e in unacked)
 
+    app.oddping_campaigns = campaign_stage  # type: ignore[attr-defined]
     app.oddping_processor = processor  # type: ignore[attr-defined]
     app.oddping_access = access  # type: ignore[attr-defined]
     return app

@@ -158,7 +158,8 @@ through verbatim, `config` deep-merged last.
   "metrics" (dict "host" "0.0.0.0" "port" (int $v.metrics.port))
   "processor" $processor
   "rules" (deepCopy (default dict $v.rules))
-  "suppressions" (deepCopy (default list $v.suppressions)) }}
+  "suppressions" (deepCopy (default list $v.suppressions))
+  "campaigns" (deepCopy (default dict $v.campaigns)) }}
 {{- if $v.internalNetworks }}{{ $_ := set $cfg "networks" (dict "internal" (deepCopy $v.internalNetworks)) }}{{ end }}
 {{- toJson (mustMergeOverwrite $cfg (deepCopy (default dict $v.config))) }}
 {{- end }}

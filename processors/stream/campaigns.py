@@ -1,0 +1,222 @@
+"""The campaign stage in the worker: a second agent, keyed by fingerprint (ARCHITECTURE.md 10).
+
+A repartition, as Kafka Streams does it: the host stage (app.py) publishes one behaviour update
+per host alert version of a behaviour rule (processors/campaign/fingerprint.update_of) to
+``<app_id>-campaign-behaviours``, keyed by the stage key (the fingerprint without its TTL, and
+the campaign window), so every update of one campaign reaches one partition, hence one worker,
+whichever worker saw its hosts.  A second agent in the same worker process consumes that topic
+with its own table (``campaign-state``, changelog ``<app_id>-campaign-state-changelog``) and
+publishes campaign alerts to the alerts topic, keyed by their alert_id.
+
+Why the same process and not its own Deployment: the stage is small (its input is alert
+versions, a few per cent of the records) and shares the worker's Kafka client, consumer group,
+ACLs and health; scaling the workers scales both stages, and faust balances both topics'
+partitions over them.  The topic name carries the app id, as faust's own topics do, so the
+processor's PREFIXED ACL on ``<app_id>-`` already covers it.
+
+Delivery as in the host stage: at least once.  The agent acks its events only at a checkpoint,
+once the changed campaign states are in the changelog and every campaign alert sent since is
+acknowledged; a worker killed between two checkpoints has its updates replayed by the next
+owner, and replays change nothing (an update older than or equal to the alert's entry is a
+no-op: processors/campaign/stage.py).  Nothing is lost (the host stage acks its records only
+once their behaviour updates are acknowledged) and nothing is counted twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any, Callable
+
+import faust
+import orjson
+
+from oddping.config import Settings
+from oddping.logs import get_logger
+from processors.campaign.fingerprint import update_of
+from processors.alerts import Alert
+from processors.campaign.stage import CampaignStage
+from processors.lifecycle import DISMISSED
+
+log = get_logger("oddping.process")
+
+#: events between two checkpoints of the campaign stage at most
+CHECKPOINT_EVENTS = 2000
+
+
+def behaviours_topic_name(app_id: str) -> str:
+    return f"{app_id}-campaign-behaviours"
+
+
+class CampaignWorker:
+    """The second stage's agent, table and timers on a faust app (see the module's text)."""
+
+    def __init__(self, app: faust.App, settings: Settings,
+                 sent: Callable[[asyncio.Future], None]) -> None:
+        kafka, proc = settings.kafka, settings.processor
+        self.settings = settings.campaigns
+        self.app = app
+        self.stage = CampaignStage(settings.campaigns)
+        self.topic = app.topic(behaviours_topic_name(proc.app_id), key_serializer="raw",
+                               value_serializer="raw", partitions=kafka.partitions,
+                               internal=True)
+        self.topic_name = self.topic.get_topic_name()
+        self.alerts_name = kafka.alerts_topic
+        self.table = app.Table("campaign-state", default=None, partitions=kafka.partitions,
+                               key_type=bytes, value_type=bytes)
+        self.note_sent = sent  # the host stage's in-flight list: its checkpoint waits for these
+        self.in_flight: list[asyncio.Future] = []
+        self.unacked: list[faust.EventT] = []
+        self.partition_of: dict[str, int] = {}
+        self.lock = asyncio.Lock()
+        self.last_input = time.monotonic()
+        self.last_checkpoint = time.monotonic()
+        self.idle_emitted = True
+        self.revoked_generation = -1
+        self.stream: list[faust.StreamT] = []
+        self.idle_s = proc.alert_idle_emit_s
+        self.interval_s = proc.checkpoint_interval_s
+        self.published = 0
+        self._wire()
+
+    # -- the host stage's side ----------------------------------------------------------------
+
+    async def publish(self, alert: Alert) -> None:
+        """A host alert version: its behaviour update to the stage's topic, and, when its key
+        moved, a withdrawal (a dismissed update) to the key its previous version went to."""
+        found = update_of(alert.doc, self.settings)
+        if found is None:
+            return
+        key, update = found
+        if alert.moved_from is not None:
+            await self._publish(alert.moved_from, dict(update, status=DISMISSED))
+        await self._publish(key, update)
+
+    async def _publish(self, key: str, update: dict[str, Any]) -> None:
+        delivery = await self.app.producer.send(self.topic_name, key.encode(),
+                                                orjson.dumps(update), None, None, None)
+        self.note_sent(delivery)
+        self.published += 1
+
+    # -- the second stage ---------------------------------------------------------------------
+
+    def _wire(self) -> None:
+        app = self.app
+
+        @app.agent(self.topic, concurrency=1, name="oddping-campaigns")
+        async def campaigns(stream: faust.StreamT) -> None:
+            manual = stream.noack()
+            self.stream[:] = [manual]
+            async for event in manual.events():
+                async with self.lock:
+                    if event.message.generation_id != app.consumer_generation_id or (
+                            app.consumer_generation_id <= self.revoked_generation):
+                        continue  # fetched before a rebalance: it comes again
+                    key = event.key.decode()
+                    partition = event.message.partition
+                    self._ensure(key, partition)
+                    try:
+                        update = orjson.loads(event.value)
+                        versions = self.stage.add(key, update)
+                    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
+                        log.warning("campaign update skipped", key=key, reason=str(exc))
+                        versions = []
+                    self.unacked.append(event)
+                    await self._send(versions)
+                    if (len(self.unacked) >= CHECKPOINT_EVENTS
+                            or time.monotonic() - self.last_checkpoint >= self.interval_s):
+                        await self._checkpoint()
+                self.last_input = time.monotonic()
+                self.idle_emitted = False
+
+        @app.timer(interval=1.0)
+        async def campaigns_when_quiet() -> None:
+            if self.lock.locked():
+                return
+            async with self.lock:
+                quiet = time.monotonic() - self.last_input
+                if not self.idle_emitted and quiet >= self.idle_s:
+                    self.idle_emitted = True
+                    await self._send(self.stage.emit_pending() + self.stage.close_due())
+                    await self._checkpoint()
+                elif self.unacked and time.monotonic() - self.last_checkpoint >= self.interval_s:
+                    await self._checkpoint()
+
+        @self.table.on_recover
+        async def adopt_campaigns() -> None:
+            # every campaign this worker now holds, not only those that get updates again: a
+            # campaign changed just before a crash still owes its pending version.  The memory
+            # store keeps partitions this worker held before a rebalance: only the assigned
+            # ones are taken (each saved state names its partition)
+            assigned = {tp.partition for tp in app.consumer.assignment()
+                        if tp.topic == self.topic_name}
+            async with self.lock:
+                for key, value in list(self.table.data.items()):
+                    if value is None or key.decode() in self.stage.states:
+                        continue
+                    state = orjson.loads(value)
+                    if state.get("partition") in assigned:
+                        self.partition_of[key.decode()] = state["partition"]
+                        self.stage.load(key.decode(), state)
+                self.idle_emitted = False
+
+        @app.on_partitions_revoked.connect
+        async def campaigns_revoked(app_: faust.App, revoked: set, **kwargs: Any) -> None:
+            # everything in memory for those partitions goes: their new owner (maybe this
+            # worker again) starts from the table and replays what was not acked
+            self.revoked_generation = app.consumer_generation_id
+            gone = {tp.partition for tp in revoked if tp.topic == self.topic_name}
+            async with self.lock:
+                keys = [k for k, p in self.partition_of.items() if p in gone]
+                keys += [k for k in self.stage.states if k not in self.partition_of]
+                self.stage.forget(keys)
+                for key in keys:
+                    self.partition_of.pop(key, None)
+                self.unacked[:] = [e for e in self.unacked
+                                   if e.message.partition not in gone]
+
+    def _ensure(self, key: str, partition: int) -> None:
+        """The key's saved state into the stage, the first time this worker meets it."""
+        self.partition_of[key] = partition
+        if key not in self.stage.states:
+            saved = self.table.data.get(key.encode())
+            if saved is not None:
+                self.stage.load(key, orjson.loads(saved))
+
+    async def _send(self, versions: list[dict[str, Any]]) -> None:
+        for doc in versions:
+            self.in_flight.append(await self.app.producer.send(
+                self.alerts_name, doc["alert_id"].encode(), orjson.dumps(doc), None, None, None))
+
+    async def _checkpoint(self) -> None:
+        if self.app.rebalancing:
+            return
+        for key, state in self.stage.take_changes().items():
+            partition = self.partition_of.get(key)
+            if partition is None:
+                continue
+            state["partition"] = partition
+            value = orjson.dumps(state)
+            self.table.data[key.encode()] = value
+            self.in_flight.append(await self.app.producer.send(
+                self.table.changelog_topic.get_topic_name(), key.encode(), value, partition,
+                None, None))
+        if self.in_flight:
+            sent = list(self.in_flight)
+            self.in_flight.clear()
+            await asyncio.gather(*sent)
+        if self.unacked and self.stream:
+            events = [e for e in self.unacked
+                      if e.message.generation_id == self.app.consumer_generation_id]
+            self.unacked.clear()
+            for event in events:
+                await self.stream[0].ack(event)
+        self.last_checkpoint = time.monotonic()
+
+
+def attach(app: faust.App, settings: Settings,
+           sent: Callable[[asyncio.Future], None]) -> CampaignWorker | None:
+    """The campaign stage on the worker's app, when campaigns are enabled."""
+    on = settings.campaigns.enabled and settings.campaigns.stream
+    return CampaignWorker(app, settings, sent) if on else None
+
