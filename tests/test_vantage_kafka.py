@@ -43,19 +43,25 @@ def _summary(doc: dict) -> tuple:
         sorted(doc["sensor_ids"]))
 
 
+def _host_alerts(jsonl: bytes) -> list[dict]:
+    """scan's host alerts: its campaign alerts (the three Footprints hosts make one) come from
+    the second stage, which the worker runs only with campaigns.stream."""
+    docs = (orjson.loads(line) for line in jsonl.splitlines())
+    return [doc for doc in docs if doc.get("kind") != "campaign"]
+
+
 @pytest.fixture(scope="module")
 def scanned(captures: dict[str, str]) -> set[tuple]:
     out = subprocess.run([ODDPING, "scan", *(f"{s}={p}" for s, p in captures.items()),
                           "--format", "jsonl"], capture_output=True, check=True, timeout=300)
-    found = {_summary(orjson.loads(line)) for line in out.stdout.splitlines()}
+    found = {_summary(doc) for doc in _host_alerts(out.stdout)}
     # the scan itself is right: the seed's alerts on the odd hosts only, both sensors named
     assert {(rule, host) for rule, host, *_ in found} == {
         (rule, host) for rule in SEED_RULES for host in ODD_HOSTS}
     assert all(sensors == tuple(SENSORS) for *_, sensors in found)
     alone = subprocess.run([ODDPING, "scan", f"access={captures['access']}", "--format",
                             "jsonl"], capture_output=True, check=True, timeout=300)
-    counted_once = {(d["alert_id"], d["packet_count"]) for d in map(orjson.loads,
-                                                                    alone.stdout.splitlines())}
+    counted_once = {(d["alert_id"], d["packet_count"]) for d in _host_alerts(alone.stdout)}
     assert {(alert_id, count) for _, _, alert_id, count, _ in found} == counted_once
     return found
 
