@@ -14,6 +14,7 @@ into the same kind of line.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import KafkaError, KafkaException, TopicCollection
@@ -75,6 +76,13 @@ def _missing(who: str, need: Need, detail: str = "") -> KafkaUnavailable:
                             f"({need.why}){detail}: grant it with an ACL")
 
 
+#: the group coordinator is still being set up (a fresh broker): worth asking again
+_COORDINATOR_NOT_READY = frozenset({
+    KafkaError.NOT_COORDINATOR, KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+})
+
+
 def verify(kafka: KafkaSettings, needs: list[Need]) -> None:
     """Reachable, credentials accepted (preflight), then every right in `needs` (check)."""
     preflight(kafka)
@@ -97,10 +105,21 @@ def check(kafka: KafkaSettings, needs: list[Need], timeout_s: float = 15.0) -> N
             for name, future in futures.items():
                 allowed[TOPIC, name], absent[name] = _outcome(future, who)
         if groups:
-            futures = admin.describe_consumer_groups(groups, request_timeout=timeout_s,
-                                                     include_authorized_operations=True)
-            for name, future in futures.items():
-                allowed[GROUP, name], _ = _outcome(future, who)
+            # a broker that has never had a consumer group answers "not the coordinator" until
+            # its offsets topic is ready (seconds on a fresh broker): ask again until then
+            deadline = time.monotonic() + timeout_s
+            while True:
+                try:
+                    futures = admin.describe_consumer_groups(
+                        groups, request_timeout=timeout_s, include_authorized_operations=True)
+                    for name, future in futures.items():
+                        allowed[GROUP, name], _ = _outcome(future, who)
+                    break
+                except KafkaException as exc:
+                    if (exc.args[0].code() not in _COORDINATOR_NOT_READY
+                            or time.monotonic() >= deadline):
+                        raise
+                    time.sleep(0.5)
     except KafkaUnavailable:
         raise
     except KafkaException as exc:
