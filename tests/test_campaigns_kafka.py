@@ -54,10 +54,6 @@ def _check(got: dict[str, dict], scanned: dict[str, dict]) -> None:
     assert lone and all(doc["campaign_id"] != found[0]["alert_id"] for doc in lone)
 
 
-@pytest.mark.xfail(strict=False, reason="issue 16, open: the campaign stage in the stream "
-                   "(campaigns.stream, off by default) gives no alerts at all in the merged tree "
-                   "of 2026-12-07 (it passed on its branch before the merge with issues 13, 14, "
-                   "18 and the send-path changes); with two workers it leaves an extra campaign")
 def test_one_worker_makes_the_campaign_scan_makes(records: list[dict], scanned: dict) -> None:
     pipeline = Pipeline(partitions=4)
     pipeline.env["ODDPING_CAMPAIGNS__STREAM"] = "true"
