@@ -54,7 +54,7 @@ from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.budget import AlertBudget
-from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate, stage_key
+from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
 from processors.flood import FloodMonitor
 from processors.lifecycle import CLOSED, DISMISSED, OPEN, Schedule
@@ -630,10 +630,10 @@ class Engine:
         if self.campaigns is not None and window.rule_id in BEHAVIOUR_RULES:
             initial = (implied_initial_ttl(host, window.ttl_min, window.sensor_ids[0])
                        if window.ttl_min == window.ttl_max and window.sensor_ids else None)
-            annotate(doc, initial, self.campaigns)  # behaviour_id, campaign_id
-            # the stage key moves as the evidence grows (more destinations, another length):
-            # the stream withdraws the alert from the key its previous version went to
-            key = stage_key(doc, self.campaigns)
+            # behaviour_id, campaign_id; the stage key moves as the evidence grows (more
+            # destinations, another length): the stream withdraws the alert from the key its
+            # previous version went to
+            key = annotate(doc, initial, self.campaigns)
             if window.campaign_key not in (None, key):
                 moved = window.campaign_key
             window.campaign_key = key
