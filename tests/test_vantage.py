@@ -511,6 +511,22 @@ def test_replies_whose_requests_come_late_are_never_unsolicited(
     assert engine.stats.late_pairings == answered
 
 
+def test_any_interleaving_of_two_sensors_gives_the_on_time_alerts() -> None:
+    """Each sensor's records in its own capture order, the two interleaved at random (a sensor
+    now ahead, now behind, within the late bound): the final versions are the on-time ones."""
+    access, edge = _split_pings(12, 12)
+    settings = Settings(processor={"several_sensors": True})
+    on_time, _ = run(by_time(access + edge), settings)
+    assert "unsolicited_reply" in {d["rule_id"] for d in on_time.values()}
+    rng = random.Random(1313)
+    for _ in range(20):
+        picks = [0] * len(access) + [1] * len(edge)
+        rng.shuffle(picks)
+        queues = [iter(access), iter(edge)]
+        late, _ = run([next(queues[p]) for p in picks], settings)
+        assert _final(late) == _final(on_time)
+
+
 def test_unanswered_replies_are_judged_once_the_late_bound_has_passed() -> None:
     """unsolicited_reply's findings come when the host's own time has passed the replies by
     sensor_late_bound_s (no request can come for them then), before the input ends."""
