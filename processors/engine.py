@@ -8,9 +8,12 @@ every window, expiry and rate runs on the records' capture time (``ts_ns``).
 Per record::
 
     validate -> host state (admit, expire, evict)
+             -> replies the host's time has passed by the late bound: unanswered now
              -> another sensor's copy of a packet already seen? evidence only, stop here
              -> the record's own sensor's TTL profile -> tracker (shared facts)
+             -> a request: the replies processed before it that it answers pair now
              -> the event's handlers that can fire on its payload class (findings)
+             -> a reply with no request: it waits for one (processors/state/pairing.py)
              -> suppress -> alert window -> close windows event time has passed -> alerts
 
 Alert lifecycle (processors/lifecycle.py).  A window's alert comes out as versions of one
