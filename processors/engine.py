@@ -153,6 +153,8 @@ _KIND_EVENTS = {
 }
 _ECHO = frozenset({events.ECHO_REQUEST, events.ECHO_REPLY})
 _ICMP_EVENT_NAMES = frozenset(events.ICMP_EVENTS.values())
+#: where a remembered packet keeps its first sensor, its copies and its windows (dedup.py)
+_SENSOR, _COPIES, _SLOTS = dedup.SENSOR, dedup.COPIES, dedup.SLOTS
 #: an ICMP record's route: its event, whether that is an echo, the event's handlers by class
 _IcmpRoute = tuple[str, bool, dict[str, tuple[Handler, ...]]]
 
@@ -455,16 +457,24 @@ class Engine:
                                       or dedup.older_than_memory(host, ts)):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1
             return None
-        if entry[dedup.SENSOR] == record["sensor_id"]:  # the same capture twice
-            self.stats.same_sensor_duplicates[record["sensor_id"]] += 1
+        sensor = record["sensor_id"]
+        if entry[_SENSOR] == sensor:  # the same capture twice
+            self.stats.same_sensor_duplicates[sensor] += 1
             return entry
-        sensor, _, delay = entry[dedup.COPIES][-1] if entry[dedup.COPIES] else (None, 0, 0)
-        self.stats.copies[record["sensor_id"]] += 1
-        if sensor == record["sensor_id"]:  # not past COPIES_PER_PACKET: credit it
-            dedup.credit_copy(host, entry)
-            self.clocks.observe(entry[dedup.SENSOR], sensor, delay)
+        self.stats.copies[sensor] += 1
+        copies = entry[_COPIES]
+        if copies:
+            latest = copies[-1]
+            if latest[0] == sensor:  # not past COPIES_PER_PACKET: credit it
+                if entry[_SLOTS] != dedup.NO_WINDOWS:  # else it went to no window
+                    dedup.credit_copy(host, entry)
+                self.clocks.observe(entry[_SENSOR], sensor, latest[2])
         if record["src_ip"] == host.ip:  # this sensor sees the host's own outbound traffic
-            host.saw_outbound(record["sensor_id"], record["ts_ns"])
+            outbound = host.outbound_sensors
+            if sensor in outbound:  # the usual case: a sensor already remembered
+                outbound[sensor] = record["ts_ns"]
+            else:
+                host.saw_outbound(sensor, record["ts_ns"])
         return entry
 
     def _pair_late(self, host: HostState, request: dict[str, Any]) -> None:
