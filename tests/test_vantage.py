@@ -586,3 +586,25 @@ def test_icmp_tunnel_counts_a_reply_paired_late_as_on_time() -> None:
     # (which packets carry the findings follows the arrival order)
     late, _ = run(replies + requests)
     assert "icmp_tunnel" in {d["rule_id"] for d in late.values()}
+
+
+def test_icmp_tunnels_long_horizon_counts_a_reply_paired_late_as_on_time() -> None:
+    """A slow channel (an exchange every 4 s for 8 minutes, 8 bytes each way: never enough
+    data for one 60-s window) that only the long horizon finds, by its replies carrying other
+    data than the requests; each reply reaches the engine just before its request.  The same
+    packets carry findings; the first finding's share may differ by the one reply still
+    waiting for its request when it was judged."""
+    host, peer = "10.70.0.6", "198.51.100.10"
+    rng = random.Random(78)
+    asks, answers = random_data(rng, 8, 8), random_data(rng, 8, 8)
+    requests = [request(host, peer, at(1 + 4 * n), icmp_id=78, seq=n, ttl=64,
+                        payload_class="unknown", data=asks, sensor=ACCESS) for n in range(120)]
+    replies = [reply_to(r, sensor=EDGE, data=answers, payload_class="unknown") for r in requests]
+    on_time, _ = run(by_time(requests + replies))
+    count, signal = _tunnel_alert(on_time)
+    assert "100% of replies carry other data than their request" in signal
+    late, _ = run([r for pair in zip(replies, requests) for r in pair])
+    late_count, late_signal = _tunnel_alert(late)
+    assert late_count == count
+    assert late_signal.split(": ")[0] == signal.split(": ")[0]
+    assert late_signal.endswith("% of replies carry other data than their request")
