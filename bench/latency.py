@@ -220,7 +220,7 @@ def _quantile(values: list[float], q: float) -> float:
 
 #: the settings of the peer run: versions only when windows close, about as before issue 12
 FINAL_ONLY_ENV = {"ODDPING_PROCESSOR__ALERT_FIRST_DELAY_S": "60",
-                  "ODDPING_PROCESSOR__ALERT_UPDATE_INTERVAL_S": "1e12"}
+                  "ODDPING_PROCESSOR__ALERT_UPDATE_INTERVAL_S": "86400"}
 
 
 def _throughput(ctx: Context, capture: Path, rid: str, env: dict) -> dict:

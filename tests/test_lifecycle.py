@@ -169,6 +169,20 @@ def test_versions_survive_a_state_round_trip():
     assert docs and docs[0]["version"] == tiny_before["version"] + 1
 
 
+def test_the_longest_update_interval_still_exports_the_hosts_state():
+    """The next version's due time is kept in nanoseconds of capture time: an interval past the
+    bound would overflow the exported state (a worker crashed at its first checkpoint with
+    1e12 s), so the setting refuses it, and the longest it takes exports."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="alert_update_interval_s"):
+        settings(interval_s=1e12)
+    engine = Engine(settings(interval_s=86_400), track_changes=True)
+    feed(engine, by_time(footprints_burst(ODD, 0, 1) + background(0, 20)))
+    changes = engine.take_changes()
+    assert changes[ODD] is not None and b'"due_ns"' in changes[ODD]
+
+
 def test_an_alert_a_rule_dismisses_at_close_ends_with_a_dismissed_version():
     """With no first delay, tracert's first probe goes out as an open ttl_deviation alert
     before its next probes show the TTL stepping; at close the rule explains the window away,
