@@ -57,17 +57,33 @@ CLOSED_SLOTS = 64
 
 
 class _Target:
-    """One target's counting in one partition."""
+    """One target's counting in one partition.  Most targets are pinged by one source and
+    never again: the source admitted on the way is kept as itself while it is the only one
+    (a list costs 88 bytes), and the times are the partition's shared int objects
+    (_Partition.now): a target costs some 100 bytes, not 270."""
 
     __slots__ = ("bucket", "count", "recent", "flooding", "second", "in_second")
 
     def __init__(self, bucket: int) -> None:
         self.bucket = bucket  # start of the current within_s bucket (ns)
         self.count = 0  # new sources in it
-        self.recent: list[str] = []  # sources admitted in it (folded back at the start)
+        #: sources admitted in it (folded back at the start): (), the one source, then a list
+        self.recent: tuple[()] | str | list[str] = ()
         self.flooding = False
         self.second = 0  # current second of capture time, and new sources in it
         self.in_second = 0
+
+    def admitted(self, source: str) -> None:
+        recent = self.recent
+        if type(recent) is list:
+            recent.append(source)
+        else:
+            self.recent = [recent, source] if recent else source
+
+    def sources(self) -> tuple[str, ...] | list[str]:
+        """The sources admitted in the bucket."""
+        recent = self.recent
+        return (recent,) if type(recent) is str else recent
 
 
 class _Partition:
@@ -76,7 +92,7 @@ class _Partition:
     partitions are spread over workers or interleaved."""
 
     __slots__ = ("targets", "windows", "closed", "last_ns", "next_prune_ns", "door_new",
-                 "door_old")
+                 "door_old", "bucket", "second")
 
     def __init__(self) -> None:
         self.targets: dict[str, _Target] = {}
@@ -87,6 +103,21 @@ class _Partition:
         #: doorkeeper: folded sources (CRC-32) -> times seen, two generations
         self.door_new: dict[int, int] = {}
         self.door_old: dict[int, int] = {}
+        #: the latest bucket start and second its targets were given: one int object each for
+        #: all its targets (a capture time's int costs 32 bytes)
+        self.bucket = self.second = 0
+
+    def now(self, bucket: int, second: int) -> tuple[int, int]:
+        """bucket and second as the partition's shared int objects (equal values)."""
+        if bucket == self.bucket:
+            bucket = self.bucket
+        else:
+            self.bucket = bucket
+        if second == self.second:
+            second = self.second
+        else:
+            self.second = second
+        return bucket, second
 
 
 class _FloodWindow:
@@ -136,9 +167,10 @@ class FloodMonitor:
             part.last_ns = ts
             if ts >= part.next_prune_ns:
                 self._advance(part, alerts)
-        target = self._target(part, record["dst_ip"], ts)
-        if target.second != ts // NS_PER_S:
-            target.second, target.in_second = ts // NS_PER_S, 0
+        bucket, second = part.now(ts - ts % self.bucket_ns, ts // NS_PER_S)
+        target = self._target(part, record["dst_ip"], ts, bucket)
+        if target.second != second:
+            target.second, target.in_second = second, 0
         door = zlib.crc32(source.encode())
         if target.flooding and self._seen(part, door) >= ADMIT_AFTER - 1:
             return False  # seen often enough: track it from now on
@@ -146,7 +178,7 @@ class FloodMonitor:
         target.in_second += 1
         if not target.flooding:
             if target.count < self.share:
-                target.recent.append(source)
+                target.admitted(source)
                 return False
             self._start(part, partition, target, record["dst_ip"], alerts)
         self._remember(part, door)
@@ -239,8 +271,7 @@ class FloodMonitor:
 
     # -- inside --------------------------------------------------------------------------
 
-    def _target(self, part: _Partition, ip: str, ts: int) -> _Target:
-        bucket = ts - ts % self.bucket_ns
+    def _target(self, part: _Partition, ip: str, ts: int, bucket: int) -> _Target:
         target = part.targets.get(ip)
         if target is None:
             if len(part.targets) >= self.max_targets:
@@ -251,7 +282,7 @@ class FloodMonitor:
             self._set_flooding(ip, target, target.flooding and target.count >= self.share
                                and bucket == target.bucket + self.bucket_ns)
             target.bucket, target.count = bucket, 0
-            target.recent.clear()
+            target.recent = ()
         return target
 
     def _drop_targets(self, part: _Partition, bucket: int) -> None:
@@ -296,7 +327,7 @@ class FloodMonitor:
         the final alerts would differ between scan and stream."""
         self._set_flooding(target_ip, target, True)
         engine = self.engine
-        for source in target.recent:
+        for source in target.sources():
             host = engine.hosts.get(source)
             if host is None or not engine.admission.is_probationary(source):
                 continue
@@ -316,7 +347,7 @@ class FloodMonitor:
             self._remember(part, zlib.crc32(source.encode()))
             record = seen.as_record(source, icmp_id, host.ip_version)
             self._fold(part, partition, record, found, alerts)
-        target.recent.clear()
+        target.recent = ()
 
     def _forget_host(self, ip: str) -> None:
         """A folded source's host state goes, emitting nothing (its findings are the flood's)."""
