@@ -28,11 +28,17 @@ capture time; the engine's watermark (other partitions' time) only emits a windo
 
 from __future__ import annotations
 
+import base64
 import math
 import zlib
+from array import array
 from collections import Counter
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Callable
 
+import orjson
+
+from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.findings import AlertWindow, Finding
@@ -40,9 +46,12 @@ from processors.lifecycle import CLOSED, DISMISSED, OPEN
 from processors.partitions import partition_of
 from processors.rules.icmp_flood import TARGET
 from processors.state import TRACKERS, HostState
+from processors.state.host import restored_rows
 
 if TYPE_CHECKING:
     from processors.engine import Engine
+
+log = get_logger(__name__)
 
 NS_PER_S = 1_000_000_000
 RULE_ID = "icmp_flood"
@@ -54,6 +63,32 @@ DOORKEEPER = 65_536
 ADMIT_AFTER = 3
 #: Closed flood window slots remembered per partition (a late request cannot re-open one).
 CLOSED_SLOTS = 64
+#: The layout of a partition's exported counting (export_partition).
+FLOOD_STATE_VERSION = 1
+#: A partition's exported counting stays under this (a changelog message: the producer's
+#: max_request_size is 1,000,000 bytes).  Two full doorkeeper generations take ~0.5 MB; the
+#: rest is targets (1,024 at most), normally a few kB, but an adversary spreading sources over
+#: every target could make their admitted-source lists megabytes.
+FLOOD_STATE_MAX_BYTES = 900_000
+
+
+def _packed_door(door: dict[int, int]) -> list[str]:
+    """A doorkeeper generation as [CRC-32s, times seen]: the CRCs sorted, as the deltas
+    between them (uint32), and the counts (uint8, they stop mattering at ADMIT_AFTER), each
+    zlib-compressed and base64-encoded: ~3 bytes a source.  The dict's order does not matter
+    (it is only looked up)."""
+    crcs = sorted(door)
+    deltas = array("I", (b - a for a, b in zip([0, *crcs], crcs)))
+    counts = bytes(min(door[c], 255) for c in crcs)
+    return [base64.b64encode(zlib.compress(deltas.tobytes())).decode(),
+            base64.b64encode(zlib.compress(counts)).decode()]
+
+
+def _unpacked_door(packed: list[str]) -> dict[int, int]:
+    deltas = array("I")
+    deltas.frombytes(zlib.decompress(base64.b64decode(packed[0])))
+    counts = zlib.decompress(base64.b64decode(packed[1]))
+    return dict(zip(accumulate(deltas), counts))
 
 
 class _Target:
@@ -149,6 +184,11 @@ class FloodMonitor:
         self.max_targets = t.max_targets
         self.by_partition: dict[int, _Partition] = {}
         self._owners: dict[str, int] = {}  # target -> its own partition (raises its alert)
+        #: partitions whose counting changed since take_changes (the worker's table), or None
+        #: when nobody asks (scan)
+        self.changed: set[int] | None = set() if engine.track_changes else None
+        #: exports that left the admitted sources out to stay within FLOOD_STATE_MAX_BYTES
+        self.trimmed_exports = 0
 
     # -- the engine's questions ----------------------------------------------------------
 
@@ -163,6 +203,8 @@ class FloodMonitor:
         part = self.by_partition.get(partition)
         if part is None:
             part = self.by_partition[partition] = _Partition()
+        if self.changed is not None:
+            self.changed.add(partition)
         if ts > part.last_ns:
             part.last_ns = ts
             if ts >= part.next_prune_ns:
@@ -191,27 +233,33 @@ class FloodMonitor:
         a host's windows); only the partition's own time closes them."""
         if not self.enabled:
             return
-        for part in self.by_partition.values():
+        for partition, part in self.by_partition.items():
             for flood in part.windows.values():
                 if flood.window.dirty and flood.window.end_ns <= before_ns:
                     self._emit(flood, alerts)
+                    self._note(partition)
 
     def close_due(self, before_ns: int | None, alerts: list[Alert]) -> None:
         """Emit and close the flood windows that ended by before_ns (None: all): the end of
         input, or flush(now_ns)."""
         if not self.enabled:
             return
-        for part in self.by_partition.values():
-            self._close(part, before_ns, alerts)
+        for partition, part in self.by_partition.items():
+            if self._close(part, before_ns, alerts):
+                self._note(partition)
 
-    def _close(self, part: _Partition, before_ns: int | None, alerts: list[Alert]) -> None:
+    def _close(self, part: _Partition, before_ns: int | None, alerts: list[Alert]) -> bool:
+        """Close the windows that ended by before_ns (None: all); whether any did."""
+        closed = False
         for slot, flood in list(part.windows.items()):
             if before_ns is None or flood.window.end_ns <= before_ns:
                 del part.windows[slot]
                 part.closed.append(slot)
+                closed = True
                 if flood.window.dirty or flood.window.version:
                     self._emit(flood, alerts, CLOSED)
         del part.closed[:-CLOSED_SLOTS]
+        return closed
 
     def _advance(self, part: _Partition, alerts: list[Alert]) -> None:
         """The partition's time moved on a bucket: close its windows that ended, forget its
@@ -226,10 +274,11 @@ class FloodMonitor:
     def emit_pending(self, alerts: list[Alert]) -> None:
         if not self.enabled:
             return
-        for part in self.by_partition.values():
+        for partition, part in self.by_partition.items():
             for flood in part.windows.values():
                 if flood.window.dirty:
                     self._emit(flood, alerts)
+                    self._note(partition)
 
     def forget_partitions(self, partitions: set[int]) -> None:
         if self.enabled:
@@ -237,6 +286,86 @@ class FloodMonitor:
                 part = self.by_partition.pop(partition, None)
                 for ip, target in part.targets.items() if part is not None else ():
                     self._set_flooding(ip, target, False)
+                if self.changed is not None:
+                    self.changed.discard(partition)
+
+    # -- the worker's table: a partition's counting, saved at checkpoints ----------------
+
+    def take_changes(self) -> dict[int, bytes | None]:
+        """Partitions whose counting changed since the last call: partition -> its exported
+        state as JSON (see export_partition), or None when the monitor holds none."""
+        if not self.changed:
+            return {}
+        changes = {p: self.export_partition(p) for p in sorted(self.changed)}
+        self.changed.clear()
+        return changes
+
+    def export_partition(self, partition: int) -> bytes | None:
+        """A partition's counting as JSON: targets and windows in their order (which decides
+        what is dropped first and the order alerts come out), the doorkeeper packed
+        (_packed_door: a full generation of 65,536 sources in ~250 kB, not ~1 MB of JSON).
+
+        Bounded by FLOOD_STATE_MAX_BYTES (a changelog message): past it, the sources each
+        target admitted in its current bucket are left out (a flood that starts after a
+        restart then folds back only the sources admitted since), logged and counted
+        (``trimmed_exports``)."""
+        part = self.by_partition.get(partition) if self.enabled else None
+        if part is None:
+            return None
+        exported = {
+            "state_version": FLOOD_STATE_VERSION,
+            "targets": [[ip, t.bucket, t.count, list(t.sources()), t.flooding, t.second,
+                         t.in_second] for ip, t in part.targets.items()],
+            "windows": [[f.window.exported(), f.last_emit_ns, f.peak, f.folded]
+                        for f in part.windows.values()],
+            "closed": part.closed,
+            "last_ns": part.last_ns,
+            "next_prune_ns": part.next_prune_ns,
+            "door_new": _packed_door(part.door_new),
+            "door_old": _packed_door(part.door_old),
+        }
+        encoded = orjson.dumps(exported)
+        if len(encoded) > FLOOD_STATE_MAX_BYTES:
+            for target in exported["targets"]:
+                target[3] = []
+            trimmed = orjson.dumps(exported)
+            self.trimmed_exports += 1
+            log.warning("flood state over its bound: the sources admitted per target left out",
+                        partition=partition, bytes=len(encoded), trimmed_bytes=len(trimmed))
+            encoded = trimmed
+        return encoded
+
+    def load_partition(self, partition: int, saved: bytes | dict[str, Any]) -> None:
+        """Take over a partition's counting as export_partition saved it (a restarted worker,
+        or the partition's new owner)."""
+        if not self.enabled:
+            return
+        data = orjson.loads(saved) if isinstance(saved, (bytes, str)) else saved
+        if data.get("state_version") != FLOOD_STATE_VERSION:
+            raise ValueError(f"flood state version {data.get('state_version')!r} is not "
+                             f"{FLOOD_STATE_VERSION}")
+        self.forget_partitions({partition})
+        part = self.by_partition[partition] = _Partition()
+        for ip, bucket, count, sources, flooding, second, in_second in data["targets"]:
+            target = part.targets[ip] = _Target(bucket)
+            target.count, target.second, target.in_second = count, second, in_second
+            target.recent = (() if not sources else sources[0] if len(sources) == 1
+                             else sources)
+            self._set_flooding(ip, target, flooding)
+        for window, last_emit_ns, peak, folded in data["windows"]:
+            restored = AlertWindow.from_dict(window)
+            restored.evidence = restored_rows(restored.evidence)
+            flood = _FloodWindow(restored)
+            flood.last_emit_ns, flood.peak, flood.folded = last_emit_ns, peak, Counter(folded)
+            part.windows[(restored.host, restored.start_ns)] = flood
+        part.closed = [tuple(slot) for slot in data["closed"]]
+        part.last_ns, part.next_prune_ns = data["last_ns"], data["next_prune_ns"]
+        part.door_new = _unpacked_door(data["door_new"])
+        part.door_old = _unpacked_door(data["door_old"])
+
+    def _note(self, partition: int) -> None:
+        if self.changed is not None:
+            self.changed.add(partition)
 
     def folds(self, record: dict[str, Any]) -> bool:
         """Whether a tracked host's echo request goes to a target flooded in the host's

@@ -415,14 +415,14 @@ class HostState:
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
             # evidence rows come back as JSON lists: tuples again, as the live window keeps them
-            restored.evidence = _restored_rows(restored.evidence)
+            restored.evidence = restored_rows(restored.evidence)
             state.keep_window(restored.slot, restored)
         state.closed_slots = [tuple(slot) for slot in data["closed_slots"]] or ()
         state.recompute_next_window_end()
         return state
 
 
-def _restored_rows(rows: list[Any]) -> list[Any]:
+def restored_rows(rows: list[Any]) -> list[Any]:
     """Evidence rows from JSON as tuples, each string shared with the row before where equal
     (a window's rows repeat their sensor, host, payload class and hash)."""
     restored: list[Any] = []
