@@ -4,7 +4,9 @@ One HostState per initiator IP (the Kafka key), so a faust table can hold it and
 takes over a partition continues exactly where the last one stopped.  All times are capture
 times (``ts_ns`` of records), never the wall clock.  Every collection is bounded; the bounds are
 the constants below, chosen so that an ordinary host costs well under a kilobyte and a host
-spraying random identifiers (icmptunnel) cannot grow without limit.
+spraying random identifiers (icmptunnel) cannot grow without limit.  A host seen with one
+record is kept as a SeenOnce (processors/state/once.py), one object instead of these tables,
+until its next record.
 """
 
 from __future__ import annotations

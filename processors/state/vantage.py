@@ -82,8 +82,8 @@ def learn(
         stacks = []
         if len(sensors) >= SENSORS_PER_HOST:
             del sensors[next(iter(sensors))]
-    # re-inserted last: most recently seen (the key the shared copy: the record's own would
-    # cost every host ~50 bytes)
+    # re-inserted last: most recently seen; keyed by the shared copy of the sensor id (the
+    # record's own would cost every host ~50 bytes)
     sensors[canonical(sensor)] = stacks
     could_accuse = _able(stacks)
     for stack in stacks:
