@@ -24,6 +24,10 @@ keeps CRC-32s of addresses: a collision only makes a source tracked a packet ear
 
 Deterministic: each partition's counting, doorkeeper and windows move by that partition's own
 capture time; the engine's watermark (other partitions' time) only emits a window early.
+
+Saved: the worker keeps each partition's counting in its table next to the hosts' states
+(``take_changes``/``export_partition``/``load_partition``, processors/stream/batch.py), so a
+restarted worker or the partition's next owner counts on where the last checkpoint stopped.
 """
 
 from __future__ import annotations
