@@ -184,3 +184,27 @@ def test_an_alert_a_rule_dismisses_at_close_ends_with_a_dismissed_version():
     scanned, _ = scan_records(by_time(records), settings(first_delay_s=0), all_versions=True)
     assert [a for a in final_versions(scanned) if a.rule_id == "ttl_deviation"] == []
     assert all(schemas.first_error(schemas.ALERT_SCHEMA, doc) is None for doc in ttl)
+
+
+def test_every_version_shows_its_windows_evidence_as_it_is_then(monkeypatch):
+    """Versions reuse the evidence rows the previous version rendered (build.py).  A row
+    another sensor's copy credits after a version went out changes (it gains its copies), and
+    every version must show it as it is then: the same documents as rendering afresh."""
+    from processors.alerts import build
+    from test_vantage import further_out
+
+    access = [dict(r, sensor_id="access") for r in zoo()]
+    records = by_time(access + further_out(access))
+
+    def versions():
+        engine = Engine(settings(first_delay_s=0, interval_s=0))
+        docs = [a.doc for _ts, a in feed(engine, records)]
+        return docs + [a.doc for a in engine.flush()]
+
+    cached = versions()
+    monkeypatch.setattr(build, "_rendered_evidence",
+                        lambda window: [build._evidence(row) for row in window.evidence])
+    fresh = versions()
+    assert cached == fresh
+    credited = [d for d in cached if any("copies" in e for e in d["evidence"])]
+    assert len(credited) > 1 and max(d["version"] for d in credited) > 1

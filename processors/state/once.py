@@ -83,6 +83,13 @@ class SeenOnce:
         items = self.scratch_value
         return {} if items is None else dict(zip(items[::2], items[1::2]))
 
+    def holds(self, key: str) -> bool:
+        """Whether scratch has key (without making the dict)."""
+        if self.scratch_key is not None:
+            return self.scratch_key == key
+        items = self.scratch_value
+        return items is not None and key in items[::2]
+
     # -- back to a HostState -------------------------------------------------------------
 
     def thaw(self) -> HostState:
