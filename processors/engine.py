@@ -68,6 +68,7 @@ from processors.ruleskit.base import Detector, Handler
 from processors.ruleskit.ttlcheck import implied_initial_ttl
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, pairing, vantage
 from processors.state.admission import Admission
+from processors.state.once import SeenOnce, seen_once
 from processors.suppress import Suppressions
 
 log = get_logger(__name__)
@@ -326,7 +327,8 @@ class Engine:
         self.open_versions = open_versions
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
         self.track_changes = track_changes
-        self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
+        #: least recently active first; a host seen once is a SeenOnce (processors/state/once.py)
+        self.hosts: OrderedDict[str, HostState | SeenOnce] = OrderedDict()
         self.admission = Admission(self.max_hosts)
         self.stats = EngineStats()
         self.watermark_ns = 0
@@ -357,16 +359,20 @@ class Engine:
         host_ip = record["initiator_ip"]
         ts = record["ts_ns"]
         host = self.hosts.get(host_ip)
-        if host is None:
+        first = host is None
+        if first:
             if event == events.ECHO_REQUEST and self.floods.absorb(record, handlers, alerts):
                 return self._advance(ts, alerts)
             host = self._admit(host_ip, record, alerts)
         else:
+            if type(host) is SeenOnce:  # its second record: the tables again
+                host = self.hosts[host_ip] = host.thaw()
             self.hosts.move_to_end(host_ip)
             self.admission.seen(host_ip, record)
         if ts - host.last_ns > self.idle_ns:  # the host's own silence: start afresh
             self._expire(host, alerts)
             host = self._admit(host_ip, record, alerts)
+            first = True
         self._touch += 1
         host.touched = self._touch
         if ts > host.last_ns:
@@ -416,6 +422,10 @@ class Engine:
             self._close_due(host, closing, alerts)
         if self.track_changes:
             self._changed[host_ip] = True
+        if first:  # a host seen once so far is kept in one object (processors/state/once.py)
+            once = seen_once(host)
+            if once is not None and self.hosts.get(host_ip) is host:
+                self.hosts[host_ip] = once
         return self._advance(ts, alerts)
 
     def _advance(self, ts: int, alerts: list[Alert]) -> list[Alert]:
@@ -626,6 +636,13 @@ class Engine:
         """Close the windows whose end the host's own time (now_ns) has passed, or all of them
         (now_ns=None): their final (closed) version, emitted even without new evidence when an
         open version went out before."""
+        if type(host) is SeenOnce:  # no windows; replies waiting need the HostState
+            if not host.holds(pairing.SCRATCH):
+                return
+            thawed = host.thaw()
+            if self.hosts.get(host.ip) is host:
+                self.hosts[host.ip] = thawed
+            host = thawed
         # the replies waiting for a request in these windows are unanswered now
         waiting = host.scratch.get(pairing.SCRATCH)
         if waiting and (now_ns is None or waiting[0][0] < now_ns):
@@ -821,9 +838,10 @@ class Engine:
 
         Returns the alerts of a host evicted to make room (normally none)."""
         alerts: list[Alert] = []
-        restored = HostState.from_dict(state)
+        restored: HostState | SeenOnce = HostState.from_dict(state)
         if restored.ip != host_ip:
             raise ValueError(f"state is for {restored.ip}, not {host_ip}")
+        restored = seen_once(restored) or restored
         if host_ip not in self.hosts and len(self.hosts) >= self.max_hosts:
             self._evict(alerts)
         self.hosts[host_ip] = restored
