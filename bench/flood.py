@@ -235,8 +235,8 @@ BUSY_HOSTS = frozenset(f"10.{20 + n // 60000}.{(n // 250) % 240}.{n % 250 + 1}"
 
 
 def _hosts_only(alerts: dict[str, dict]) -> dict[str, dict]:
-    """The busy network's hosts' alerts, the flood's excluded."""
-    return {i: d for i, d in alerts.items() if d["src_ip"] in BUSY_HOSTS}
+    """The busy network's hosts' alerts: the flood's and the campaigns (no src_ip) excluded."""
+    return {i: d for i, d in alerts.items() if d.get("src_ip") in BUSY_HOSTS}
 
 
 # -- the section -----------------------------------------------------------------------------

@@ -591,7 +591,8 @@ class Engine:
             if window is None:
                 self.stats.late_findings[rule_id] += 1
                 return
-            if window.count == 0 and not self.budget.admit(host.ip, ts, window.facts):
+            if window.count == 0 and not self.budget.admit(host.ip, ts, window.facts,
+                                                           window.slot):
                 window.refused = True
         window.add(finding, peer)
         if self._several_sensors:
@@ -702,6 +703,24 @@ class Engine:
         else:
             self.stats.alerts_emitted += 1
         window.emitted = True
+
+    def readmit_refused(self, partition: int) -> None:
+        """The alert budget has room again in this partition's minute (a flood folded its
+        first sources in, processors/budget.py): the alerts it refused in that minute take it,
+        in order, and get their first version as if admitted when they opened."""
+        def waiting(host_ip: str, slot: Any) -> bool:
+            host = self.hosts.get(host_ip)
+            window = host.windows.get(slot) if host is not None else None
+            return window is not None and window.refused
+
+        for host_ip, slot in self.budget.readmit(partition, waiting):
+            window = self.hosts[host_ip].windows[slot]
+            window.refused = False
+            window.dirty = True
+            if window.due_ns is None and self.open_versions:
+                self.schedule.next_version(host_ip, window, window.last_ns)
+            if self.track_changes:
+                self._changed[host_ip] = True
 
     def _emit_due(self, alerts: list[Alert]) -> None:
         """The open versions event time (the watermark) has made due, of any host."""

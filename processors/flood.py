@@ -473,6 +473,8 @@ class FloodMonitor:
             found: Counter = Counter()
             for window in host.windows.values():
                 found[window.rule_id] += window.count
+                # never emitted now: what it took of the alert budget goes back
+                engine.budget.refund(source, window.slot, window.first_ns, not window.refused)
                 if window.version:
                     engine.stats.dismissed[f"{window.rule_id}:folded_into_flood"] += 1
                     engine._emit(host, window, alerts, DISMISSED, engine.watermark_ns)
@@ -481,6 +483,7 @@ class FloodMonitor:
             record = seen.as_record(source, icmp_id, host.ip_version)
             self._fold(part, partition, record, found, alerts)
         target.recent = ()
+        engine.readmit_refused(partition)
 
     def _forget_host(self, ip: str) -> None:
         """A folded source's host state goes, emitting nothing (its findings are the flood's)."""
