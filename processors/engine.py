@@ -597,9 +597,15 @@ class Engine:
         window.add(finding, peer)
         if self._several_sensors:
             dedup.note_finding(host, window, record)
-        if (window.due_ns is None and self.open_versions
-                and self.schedule.next_version(host.ip, window, ts)):
-            self.stats.updates_held += 1
+        if window.due_ns is None and self.open_versions:
+            # a new host's first request to a target a flood may be forming at: its alert's
+            # first version waits for the flood monitor's verdict (processors/flood.py)
+            not_before = (self.floods.forming(record) if window.version == 0
+                          and host.first_ns == host.last_ns and record["kind"] == "icmp"
+                          and record["src_ip"] == host.ip
+                          and self.admission.is_probationary(host.ip) else None)
+            if self.schedule.next_version(host.ip, window, ts, not_before):
+                self.stats.updates_held += 1
         if finding.severity is not None:
             self.schedule.raise_severity(
                 host.ip, window, finding.severity, self.by_rule[rule_id].severity, ts)
