@@ -600,10 +600,10 @@ class Engine:
         if window.due_ns is None and self.open_versions:
             # a new host's first request to a target a flood may be forming at: its alert's
             # first version waits for the flood monitor's verdict (processors/flood.py)
-            not_before = (self.floods.forming(record) if window.version == 0
-                          and host.first_ns == host.last_ns and record["kind"] == "icmp"
-                          and record["src_ip"] == host.ip
-                          and self.admission.is_probationary(host.ip) else None)
+            not_before = (self.floods.forming(host.ip, record["dst_ip"], ts)
+                          if window.version == 0 and record["kind"] == "icmp"
+                          and record["src_ip"] == host.ip and self._one_packet_newcomer(host)
+                          else None)
             if self.schedule.next_version(host.ip, window, ts, not_before):
                 self.stats.updates_held += 1
         if finding.severity is not None:
@@ -728,6 +728,9 @@ class Engine:
             if self.track_changes:
                 self._changed[host_ip] = True
 
+    def _one_packet_newcomer(self, host: HostState) -> bool:
+        return host.first_ns == host.last_ns and self.admission.is_probationary(host.ip)
+
     def _emit_due(self, alerts: list[Alert]) -> None:
         """The open versions event time (the watermark) has made due, of any host."""
         now = self.watermark_ns
@@ -738,6 +741,14 @@ class Engine:
             if window is None or window.due_ns != due:
                 continue  # closed, emitted otherwise, or rescheduled since
             if window.dirty:
+                if window.version == 0 and window.dst_ips and self._one_packet_newcomer(host):
+                    # its partition may not have seen yet the flood its first packet is in:
+                    # asked again, not emitted, while its target still looks like one forming
+                    later = self.floods.forming(host_ip, window.dst_ips[0], now)
+                    if later is not None:
+                        window.due_ns = None
+                        self.schedule.next_version(host_ip, window, now, later)
+                        continue
                 self._emit(host, window, alerts, OPEN, now)
             else:
                 window.due_ns = None

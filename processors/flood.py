@@ -237,23 +237,25 @@ class FloodMonitor:
         self._fold(part, partition, record, self._folded_findings(record, handlers), alerts)
         return True
 
-    def forming(self, record: dict[str, Any]) -> int | None:
-        """For the echo request of a source admitted on the way (a new host's first packet):
-        when its target has had ``FORMING_SOURCES`` new sources in this bucket without being
-        flooded yet, within_s after the request, by when the flood has started (the source is
-        then folded) or the bucket has passed; else None.  The engine holds the first version
-        of the source's alerts back until then: in the stream, event time is the newest of any
-        partition, and another partition ahead made the first versions of a flood's first
-        sources due before their own partition recognised the flood (462 alerts opened, then
-        dismissed, on the bench's 1M-source flood).  So at most FORMING_SOURCES sources per
-        partition and flood show before it is known, whatever its size."""
+    def forming(self, source: str, target_ip: str, ts: int) -> int | None:
+        """For a new host's first echo request (source -> target_ip at ts, the source admitted
+        on the way): when the target has had ``FORMING_SOURCES`` new sources in its partition's
+        current bucket without being flooded yet, within_s after ts, by when the flood should
+        have started (the source is then folded) or not; else None.  The engine holds the
+        first version of the source's alerts back until then, and asks again when it comes
+        due: in the stream, event time is the newest of any partition, and a partition ahead
+        (a worker catching up takes one partition's fetch, seconds of capture, at a time) made
+        the first versions of a flood's first sources due before their own partition had
+        counted the flood (924 versions of 462 alerts, opened then dismissed, on the bench's
+        1M-source flood).  So at most FORMING_SOURCES sources per partition and flood show
+        before it is known, whatever its size."""
         if not self.enabled:
             return None
-        part = self.by_partition.get(partition_of(record["initiator_ip"], self.partitions))
-        target = part.targets.get(record["dst_ip"]) if part is not None else None
+        part = self.by_partition.get(partition_of(source, self.partitions))
+        target = part.targets.get(target_ip) if part is not None else None
         if target is None or target.flooding or target.count < FORMING_SOURCES:
             return None
-        return record["ts_ns"] + self.bucket_ns
+        return ts + self.bucket_ns
 
     def emit_due(self, before_ns: int, alerts: list[Alert]) -> None:
         """The engine's sweep (other partitions' time): emit flood windows that ended before

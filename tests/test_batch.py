@@ -215,8 +215,8 @@ def test_a_flood_goes_on_as_one_alert_when_its_worker_restarts_mid_flood():
     statuses = sorted(status for status, _, _ in reference.values())
     # the flood, and the alerts of sources whose open version went out before the flood was
     # seen forming (then dismissed): tiny and scanner of at most FORMING_SOURCES per partition
-    assert statuses[0] == "closed" and set(statuses[1:]) == {"dismissed"}
-    assert 0 < len(statuses) - 1 <= FORMING_SOURCES * 4 * 2
+    assert statuses[0] == "closed" and set(statuses[1:]) <= {"dismissed"}
+    assert len(statuses) - 1 <= FORMING_SOURCES * 4 * 2
 
     messages = as_messages(records)
     table: dict[str, bytes] = {}

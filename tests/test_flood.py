@@ -261,8 +261,9 @@ def test_a_forming_flood_opens_no_alerts_of_its_first_sources_in_the_stream():
     from processors.flood import FORMING_SOURCES
 
     cfg = Settings(kafka={"partitions": 4}, rules={"icmp_flood": {"min_sources": 400}})
-    # another partition's records 3 s ahead (as one fetch may be), then the flood's
-    ahead = ping_run("10.30.0.1", "8.8.8.8", 0, 8, payload_class="windows", ttl=126, icmp_id=1)
+    # another partition's records 35 s ahead (a worker catching up takes one partition's
+    # fetch at a time: seconds to minutes of capture), then the flood's
+    ahead = ping_run("10.30.0.1", "8.8.8.8", 0, 40, payload_class="windows", ttl=126, icmp_id=1)
     flood = spoofed_wave(2000, 5, 1000)
     engine = Engine(cfg)
     versions = []
