@@ -196,7 +196,9 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         value = hosts.data.get(host.encode())
         return value if value is not None else None
 
-    processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get)
+    campaigns_on = settings.campaigns.enabled and settings.campaigns.stream
+    processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get,
+                               settings.campaigns if campaigns_on else None)
     access = AccessGuard(principal(kafka))  # a right revoked while running: stop, say which
     alert_format = proc.alert_format
     last_input = [time.monotonic()]
@@ -240,14 +242,15 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                 if delivered is not None:
                     delivery.add_done_callback(delivered)
                 in_flight.append(delivery)
-                if campaign_stage is not None:  # its behaviour update, to the second stage
-                    await campaign_stage.publish(alert)
                 rules[doc["rule_id"]] = rules.get(doc["rule_id"], 0) + 1
                 statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
             for rule, n in rules.items():
                 metrics.alerts.labels(rule).inc(n)
             for status, n in statuses.items():
                 metrics.versions.labels(status).inc(n)
+            # behaviour alerts wait in their hosts' outbox: the second stage hears of them
+            # only once a checkpoint has saved them (batch.py)
+            processor.hold_behaviours(result.alerts)
         held = processor.engine.stats.updates_held
         if held != held_seen[0]:
             metrics.updates_held.inc(held - held_seen[0])
@@ -261,7 +264,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             metrics.dead_letters.labels(dead.reason.split(":")[0]).inc()
 
     # the second stage (processors/stream/campaigns.py): its own topic, agent and table
-    campaign_stage = campaigns.attach(app, settings, in_flight.append)
+    campaign_stage = campaigns.attach(app, settings)
 
     def current(events: list[faust.EventT]) -> list[faust.EventT]:
         """The events fetched in this consumer generation, once it has its partitions.  Others
@@ -315,6 +318,11 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                 await asyncio.wait(pending)
             for delivery in sent:
                 delivery.result()
+        # the behaviour updates the entries just saved hold, to the second stage: published
+        # only now, so whatever it hears of is in a saved state a replaying owner starts from
+        behaviours = processor.take_behaviours()
+        if behaviours and campaign_stage is not None:
+            await campaign_stage.publish(behaviours)
         records = unacked_records[0]
         if unacked and the_stream:
             consumed = current(unacked)
