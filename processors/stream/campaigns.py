@@ -46,6 +46,7 @@ import orjson
 
 from oddping.config import Settings
 from oddping.logs import get_logger
+from processors.alerts import Alert
 from processors.campaign.stage import CampaignStage
 
 log = get_logger("oddping.process")
@@ -71,6 +72,7 @@ class CampaignWorker:
                                internal=True)
         self.topic_name = self.topic.get_topic_name()
         self.alerts_name = kafka.alerts_topic
+        self.format = proc.alert_format
         self.table = app.Table("campaign-state", default=None, partitions=kafka.partitions,
                                key_type=bytes, value_type=bytes)
         self.in_flight: list[asyncio.Future] = []
@@ -188,9 +190,10 @@ class CampaignWorker:
                 self.stage.load(key, orjson.loads(saved))
 
     async def _send(self, versions: list[dict[str, Any]]) -> None:
-        for doc in versions:
+        for doc in versions:  # in the worker's alert format, as host alerts are
             self.in_flight.append(await self.app.producer.send(
-                self.alerts_name, doc["alert_id"].encode(), orjson.dumps(doc), None, None, None))
+                self.alerts_name, doc["alert_id"].encode(), Alert(doc).to_json(self.format),
+                None, None, None))
 
     async def _checkpoint(self) -> None:
         if self.app.rebalancing:
