@@ -177,3 +177,21 @@ def test_two_workers_make_the_campaign_scan_makes(records: list[dict], scanned: 
         pipeline.stop()
     _check(got, scanned)
 
+
+
+def test_ordinary_pings_of_the_same_fleet_give_nothing_in_the_stream() -> None:
+    quiet = fleet(20, footprints=False, lone=False)
+    alerts, _ = scan_records(quiet)
+    assert alerts == [] and campaigns(alerts) == []
+    pipeline = Pipeline(partitions=4)  # campaigns.stream as by default: on
+    try:
+        _produce(pipeline.records, quiet)
+        pipeline.start_worker()
+        _until(lambda: pipeline.committed() >= len(quiet), 120, "the worker did not take them")
+        time.sleep(6)  # quiet for longer than processor.alert_idle_emit_s: pending would be out
+        documents = pipeline.alert_documents()
+        behaviours = end_offsets_total(f"{pipeline.app_id}-campaign-behaviours",
+                                       pipeline.partitions)
+    finally:
+        pipeline.stop()
+    assert documents == [] and behaviours == 0

@@ -167,9 +167,11 @@ def _credentials(settings: Settings) -> Any:
 def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress) -> faust.App:
     kafka = settings.kafka
     proc = settings.processor
+    campaigns_on = settings.campaigns.enabled and settings.campaigns.stream
     app = App(
         proc.app_id,
-        chunked_topics=frozenset({kafka.records_topic}),
+        chunked_topics=frozenset({kafka.records_topic} | (
+            {campaigns.behaviours_topic_name(proc.app_id)} if campaigns_on else set())),
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
         store="rocksdb://" if proc.store == "rocksdb" else "memory://",
@@ -196,7 +198,6 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         value = hosts.data.get(host.encode())
         return value if value is not None else None
 
-    campaigns_on = settings.campaigns.enabled and settings.campaigns.stream
     processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get,
                                settings.campaigns if campaigns_on else None)
     access = AccessGuard(principal(kafka))  # a right revoked while running: stop, say which

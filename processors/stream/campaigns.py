@@ -49,10 +49,12 @@ from oddping.logs import get_logger
 from processors.alerts import Alert
 from processors.campaign.stage import CampaignStage
 
+from .transport import CHUNKS
+
 log = get_logger("oddping.process")
 
-#: events between two checkpoints of the campaign stage at most
-CHECKPOINT_EVENTS = 2000
+#: behaviour updates between two checkpoints of the campaign stage at most
+CHECKPOINT_UPDATES = 20_000
 
 
 def behaviours_topic_name(app_id: str) -> str:
@@ -67,16 +69,20 @@ class CampaignWorker:
         self.settings = settings.campaigns
         self.app = app
         self.stage = CampaignStage(settings.campaigns)
-        self.topic = app.topic(behaviours_topic_name(proc.app_id), key_serializer="raw",
-                               value_serializer="raw", partitions=kafka.partitions,
-                               internal=True)
+        # delivered in chunks (app.py names it among the App's chunked_topics)
+        self.topic = app.topic(behaviours_topic_name(proc.app_id), key_type=bytes,
+                               value_type=None, key_serializer="raw", value_serializer=CHUNKS,
+                               partitions=kafka.partitions, internal=True)
         self.topic_name = self.topic.get_topic_name()
         self.alerts_name = kafka.alerts_topic
         self.format = proc.alert_format
         self.table = app.Table("campaign-state", default=None, partitions=kafka.partitions,
                                key_type=bytes, value_type=bytes)
         self.in_flight: list[asyncio.Future] = []
-        self.unacked: list[faust.EventT] = []
+        self.unacked: list[faust.EventT] = []  # chunks
+        self.unacked_updates = 0
+        #: updates that were not a behaviour update (counted, logged, skipped)
+        self.skipped = 0
         self.partition_of: dict[str, int] = {}
         self.lock = asyncio.Lock()
         self.last_input = time.monotonic()
@@ -113,23 +119,29 @@ class CampaignWorker:
         async def campaigns(stream: faust.StreamT) -> None:
             manual = stream.noack()
             self.stream[:] = [manual]
-            async for event in manual.events():
+            async for chunk in manual.events():
+                # one partition's share of a fetch as one event, as on the records topic
+                # (transport.py): faust's per-event machinery once per chunk of updates
                 async with self.lock:
-                    if event.message.generation_id != app.consumer_generation_id or (
+                    if chunk.message.generation_id != app.consumer_generation_id or (
                             app.consumer_generation_id <= self.revoked_generation):
                         continue  # fetched before a rebalance: it comes again
-                    key = event.key.decode()
-                    partition = event.message.partition
-                    self._ensure(key, partition)
-                    try:
-                        update = orjson.loads(event.value)
-                        versions = self.stage.add(key, update)
-                    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                        log.warning("campaign update skipped", key=key, reason=str(exc))
-                        versions = []
-                    self.unacked.append(event)
+                    partition = chunk.message.partition
+                    versions: list[dict[str, Any]] = []
+                    for record in chunk.value:
+                        key = record.key.decode() if record.key is not None else ""
+                        try:
+                            self._ensure(key, partition)
+                            versions += self.stage.add(key, orjson.loads(record.value))
+                        except (orjson.JSONDecodeError, KeyError, TypeError,
+                                AttributeError) as exc:
+                            self.skipped += 1
+                            log.warning("campaign update skipped", key=key, reason=str(exc))
+                    self.unacked_updates += chunk.message.count
+                    chunk.value = chunk.message.value = None  # kept for its ack only
+                    self.unacked.append(chunk)
                     await self._send(versions)
-                    if (len(self.unacked) >= CHECKPOINT_EVENTS
+                    if (self.unacked_updates >= CHECKPOINT_UPDATES
                             or time.monotonic() - self.last_checkpoint >= self.interval_s):
                         await self._checkpoint()
                 self.last_input = time.monotonic()
@@ -180,6 +192,7 @@ class CampaignWorker:
                     self.partition_of.pop(key, None)
                 self.unacked[:] = [e for e in self.unacked
                                    if e.message.partition not in gone]
+                self.unacked_updates = sum(e.message.count for e in self.unacked)
 
     def _ensure(self, key: str, partition: int) -> None:
         """The key's saved state into the stage, the first time this worker meets it."""
@@ -216,6 +229,7 @@ class CampaignWorker:
             events = [e for e in self.unacked
                       if e.message.generation_id == self.app.consumer_generation_id]
             self.unacked.clear()
+            self.unacked_updates = 0
             for event in events:
                 await self.stream[0].ack(event)
         self.last_checkpoint = time.monotonic()
