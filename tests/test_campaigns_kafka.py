@@ -11,7 +11,7 @@ event time runs ahead of most hosts (the last host's records first): their first
 due at once, with the first of their three destinations, under a stage key of their own.  A
 replay that meets those hosts before the last one (another worker, another chunk order) goes
 straight to the full key, and before the outbox nothing withdrew the first key: the 1-destination
-fingerprint of a dozen hosts stood as a second campaign.
+fingerprint of several of those hosts stood as a second campaign.
 
 And the same fleet with ordinary pings only: no campaign, no behaviour update, in the stream."""
 

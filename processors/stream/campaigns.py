@@ -18,7 +18,7 @@ Publishing only what a checkpoint saved is what makes two workers and a kill com
 does: before, updates went out with each alert version, and a worker that lost a host (a
 rebalance, a kill) had told this stage about versions no saved state remembered; the host's new
 owner replayed them along another path (open versions depend on how hosts interleave) and never
-withdrew the keys it did not know of, so a dozen hosts' first, 1-destination versions stood as
+withdrew the keys it did not know of, so several hosts' first, 1-destination versions stood as
 a campaign of their own (tests/test_campaigns_kafka.py).
 
 Why the same process and not its own Deployment: the stage is small (its input is at most one
