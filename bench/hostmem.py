@@ -11,9 +11,22 @@ KIND:
 
 Records are made with samples/craft.py, decoded by the producer, and go through orjson (as the
 worker gets them) into Engine.process, HOSTS hosts' worth in capture order, in this fresh
-process.  Reported: tracemalloc's growth per host tracked (gc'd, engine alive), the growth of
-the resident set per host tracked (allocator overhead included; the process is fresh, so
-nothing freed is reused), and the exported table value (orjson of state_for) median and max.
+process.  Reported:
+
+- ``traced_bytes_per_host``: what one more host costs, tracemalloc's growth (gc'd, engine
+  alive) for HOSTS hosts less that for the first HOSTS/2 of them (measured the same way in a
+  fresh child process), divided by the difference in hosts tracked (for ``spoofed``, which
+  tracks none: the growth per source fed, fixed costs included).  What is paid once per
+  engine (its rules and tables, ~85 kB; the ring of the last 256 records, ~0.5 MB, which
+  dedup keeps while one sensor is seen) cancels out; a shared table that grows with hosts
+  (canonical strings, up to 4,096) does not.
+- ``traced_bytes_per_host_total``: the growth for HOSTS hosts, engine and ring included,
+  divided by the hosts tracked (what the memory section reported before 2026-12-07 evening);
+- the growth of the resident set per host tracked (allocator overhead and the once-per-engine
+  costs included; the process is fresh and the records are made in a child process, so
+  little freed memory is there to reuse), and the exported table value (orjson of state_for)
+  median and max.
+
 Hosts tracked is 0 for ``spoofed``: then the growth is per source fed.
 """
 
@@ -24,6 +37,7 @@ import json
 import os
 import random
 import statistics
+import subprocess
 import sys
 import tempfile
 import tracemalloc
@@ -86,10 +100,13 @@ def _rss() -> int:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def measure(kind: str, hosts: int) -> dict:
+def measure(kind: str, hosts: int, marginal: bool = True) -> dict:
     from processors.engine import Engine
 
-    values = _records(kind, hosts)
+    # made in a child process: the decoded records (~2 kB each) freed here would be memory
+    # the engine's state reuses without the resident set growing
+    values = subprocess.run([sys.executable, "-m", "bench.hostmem", kind, str(hosts), "--values"],
+                            check=True, capture_output=True).stdout.split(b"\n")
     loads = orjson.loads
     gc.collect()
     traced = hosts <= 5000  # tracemalloc slows the engine ~6x: the small runs only
@@ -108,13 +125,27 @@ def measure(kind: str, hosts: int) -> dict:
     tracked = engine.stats.hosts_tracked
     per = tracked or len(values)
     sizes = sorted(len(orjson.dumps(engine.state_for(ip))) for ip in engine.hosts_tracked())
+    growth = after_traced - before_traced
+    per_host = None
+    if traced and marginal and tracked:
+        half = json.loads(subprocess.run(
+            [sys.executable, "-m", "bench.hostmem", kind, str(hosts // 2), "--total-only"],
+            check=True, capture_output=True, text=True).stdout)
+        half_per = half["tracked"] or half["records"]
+        per_host = (growth - half["traced_bytes"]) / (per - half_per)
     return {"kind": kind, "hosts": hosts, "records": len(values), "tracked": tracked,
             "absorbed": engine.stats.flood_absorbed,
-            "traced_bytes_per_host": (after_traced - before_traced) / per if traced else None,
+            "traced_bytes": growth if traced else None,
+            "traced_bytes_per_host": per_host if per_host is not None or not traced
+            else growth / per,
+            "traced_bytes_per_host_total": growth / per if traced else None,
             "rss_bytes_per_host": (after_rss - before_rss) / per,
             "state_json_median": statistics.median(sizes) if sizes else 0,
             "state_json_max": max(sizes) if sizes else 0}
 
 
 if __name__ == "__main__":
-    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]))))
+    if "--values" in sys.argv:  # the records, one JSON object a line, for measure()
+        sys.stdout.buffer.write(b"\n".join(_records(sys.argv[1], int(sys.argv[2]))))
+        sys.exit()
+    print(json.dumps(measure(sys.argv[1], int(sys.argv[2]), "--total-only" not in sys.argv)))

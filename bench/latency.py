@@ -45,7 +45,7 @@ from confluent_kafka import Consumer, TopicPartition
 from samples import craft
 
 from . import broker
-from .common import ROOT, Context, Result, markdown_table
+from .common import ROOT, Context, Result, Row, markdown_table
 from .gen import cached
 
 TITLE = "live alert latency: packet published -> first alert version, one worker, busy input"
@@ -218,6 +218,55 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))]
 
 
+#: the settings of the peer run: versions only when windows close, about as before issue 12
+FINAL_ONLY_ENV = {"ODDPING_PROCESSOR__ALERT_FIRST_DELAY_S": "60",
+                  "ODDPING_PROCESSOR__ALERT_UPDATE_INTERVAL_S": "86400"}
+
+
+def _throughput(ctx: Context, capture: Path, rid: str, env: dict) -> dict:
+    """One worker's records/s on the capture published beforehand (not paced), with every
+    alert version and with final versions only, alternating: what the live lifecycle costs on
+    this traffic."""
+    from . import stream
+
+    prefix = f"bench.latency.{rid}.unpaced"
+    topic = broker.create_topic(f"{prefix}.records")
+    apps: list[str] = []
+    runs: dict[str, list[float]] = {"versions": [], "final_only": []}
+    pairs = max(1, min(ctx.runs, 2))
+    try:
+        ctx.log("throughput: publishing the capture beforehand (not paced) ...")
+        produced = subprocess.run(
+            [ctx.oddping, "produce", "--pcap", str(capture), "--topic", topic, "--metrics-port",
+             "0", "--sensor-id", "bench", "--bootstrap-servers", broker.BOOTSTRAP],
+            capture_output=True, text=True, cwd=ROOT)
+        if produced.returncode != 0:
+            raise RuntimeError(f"oddping produce failed: {produced.stderr[-1000:]}")
+        total = sum(broker.end_offsets(topic).values())
+        for attempt in range(pairs):
+            for variant, extra in (("versions", {}), ("final_only", FINAL_ONLY_ENV)):
+                app = f"bench-latency-{rid}-{variant.replace('_', '-')}-{attempt}"
+                apps.append(app)
+                run_env = env | extra | {
+                    "ODDPING_KAFKA__RECORDS_TOPIC": topic,
+                    "ODDPING_KAFKA__ALERTS_TOPIC": f"{prefix}.alerts",
+                    "ODDPING_KAFKA__DEAD_LETTER_TOPIC": f"{prefix}.dlq",
+                    "ODDPING_PROCESSOR__APP_ID": app,
+                    "ODDPING_PROCESSOR__DATA_DIR": str(ctx.out_dir / f"faust-{app}"),
+                    "ODDPING_METRICS__PORT": "0",
+                }
+                done = stream._workers(ctx, run_env, [ctx.pin], app, topic, total)
+                runs[variant].append(done["rate"])
+                ctx.log(f"throughput, {variant}: {done['rate'] / 1e3:.1f}k records/s")
+                shutil.rmtree(ctx.out_dir / f"faust-{app}", ignore_errors=True)
+    finally:
+        broker.delete_topics(broker.topics_with_prefix(prefix, *apps))
+        broker.delete_groups(apps)
+    return {"records": total, "pairs": pairs, "runs": runs,
+            "versions": statistics.median(runs["versions"]),
+            "final_only": statistics.median(runs["final_only"])}
+
+
 def run(ctx: Context) -> Result:
     broker.require_broker()
     result = Result("latency", TITLE)
@@ -328,7 +377,23 @@ def run(ctx: Context) -> Result:
     if buckets:
         result.markdown.append("Worker's own histogram (chunk taken -> Kafka ack), cumulative:\n\n"
                                + "\n".join(f"    {b}" for b in buckets))
-    result.data = {"seconds": seconds, "background_rps": rps, "hosts": hosts,
+    throughput = _throughput(ctx, capture, rid, env)
+    name = f"latency capture, {seconds} s at {rps:,} records/s"
+    versions, final_only = throughput["versions"], throughput["final_only"]
+    result.rows.append(Row(
+        name, f"records/s, one worker, published beforehand (median of {throughput['pairs']})",
+        versions, "the same worker emitting final versions only (first version 60 s after, "
+        "no updates), alternating runs", final_only, "/s"))
+    result.markdown.append(
+        f"Throughput on this traffic (issue 12: no more than 10 % lower than without versions): "
+        f"the capture published beforehand ({throughput['records']:,} records), one worker "
+        f"takes it at {versions / 1e3:.1f}k records/s with every version (runs "
+        f"{', '.join(f'{r / 1e3:.1f}k' for r in throughput['runs']['versions'])}), "
+        f"{final_only / 1e3:.1f}k records/s with final versions only (runs "
+        f"{', '.join(f'{r / 1e3:.1f}k' for r in throughput['runs']['final_only'])}): "
+        f"{versions / final_only:.2f}×.")
+    result.data = {"throughput": throughput,
+                   "seconds": seconds, "background_rps": rps, "hosts": hosts,
                    "produce_wall_s": produce_wall, "producer_behind_s": scheduled,
                    "alerts": len(values), "p50_s": p50,
                    "p99_s": p99, "max_s": worst, "messages_per_alert": per_alert,

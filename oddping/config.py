@@ -162,9 +162,11 @@ class ProcessorSettings(_Section):
         "to the alert's first version (0: with that finding's record).  Event time moves with "
         "every host's records, so a host that falls silent is still reported")
     alert_update_interval_s: float = Field(
-        60.0, ge=0, description="event time between two versions of one open alert while its "
-        "evidence grows (a severity rise is emitted at once; the closed version comes at the "
-        "window's end)")
+        60.0, ge=0, le=86_400, description="event time between two versions of one open alert "
+        "while its evidence grows (a severity rise is emitted at once; the closed version comes "
+        "at the window's end); at or above a rule's alert_window_s (900 s by default), no update "
+        "comes between the first version and the closed one.  At most a day: the next version's "
+        "due time is kept in nanoseconds of capture time")
     alert_idle_emit_s: float = Field(
         3.0, gt=0, le=5, description="wall-clock quiet on the worker's input after which every "
         "alert with evidence not yet emitted gets an open version (event time stands still "

@@ -8,9 +8,12 @@ every window, expiry and rate runs on the records' capture time (``ts_ns``).
 Per record::
 
     validate -> host state (admit, expire, evict)
+             -> replies the host's time has passed by the late bound: unanswered now
              -> another sensor's copy of a packet already seen? evidence only, stop here
              -> the record's own sensor's TTL profile -> tracker (shared facts)
+             -> a request: the replies processed before it that it answers pair now
              -> the event's handlers that can fire on its payload class (findings)
+             -> a reply with no request: it waits for one (processors/state/pairing.py)
              -> suppress -> alert window -> close windows event time has passed -> alerts
 
 Alert lifecycle (processors/lifecycle.py).  A window's alert comes out as versions of one
@@ -54,7 +57,7 @@ from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.budget import AlertBudget
-from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate, stage_key
+from processors.campaign.fingerprint import BEHAVIOUR_RULES, annotate
 from processors.findings import AlertWindow, Finding, peer_of, window_slot
 from processors.flood import FloodMonitor
 from processors.lifecycle import CLOSED, DISMISSED, OPEN, Schedule
@@ -65,6 +68,7 @@ from processors.ruleskit.base import Detector, Handler
 from processors.ruleskit.ttlcheck import implied_initial_ttl
 from processors.state import ANNOUNCES_HOP_DISTANCE, TRACKERS, HostState, dedup, pairing, vantage
 from processors.state.admission import Admission
+from processors.state.once import SeenOnce, seen_once
 from processors.suppress import Suppressions
 
 log = get_logger(__name__)
@@ -150,6 +154,8 @@ _KIND_EVENTS = {
 }
 _ECHO = frozenset({events.ECHO_REQUEST, events.ECHO_REPLY})
 _ICMP_EVENT_NAMES = frozenset(events.ICMP_EVENTS.values())
+#: where a remembered packet keeps its first sensor, its copies and its windows (dedup.py)
+_SENSOR, _COPIES, _SLOTS = dedup.SENSOR, dedup.COPIES, dedup.SLOTS
 #: an ICMP record's route: its event, whether that is an echo, the event's handlers by class
 _IcmpRoute = tuple[str, bool, dict[str, tuple[Handler, ...]]]
 
@@ -204,6 +210,9 @@ class EngineStats:
     same_sensor_duplicates: Counter = field(default_factory=Counter)
     #: replies paired with a request processed after them (another sensor's, late)
     late_pairings: int = 0
+    #: replies judged unanswered: no request came within the late bound (processors/state/
+    #: pairing.py)
+    replies_unanswered: int = 0
     #: records more than sensor_late_bound_s behind their host's newest record, by sensor
     #: (processed all the same; their findings may come after their windows closed)
     late_records: Counter = field(default_factory=Counter)
@@ -318,7 +327,8 @@ class Engine:
         self.open_versions = open_versions
         self.sweep_ns = int(sweep_interval_s * NS_PER_S)
         self.track_changes = track_changes
-        self.hosts: OrderedDict[str, HostState] = OrderedDict()  # least recently active first
+        #: least recently active first; a host seen once is a SeenOnce (processors/state/once.py)
+        self.hosts: OrderedDict[str, HostState | SeenOnce] = OrderedDict()
         self.admission = Admission(self.max_hosts)
         self.stats = EngineStats()
         self.watermark_ns = 0
@@ -349,20 +359,28 @@ class Engine:
         host_ip = record["initiator_ip"]
         ts = record["ts_ns"]
         host = self.hosts.get(host_ip)
-        if host is None:
+        first = host is None
+        if first:
             if event == events.ECHO_REQUEST and self.floods.absorb(record, handlers, alerts):
                 return self._advance(ts, alerts)
             host = self._admit(host_ip, record, alerts)
         else:
+            if type(host) is SeenOnce:  # its second record: the tables again
+                host = self.hosts[host_ip] = host.thaw()
             self.hosts.move_to_end(host_ip)
             self.admission.seen(host_ip, record)
         if ts - host.last_ns > self.idle_ns:  # the host's own silence: start afresh
             self._expire(host, alerts)
             host = self._admit(host_ip, record, alerts)
+            first = True
         self._touch += 1
         host.touched = self._touch
         if ts > host.last_ns:
             host.last_ns = ts
+            waiting = host.scratch.get(pairing.SCRATCH)
+            if waiting and waiting[0][0] < ts - self.late_bound_ns:
+                # no request can come for these replies within the late bound any more
+                self._judge_unanswered(host, pairing.unanswered(host, ts - self.late_bound_ns))
         elif ts < host.last_ns:
             self.stats.out_of_order += 1
             if host.last_ns - ts > self.late_bound_ns:
@@ -378,6 +396,8 @@ class Engine:
         else:
             vantage.use_sensor(host, record)
             context = TRACKERS[event](host, record)
+            if event == events.ECHO_REQUEST and pairing.SCRATCH in host.scratch:
+                self._pair_late(host, record)  # before the request's rules, as on time
             # a request to a flooded target: its per-source findings are the flood's (flood.py)
             folding = event == events.ECHO_REQUEST and self.floods.folds(record)
         for handler in handlers:
@@ -385,12 +405,11 @@ class Engine:
                 if folding and self.floods.fold(finding):
                     continue
                 self._add(host, finding)
-        if copy is None and event in _ECHO:  # a request and its reply, in either order
-            if event == events.ECHO_REPLY:
-                if context is None:
-                    pairing.remember(host, record, self._several_sensors)
-            elif pairing.SCRATCH in host.scratch:
-                self._pair_late(host, record)
+        if copy is None and context is None and event == events.ECHO_REPLY:
+            # no request yet: it waits for one (another sensor's may come late)
+            over = pairing.remember(host, record, self._several_sensors)
+            if over:
+                self._judge_unanswered(host, over)
         if context is True and event in ANNOUNCES_HOP_DISTANCE:
             for handler in self.handlers[events.HOP_DISTANCE_LEARNED]:
                 for finding in handler(host, record, None):
@@ -403,6 +422,10 @@ class Engine:
             self._close_due(host, closing, alerts)
         if self.track_changes:
             self._changed[host_ip] = True
+        if first:  # a host seen once so far is kept in one object (processors/state/once.py)
+            once = seen_once(host)
+            if once is not None and self.hosts.get(host_ip) is host:
+                self.hosts[host_ip] = once
         return self._advance(ts, alerts)
 
     def _advance(self, ts: int, alerts: list[Alert]) -> list[Alert]:
@@ -444,34 +467,58 @@ class Engine:
                                       or dedup.older_than_memory(host, ts)):
                 self.stats.copies_unrecognised[record["sensor_id"]] += 1
             return None
-        if entry[dedup.SENSOR] == record["sensor_id"]:  # the same capture twice
-            self.stats.same_sensor_duplicates[record["sensor_id"]] += 1
+        sensor = record["sensor_id"]
+        if entry[_SENSOR] == sensor:  # the same capture twice
+            self.stats.same_sensor_duplicates[sensor] += 1
             return entry
-        sensor, _, delay = entry[dedup.COPIES][-1] if entry[dedup.COPIES] else (None, 0, 0)
-        self.stats.copies[record["sensor_id"]] += 1
-        if sensor == record["sensor_id"]:  # not past COPIES_PER_PACKET: credit it
-            dedup.credit_copy(host, entry)
-            self.clocks.observe(entry[dedup.SENSOR], sensor, delay)
+        self.stats.copies[sensor] += 1
+        copies = entry[_COPIES]
+        if copies:
+            latest = copies[-1]
+            if latest[0] == sensor:  # not past COPIES_PER_PACKET: credit it
+                if entry[_SLOTS] != dedup.NO_WINDOWS:  # else it went to no window
+                    dedup.credit_copy(host, entry)
+                self.clocks.observe(entry[_SENSOR], sensor, latest[2])
         if record["src_ip"] == host.ip:  # this sensor sees the host's own outbound traffic
-            host.saw_outbound(record["sensor_id"], record["ts_ns"])
+            outbound = host.outbound_sensors
+            if sensor in outbound:  # the usual case: a sensor already remembered
+                outbound[sensor] = record["ts_ns"]
+            else:
+                host.saw_outbound(sensor, record["ts_ns"])
         return entry
 
     def _pair_late(self, host: HostState, request: dict[str, Any]) -> None:
         """Replies processed before this request (another sensor's, late) pair with it now:
-        the rules that judge the pair run on them (processors/state/pairing.py)."""
-        for reply in pairing.answered(host, request, self.late_bound_ns):
+        event reply_paired_late (processors/state/pairing.py)."""
+        replies = pairing.answered(host, request, self.late_bound_ns)
+        if not replies:
+            return
+        for reply in replies:
             seen = host.find_request(reply["icmp_id"], reply["icmp_seq"], reply["src_ip"])
             if seen is None:
                 continue
             self.stats.late_pairings += 1
-            pairing.take_back_unsolicited(host, reply)
             vantage.use_sensor(host, reply)
-            for detector, handler in self._subscribed[events.ECHO_REPLY]:
-                if detector.rule_id in pairing.LATE_RULES and detector.fires_on(
-                        reply["payload_class"]):
+            for detector, handler in self._subscribed[events.REPLY_PAIRED_LATE]:
+                if detector.fires_on(reply["payload_class"]):
                     for finding in handler(host, reply, seen):
                         self._add(host, finding)
         vantage.use_sensor(host, request)
+
+    def _judge_unanswered(self, host: HostState, rows: list[list[Any]]) -> None:
+        """Replies no request answered within the late bound (or that no longer fit the
+        memory, or whose host's windows all close): event reply_unanswered, in capture-time
+        order (processors/state/pairing.py)."""
+        subscribed = self._subscribed[events.REPLY_UNANSWERED]
+        self.stats.replies_unanswered += len(rows)
+        for row in rows:
+            reply = pairing.record_of(row)
+            outbound = pairing.last_outbound(row)
+            vantage.use_sensor(host, reply)
+            for detector, handler in subscribed:
+                if detector.fires_on(reply["payload_class"]):
+                    for finding in handler(host, reply, outbound):
+                        self._add(host, finding)
 
     def _route(self, record: Any) -> tuple[str, tuple[Handler, ...]] | None:
         """The record's event and the handlers to call for it, or None (counted) when the
@@ -589,6 +636,17 @@ class Engine:
         """Close the windows whose end the host's own time (now_ns) has passed, or all of them
         (now_ns=None): their final (closed) version, emitted even without new evidence when an
         open version went out before."""
+        if type(host) is SeenOnce:  # no windows; replies waiting need the HostState
+            if not host.holds(pairing.SCRATCH):
+                return
+            thawed = host.thaw()
+            if self.hosts.get(host.ip) is host:
+                self.hosts[host.ip] = thawed
+            host = thawed
+        # the replies waiting for a request in these windows are unanswered now
+        waiting = host.scratch.get(pairing.SCRATCH)
+        if waiting and (now_ns is None or waiting[0][0] < now_ns):
+            self._judge_unanswered(host, pairing.unanswered(host, now_ns))
         closed = host.own_closed_slots()
         version_ns = self.watermark_ns if now_ns is None else max(now_ns, self.watermark_ns)
         for slot, window in list(host.windows.items()):
@@ -630,10 +688,10 @@ class Engine:
         if self.campaigns is not None and window.rule_id in BEHAVIOUR_RULES:
             initial = (implied_initial_ttl(host, window.ttl_min, window.sensor_ids[0])
                        if window.ttl_min == window.ttl_max and window.sensor_ids else None)
-            annotate(doc, initial, self.campaigns)  # behaviour_id, campaign_id
-            # the stage key moves as the evidence grows (more destinations, another length):
-            # the stream withdraws the alert from the key its previous version went to
-            key = stage_key(doc, self.campaigns)
+            # behaviour_id, campaign_id; the stage key moves as the evidence grows (more
+            # destinations, another length): the stream withdraws the alert from the key its
+            # previous version went to
+            key = annotate(doc, initial, self.campaigns)
             if window.campaign_key not in (None, key):
                 moved = window.campaign_key
             window.campaign_key = key
@@ -780,9 +838,10 @@ class Engine:
 
         Returns the alerts of a host evicted to make room (normally none)."""
         alerts: list[Alert] = []
-        restored = HostState.from_dict(state)
+        restored: HostState | SeenOnce = HostState.from_dict(state)
         if restored.ip != host_ip:
             raise ValueError(f"state is for {restored.ip}, not {host_ip}")
+        restored = seen_once(restored) or restored
         if host_ip not in self.hosts and len(self.hosts) >= self.max_hosts:
             self._evict(alerts)
         self.hosts[host_ip] = restored

@@ -14,10 +14,16 @@ HOST_OBSERVATION = "host_observation"
 FRAGMENT_ANOMALY = "fragment_anomaly"
 #: Raised by the engine (not by a record) when a host's learned hop distance changes.
 HOP_DISTANCE_LEARNED = "hop_distance_learned"
+#: Raised by the engine for an echo reply processed before the request it answers (another
+#: sensor's, late), when that request comes (processors/state/pairing.py).
+REPLY_PAIRED_LATE = "reply_paired_late"
+#: Raised by the engine for an echo reply no request answered within the late bound of the
+#: host's own time (processors/state/pairing.py): only then is it known to be unanswered.
+REPLY_UNANSWERED = "reply_unanswered"
 
 ALL_EVENTS = (
     ECHO_REQUEST, ECHO_REPLY, TIME_EXCEEDED, HOST_OBSERVATION, HOP_DISTANCE_LEARNED,
-    FRAGMENT_ANOMALY,
+    FRAGMENT_ANOMALY, REPLY_PAIRED_LATE, REPLY_UNANSWERED,
 )
 
 #: (ip_version, icmp_type) -> event.  ICMPv6 numbers its messages differently (RFC 4443).

@@ -24,15 +24,25 @@ keeps CRC-32s of addresses: a collision only makes a source tracked a packet ear
 
 Deterministic: each partition's counting, doorkeeper and windows move by that partition's own
 capture time; the engine's watermark (other partitions' time) only emits a window early.
+
+Saved: the worker keeps each partition's counting in its table next to the hosts' states
+(``take_changes``/``export_partition``/``load_partition``, processors/stream/batch.py), so a
+restarted worker or the partition's next owner counts on where the last checkpoint stopped.
 """
 
 from __future__ import annotations
 
+import base64
 import math
 import zlib
+from array import array
 from collections import Counter
+from itertools import accumulate
 from typing import TYPE_CHECKING, Any, Callable
 
+import orjson
+
+from oddping.logs import get_logger
 from processors import events
 from processors.alerts import Alert, build_alert
 from processors.findings import AlertWindow, Finding
@@ -40,9 +50,12 @@ from processors.lifecycle import CLOSED, DISMISSED, OPEN
 from processors.partitions import partition_of
 from processors.rules.icmp_flood import TARGET
 from processors.state import TRACKERS, HostState
+from processors.state.host import restored_rows
 
 if TYPE_CHECKING:
     from processors.engine import Engine
+
+log = get_logger(__name__)
 
 NS_PER_S = 1_000_000_000
 RULE_ID = "icmp_flood"
@@ -54,20 +67,62 @@ DOORKEEPER = 65_536
 ADMIT_AFTER = 3
 #: Closed flood window slots remembered per partition (a late request cannot re-open one).
 CLOSED_SLOTS = 64
+#: The layout of a partition's exported counting (export_partition).
+FLOOD_STATE_VERSION = 1
+#: A partition's exported counting stays under this (a changelog message: the producer's
+#: max_request_size is 1,000,000 bytes).  Two full doorkeeper generations take ~0.5 MB; the
+#: rest is targets (1,024 at most), normally a few kB, but an adversary spreading sources over
+#: every target could make their admitted-source lists megabytes.
+FLOOD_STATE_MAX_BYTES = 900_000
+
+
+def _packed_door(door: dict[int, int]) -> list[str]:
+    """A doorkeeper generation as [CRC-32s, times seen]: the CRCs sorted, as the deltas
+    between them (uint32), and the counts (uint8, they stop mattering at ADMIT_AFTER), each
+    zlib-compressed and base64-encoded: ~3 bytes a source.  The dict's order does not matter
+    (it is only looked up)."""
+    crcs = sorted(door)
+    deltas = array("I", (b - a for a, b in zip([0, *crcs], crcs)))
+    counts = bytes(min(door[c], 255) for c in crcs)
+    return [base64.b64encode(zlib.compress(deltas.tobytes())).decode(),
+            base64.b64encode(zlib.compress(counts)).decode()]
+
+
+def _unpacked_door(packed: list[str]) -> dict[int, int]:
+    deltas = array("I")
+    deltas.frombytes(zlib.decompress(base64.b64decode(packed[0])))
+    counts = zlib.decompress(base64.b64decode(packed[1]))
+    return dict(zip(accumulate(deltas), counts))
 
 
 class _Target:
-    """One target's counting in one partition."""
+    """One target's counting in one partition.  Most targets are pinged by one source and
+    never again: the source admitted on the way is kept as itself while it is the only one
+    (a list costs 88 bytes), and the times are the partition's shared int objects
+    (_Partition.now): a target costs some 100 bytes, not 270."""
 
     __slots__ = ("bucket", "count", "recent", "flooding", "second", "in_second")
 
     def __init__(self, bucket: int) -> None:
         self.bucket = bucket  # start of the current within_s bucket (ns)
         self.count = 0  # new sources in it
-        self.recent: list[str] = []  # sources admitted in it (folded back at the start)
+        #: sources admitted in it (folded back at the start): (), the one source, then a list
+        self.recent: tuple[()] | str | list[str] = ()
         self.flooding = False
         self.second = 0  # current second of capture time, and new sources in it
         self.in_second = 0
+
+    def admitted(self, source: str) -> None:
+        recent = self.recent
+        if type(recent) is list:
+            recent.append(source)
+        else:
+            self.recent = [recent, source] if recent else source
+
+    def sources(self) -> tuple[str, ...] | list[str]:
+        """The sources admitted in the bucket."""
+        recent = self.recent
+        return (recent,) if type(recent) is str else recent
 
 
 class _Partition:
@@ -76,7 +131,7 @@ class _Partition:
     partitions are spread over workers or interleaved."""
 
     __slots__ = ("targets", "windows", "closed", "last_ns", "next_prune_ns", "door_new",
-                 "door_old")
+                 "door_old", "bucket", "second")
 
     def __init__(self) -> None:
         self.targets: dict[str, _Target] = {}
@@ -87,6 +142,21 @@ class _Partition:
         #: doorkeeper: folded sources (CRC-32) -> times seen, two generations
         self.door_new: dict[int, int] = {}
         self.door_old: dict[int, int] = {}
+        #: the latest bucket start and second its targets were given: one int object each for
+        #: all its targets (a capture time's int costs 32 bytes)
+        self.bucket = self.second = 0
+
+    def now(self, bucket: int, second: int) -> tuple[int, int]:
+        """bucket and second as the partition's shared int objects (equal values)."""
+        if bucket == self.bucket:
+            bucket = self.bucket
+        else:
+            self.bucket = bucket
+        if second == self.second:
+            second = self.second
+        else:
+            self.second = second
+        return bucket, second
 
 
 class _FloodWindow:
@@ -118,6 +188,11 @@ class FloodMonitor:
         self.max_targets = t.max_targets
         self.by_partition: dict[int, _Partition] = {}
         self._owners: dict[str, int] = {}  # target -> its own partition (raises its alert)
+        #: partitions whose counting changed since take_changes (the worker's table), or None
+        #: when nobody asks (scan)
+        self.changed: set[int] | None = set() if engine.track_changes else None
+        #: exports that left the admitted sources out to stay within FLOOD_STATE_MAX_BYTES
+        self.trimmed_exports = 0
 
     # -- the engine's questions ----------------------------------------------------------
 
@@ -132,13 +207,16 @@ class FloodMonitor:
         part = self.by_partition.get(partition)
         if part is None:
             part = self.by_partition[partition] = _Partition()
+        if self.changed is not None:
+            self.changed.add(partition)
         if ts > part.last_ns:
             part.last_ns = ts
             if ts >= part.next_prune_ns:
                 self._advance(part, alerts)
-        target = self._target(part, record["dst_ip"], ts)
-        if target.second != ts // NS_PER_S:
-            target.second, target.in_second = ts // NS_PER_S, 0
+        bucket, second = part.now(ts - ts % self.bucket_ns, ts // NS_PER_S)
+        target = self._target(part, record["dst_ip"], ts, bucket)
+        if target.second != second:
+            target.second, target.in_second = second, 0
         door = zlib.crc32(source.encode())
         if target.flooding and self._seen(part, door) >= ADMIT_AFTER - 1:
             return False  # seen often enough: track it from now on
@@ -146,7 +224,7 @@ class FloodMonitor:
         target.in_second += 1
         if not target.flooding:
             if target.count < self.share:
-                target.recent.append(source)
+                target.admitted(source)
                 return False
             self._start(part, partition, target, record["dst_ip"], alerts)
         self._remember(part, door)
@@ -159,27 +237,33 @@ class FloodMonitor:
         a host's windows); only the partition's own time closes them."""
         if not self.enabled:
             return
-        for part in self.by_partition.values():
+        for partition, part in self.by_partition.items():
             for flood in part.windows.values():
                 if flood.window.dirty and flood.window.end_ns <= before_ns:
                     self._emit(flood, alerts)
+                    self._note(partition)
 
     def close_due(self, before_ns: int | None, alerts: list[Alert]) -> None:
         """Emit and close the flood windows that ended by before_ns (None: all): the end of
         input, or flush(now_ns)."""
         if not self.enabled:
             return
-        for part in self.by_partition.values():
-            self._close(part, before_ns, alerts)
+        for partition, part in self.by_partition.items():
+            if self._close(part, before_ns, alerts):
+                self._note(partition)
 
-    def _close(self, part: _Partition, before_ns: int | None, alerts: list[Alert]) -> None:
+    def _close(self, part: _Partition, before_ns: int | None, alerts: list[Alert]) -> bool:
+        """Close the windows that ended by before_ns (None: all); whether any did."""
+        closed = False
         for slot, flood in list(part.windows.items()):
             if before_ns is None or flood.window.end_ns <= before_ns:
                 del part.windows[slot]
                 part.closed.append(slot)
+                closed = True
                 if flood.window.dirty or flood.window.version:
                     self._emit(flood, alerts, CLOSED)
         del part.closed[:-CLOSED_SLOTS]
+        return closed
 
     def _advance(self, part: _Partition, alerts: list[Alert]) -> None:
         """The partition's time moved on a bucket: close its windows that ended, forget its
@@ -194,10 +278,11 @@ class FloodMonitor:
     def emit_pending(self, alerts: list[Alert]) -> None:
         if not self.enabled:
             return
-        for part in self.by_partition.values():
+        for partition, part in self.by_partition.items():
             for flood in part.windows.values():
                 if flood.window.dirty:
                     self._emit(flood, alerts)
+                    self._note(partition)
 
     def forget_partitions(self, partitions: set[int]) -> None:
         if self.enabled:
@@ -205,6 +290,86 @@ class FloodMonitor:
                 part = self.by_partition.pop(partition, None)
                 for ip, target in part.targets.items() if part is not None else ():
                     self._set_flooding(ip, target, False)
+                if self.changed is not None:
+                    self.changed.discard(partition)
+
+    # -- the worker's table: a partition's counting, saved at checkpoints ----------------
+
+    def take_changes(self) -> dict[int, bytes | None]:
+        """Partitions whose counting changed since the last call: partition -> its exported
+        state as JSON (see export_partition), or None when the monitor holds none."""
+        if not self.changed:
+            return {}
+        changes = {p: self.export_partition(p) for p in sorted(self.changed)}
+        self.changed.clear()
+        return changes
+
+    def export_partition(self, partition: int) -> bytes | None:
+        """A partition's counting as JSON: targets and windows in their order (which decides
+        what is dropped first and the order alerts come out), the doorkeeper packed
+        (_packed_door: a full generation of 65,536 sources in ~250 kB, not ~1 MB of JSON).
+
+        Bounded by FLOOD_STATE_MAX_BYTES (a changelog message): past it, the sources each
+        target admitted in its current bucket are left out (a flood that starts after a
+        restart then folds back only the sources admitted since), logged and counted
+        (``trimmed_exports``)."""
+        part = self.by_partition.get(partition) if self.enabled else None
+        if part is None:
+            return None
+        exported = {
+            "state_version": FLOOD_STATE_VERSION,
+            "targets": [[ip, t.bucket, t.count, list(t.sources()), t.flooding, t.second,
+                         t.in_second] for ip, t in part.targets.items()],
+            "windows": [[f.window.exported(), f.last_emit_ns, f.peak, f.folded]
+                        for f in part.windows.values()],
+            "closed": part.closed,
+            "last_ns": part.last_ns,
+            "next_prune_ns": part.next_prune_ns,
+            "door_new": _packed_door(part.door_new),
+            "door_old": _packed_door(part.door_old),
+        }
+        encoded = orjson.dumps(exported)
+        if len(encoded) > FLOOD_STATE_MAX_BYTES:
+            for target in exported["targets"]:
+                target[3] = []
+            trimmed = orjson.dumps(exported)
+            self.trimmed_exports += 1
+            log.warning("flood state over its bound: the sources admitted per target left out",
+                        partition=partition, bytes=len(encoded), trimmed_bytes=len(trimmed))
+            encoded = trimmed
+        return encoded
+
+    def load_partition(self, partition: int, saved: bytes | dict[str, Any]) -> None:
+        """Take over a partition's counting as export_partition saved it (a restarted worker,
+        or the partition's new owner)."""
+        if not self.enabled:
+            return
+        data = orjson.loads(saved) if isinstance(saved, (bytes, str)) else saved
+        if data.get("state_version") != FLOOD_STATE_VERSION:
+            raise ValueError(f"flood state version {data.get('state_version')!r} is not "
+                             f"{FLOOD_STATE_VERSION}")
+        self.forget_partitions({partition})
+        part = self.by_partition[partition] = _Partition()
+        for ip, bucket, count, sources, flooding, second, in_second in data["targets"]:
+            target = part.targets[ip] = _Target(bucket)
+            target.count, target.second, target.in_second = count, second, in_second
+            target.recent = (() if not sources else sources[0] if len(sources) == 1
+                             else sources)
+            self._set_flooding(ip, target, flooding)
+        for window, last_emit_ns, peak, folded in data["windows"]:
+            restored = AlertWindow.from_dict(window)
+            restored.evidence = restored_rows(restored.evidence)
+            flood = _FloodWindow(restored)
+            flood.last_emit_ns, flood.peak, flood.folded = last_emit_ns, peak, Counter(folded)
+            part.windows[(restored.host, restored.start_ns)] = flood
+        part.closed = [tuple(slot) for slot in data["closed"]]
+        part.last_ns, part.next_prune_ns = data["last_ns"], data["next_prune_ns"]
+        part.door_new = _unpacked_door(data["door_new"])
+        part.door_old = _unpacked_door(data["door_old"])
+
+    def _note(self, partition: int) -> None:
+        if self.changed is not None:
+            self.changed.add(partition)
 
     def folds(self, record: dict[str, Any]) -> bool:
         """Whether a tracked host's echo request goes to a target flooded in the host's
@@ -239,8 +404,7 @@ class FloodMonitor:
 
     # -- inside --------------------------------------------------------------------------
 
-    def _target(self, part: _Partition, ip: str, ts: int) -> _Target:
-        bucket = ts - ts % self.bucket_ns
+    def _target(self, part: _Partition, ip: str, ts: int, bucket: int) -> _Target:
         target = part.targets.get(ip)
         if target is None:
             if len(part.targets) >= self.max_targets:
@@ -251,7 +415,7 @@ class FloodMonitor:
             self._set_flooding(ip, target, target.flooding and target.count >= self.share
                                and bucket == target.bucket + self.bucket_ns)
             target.bucket, target.count = bucket, 0
-            target.recent.clear()
+            target.recent = ()
         return target
 
     def _drop_targets(self, part: _Partition, bucket: int) -> None:
@@ -296,7 +460,7 @@ class FloodMonitor:
         the final alerts would differ between scan and stream."""
         self._set_flooding(target_ip, target, True)
         engine = self.engine
-        for source in target.recent:
+        for source in target.sources():
             host = engine.hosts.get(source)
             if host is None or not engine.admission.is_probationary(source):
                 continue
@@ -316,7 +480,7 @@ class FloodMonitor:
             self._remember(part, zlib.crc32(source.encode()))
             record = seen.as_record(source, icmp_id, host.ip_version)
             self._fold(part, partition, record, found, alerts)
-        target.recent.clear()
+        target.recent = ()
 
     def _forget_host(self, ip: str) -> None:
         """A folded source's host state goes, emitting nothing (its findings are the flood's)."""

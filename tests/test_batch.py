@@ -10,18 +10,20 @@ import orjson
 from test_engine import final, mix, reference  # noqa: F401 (the engine tests' fixtures)
 
 from processors.engine import Engine
-from processors.stream.batch import BatchProcessor, Message
+from processors.partitions import partition_of
+from processors.stream.batch import BatchProcessor, Message, flood_key
 
 PARTITIONS = 4
 
 
 def as_messages(records: list[dict]) -> list[Message]:
-    """As a worker reads them: partition by key, offsets per partition, in record order."""
+    """As a worker reads them: partitioned by key as the producer does (processors/
+    partitions.py, what the flood monitor counts by), offsets per partition, in record order."""
     offsets = [0] * PARTITIONS
     messages = []
     for record in records:
         key = record["initiator_ip"].encode()
-        partition = zlib.crc32(key) % PARTITIONS
+        partition = partition_of(record["initiator_ip"], PARTITIONS)
         messages.append(Message(partition, offsets[partition], key, orjson.dumps(record)))
         offsets[partition] += 1
     return messages
@@ -99,10 +101,11 @@ def test_state_newer_than_the_committed_offset_skips_what_it_has_seen(mix, refer
     second.take(messages)
     second.alerts += second.processor.engine.flush()
     assert final(first.alerts + second.alerts) == reference
-    # all of the first half but the records of hosts already expired (no saved state to skip by)
-    expired = {orjson.loads(m.value)["initiator_ip"] for m in messages[:half]} - set(table)
-    assert second.processor.stats.replays_skipped == sum(
-        1 for m in messages[:half] if orjson.loads(m.value)["initiator_ip"] not in expired)
+    # all of the first half: by the hosts' saved offsets, and for the hosts already gone
+    # (expired: no saved state to skip by) by their partition's, saved with its flood counting
+    gone = {orjson.loads(m.value)["initiator_ip"] for m in messages[:half]} - set(table)
+    assert gone and any(key.startswith("flood:") for key in table)
+    assert second.processor.stats.replays_skipped == half
 
 
 def test_checkpoint_exports_each_changed_host_once_and_only_changed_ones(mix):
@@ -111,10 +114,16 @@ def test_checkpoint_exports_each_changed_host_once_and_only_changed_ones(mix):
     worker.take(messages[:200])
     hosts = {orjson.loads(m.value)["initiator_ip"] for m in messages[:200]}
     updates = worker.processor.checkpoint()
-    assert set(updates) == hosts
+    # and the flood monitor's counting of the partitions where it counted new sources
+    floods = set(updates) - hosts
+    assert hosts <= set(updates) and floods
+    assert floods <= {flood_key(partition_of(host, PARTITIONS)) for host in hosts}
     for host, (partition, value) in updates.items():
         entry = orjson.loads(value)
-        assert entry["partition"] == partition == zlib.crc32(host.encode()) % PARTITIONS
+        if host in floods:
+            assert host == flood_key(partition) and entry["state"]["targets"]
+            continue
+        assert entry["partition"] == partition == partition_of(host, PARTITIONS)
         assert entry["state"]["ip"] == host
     assert worker.processor.checkpoint() == {}  # nothing changed since
 
@@ -143,7 +152,7 @@ def test_revoked_partitions_are_forgotten_with_their_pending_changes(mix):
     worker.take(messages[:400])
     worker.processor.forget_partitions({0, 1})
     kept = {host for host in worker.processor.engine.hosts}
-    assert kept and all(zlib.crc32(h.encode()) % PARTITIONS in (2, 3) for h in kept)
+    assert kept and all(partition_of(h, PARTITIONS) in (2, 3) for h in kept)
     assert {p for p, _ in worker.processor.checkpoint().values()} <= {2, 3}
 
 
@@ -179,3 +188,61 @@ def test_a_stream_that_goes_quiet_shows_the_final_content_in_its_newest_versions
                 statuses.add(alert.doc["status"])
         assert newest == reference, f"{workers} workers"
         assert statuses == {"open", "closed"}  # some windows closed in the stream, some not
+
+
+def test_a_flood_goes_on_as_one_alert_when_its_worker_restarts_mid_flood():
+    """1,500 spoofed sources at one target in 1.5 s: each partition's share of min_sources
+    (250) makes the flood, and the ~300 sources admitted before it was recognised are folded
+    back (their open alerts dismissed).  The worker checkpoints 45 % in, works on and dies
+    75 % in; its successor takes the table and replays.  The flood monitor's counting was in
+    the table (``flood:<partition>``, processors/flood.py): the successor ends exactly as one
+    uninterrupted run, the flood's alert numbered on, and no spoofed source becomes a host
+    with alerts of its own (which a successor counting afresh made of the sources after the
+    restart: too few per partition for a flood of their own)."""
+    from processors.lifecycle import content
+    from processors.scan import latest_versions
+    from samples.records import flood
+
+    def outcome(alerts: list) -> dict[str, tuple]:
+        return {a.alert_id: (a.doc["status"], a.doc["version"], content(a.doc))
+                for a in latest_versions(alerts)}
+
+    records = flood()[600:]  # the spoofed sources only
+    expected = Engine()
+    reference = outcome([a for r in records for a in expected.process(r)] + expected.flush())
+    assert sorted(status for status, _, _ in reference.values()) == ["closed"] + ["dismissed"] * 600
+
+    messages = as_messages(records)
+    table: dict[str, bytes] = {}
+    committed: dict[int, int] = {}
+    first = Worker(table, committed)
+    cut, crash = int(len(messages) * 0.45), int(len(messages) * 0.75)
+    first.take(messages[:cut])
+    first.checkpoint()
+    assert {f"flood:{p}" for p in range(PARTITIONS)} <= set(table)
+    first.take(messages[cut:crash])  # and dies
+    second = Worker(table, committed)
+    second.alerts += second.processor.adopt_saved(table.items()).alerts
+    second.take(uncommitted(messages, committed))
+    second.alerts += second.processor.engine.flush()
+
+    assert outcome(first.alerts + second.alerts) == reference
+    assert second.processor.engine.stats.hosts_tracked == 0
+
+
+def test_a_flood_state_past_its_bound_leaves_the_admitted_sources_out(monkeypatch):
+    """An adversary spreading sources over many targets could make a partition's admitted
+    source lists larger than a changelog message: the export stays under its bound."""
+    import processors.flood
+    from recordkit import at, request
+
+    engine = Engine(track_changes=True)
+    for n in range(400):  # 400 targets, one new source each
+        engine.process(request(f"100.64.{n // 250}.{n % 250 + 1}", f"192.0.2.{n % 200}",
+                               at(n / 1000), payload_class="empty"))
+    full = engine.floods.export_partition(0)
+    monkeypatch.setattr(processors.flood, "FLOOD_STATE_MAX_BYTES", len(full) - 1)
+    trimmed = engine.floods.export_partition(0)
+    assert len(trimmed) < len(full) and engine.floods.trimmed_exports == 1
+    assert all(target[3] == [] for target in orjson.loads(trimmed)["targets"])
+    assert any(target[3] for target in orjson.loads(full)["targets"])

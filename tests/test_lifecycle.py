@@ -169,6 +169,20 @@ def test_versions_survive_a_state_round_trip():
     assert docs and docs[0]["version"] == tiny_before["version"] + 1
 
 
+def test_the_longest_update_interval_still_exports_the_hosts_state():
+    """The next version's due time is kept in nanoseconds of capture time: an interval past the
+    bound would overflow the exported state (a worker crashed at its first checkpoint with
+    1e12 s), so the setting refuses it, and the longest it takes exports."""
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="alert_update_interval_s"):
+        settings(interval_s=1e12)
+    engine = Engine(settings(interval_s=86_400), track_changes=True)
+    feed(engine, by_time(footprints_burst(ODD, 0, 1) + background(0, 20)))
+    changes = engine.take_changes()
+    assert changes[ODD] is not None and b'"due_ns"' in changes[ODD]
+
+
 def test_an_alert_a_rule_dismisses_at_close_ends_with_a_dismissed_version():
     """With no first delay, tracert's first probe goes out as an open ttl_deviation alert
     before its next probes show the TTL stepping; at close the rule explains the window away,
@@ -184,3 +198,27 @@ def test_an_alert_a_rule_dismisses_at_close_ends_with_a_dismissed_version():
     scanned, _ = scan_records(by_time(records), settings(first_delay_s=0), all_versions=True)
     assert [a for a in final_versions(scanned) if a.rule_id == "ttl_deviation"] == []
     assert all(schemas.first_error(schemas.ALERT_SCHEMA, doc) is None for doc in ttl)
+
+
+def test_every_version_shows_its_windows_evidence_as_it_is_then(monkeypatch):
+    """Versions reuse the evidence rows the previous version rendered (build.py).  A row
+    another sensor's copy credits after a version went out changes (it gains its copies), and
+    every version must show it as it is then: the same documents as rendering afresh."""
+    from processors.alerts import build
+    from test_vantage import further_out
+
+    access = [dict(r, sensor_id="access") for r in zoo()]
+    records = by_time(access + further_out(access))
+
+    def versions():
+        engine = Engine(settings(first_delay_s=0, interval_s=0))
+        docs = [a.doc for _ts, a in feed(engine, records)]
+        return docs + [a.doc for a in engine.flush()]
+
+    cached = versions()
+    monkeypatch.setattr(build, "_rendered_evidence",
+                        lambda window: [build._evidence(row) for row in window.evidence])
+    fresh = versions()
+    assert cached == fresh
+    credited = [d for d in cached if any("copies" in e for e in d["evidence"])]
+    assert len(credited) > 1 and max(d["version"] for d in credited) > 1

@@ -24,6 +24,7 @@ from recordkit import (
 import schemas
 from oddping.config import Settings
 from processors import Engine
+from processors.lifecycle import content
 from processors.scan import latest_versions
 from processors.state import dedup, pairing
 
@@ -242,8 +243,9 @@ def test_a_reply_processed_before_its_request_pairs_up_later() -> None:
     """The edge sees only the replies to the host's pings (and the host's SYNs), the access
     layer the requests; the edge publishes its whole capture first.  The replies, processed
     before their requests, pair up when the requests come: reply_mismatch compares them, and
-    unsolicited_reply takes back what it counted, so three replies that answer nothing and six
-    more later stay below its ten, as on time."""
+    unsolicited_reply never counts them (it judges a reply once no request can come within the
+    late bound), so three replies that answer nothing and six more later stay below its ten,
+    as on time."""
     host, peer = "10.50.0.9", "203.0.113.99"
     syn = syns(host, "203.0.113.1", at(0), ttl=127, sensor=ACCESS)
     requests = [request(host, peer, at(1 + n * 0.5), icmp_id=3000, seq=n, ttl=127,
@@ -265,10 +267,10 @@ def test_a_reply_processed_before_its_request_pairs_up_later() -> None:
         (doc,) = [d for d in late.values() if d["rule_id"] == "reply_mismatch"]
         assert doc["packet_count"] == 6 and doc["sensor_ids"] == [EDGE]
         assert engine.stats.late_pairings == 6
-        # the paired replies left the memory; those answering nothing wait for their requests
-        waiting = engine.hosts[host].scratch["late_replies"]
-        icmp_id = pairing.KEPT.index("icmp_id")
-        assert sorted(r[icmp_id] for r in waiting) == [4000] * 3 + [4001] * 6
+        # the paired replies left the memory; those answering nothing waited for their
+        # requests until the input ended
+        assert engine.stats.replies_unanswered == 9
+        assert "late_replies" not in engine.hosts[host].scratch
 
 
 def test_late_pairing_stays_within_the_late_bound() -> None:
@@ -458,3 +460,151 @@ def test_a_late_sensors_copies_of_a_chatty_host_are_recognised_when_expected() -
     assert engine.stats.copies[EDGE] == dedup.RECENT
     assert engine.stats.copies_unrecognised[EDGE] == 360 - dedup.RECENT
     assert sum(engine.stats.copies.values()) + engine.stats.copies_unrecognised[EDGE] == 360
+
+
+# -- a late sensor's requests: what the replies waiting for them give ------------------------------
+
+
+def _split_pings(answered: int, lone: int) -> tuple[list[dict], list[dict]]:
+    """The host's pings seen in halves: the access layer captures the requests, the edge only
+    the replies to them (asymmetric routing), plus `lone` replies that answer nothing, in
+    between.  Both sensors see the host's SYNs (its outbound traffic)."""
+    host, peer = "10.50.0.9", "203.0.113.99"
+    syn = syns(host, "203.0.113.1", at(0), ttl=127, sensor=ACCESS)
+    requests = [request(host, peer, at(1 + n * 0.5), icmp_id=3000, seq=n, ttl=127,
+                        payload_class="unknown", sensor=ACCESS) for n in range(answered)]
+    replies = [reply_to(r, sensor=EDGE) for r in requests]
+    lone_replies = [reply(peer, host, at(1.25 + n * 0.5), icmp_id=4000, seq=n,
+                          payload_class="unknown", sensor=EDGE) for n in range(lone)]
+    return by_time(syn + requests), by_time(at_sensor(syn, EDGE) + replies + lone_replies)
+
+
+def _final(alerts: dict) -> dict[str, dict]:
+    """alert_id -> what its final version says was found (its version fields aside)."""
+    return {alert_id: content(doc) for alert_id, doc in alerts.items()}
+
+
+@pytest.mark.parametrize("answered, lone, settings", [
+    # 13 replies wait for requests: within what the engine keeps while it has seen one sensor
+    (10, 3, None),
+    (10, 3, Settings(processor={"several_sensors": True})),
+    # 24 wait: a campus deployment (several_sensors) keeps 64 per host
+    (12, 12, Settings(processor={"several_sensors": True})),
+])
+def test_replies_whose_requests_come_late_are_never_unsolicited(
+        answered: int, lone: int, settings: Settings | None) -> None:
+    """The edge publishes its replies before the access layer publishes the requests they
+    answer (within the late bound).  On time, only the lone replies are unanswered: below
+    unsolicited_reply's ten with 3 of them, an alert with 12.  Judged when they came, the
+    answered replies counted as unanswered too and made a finding that stayed; judged once no
+    request can come within the late bound, the final alerts are the on-time ones, whichever
+    sensor's records come first."""
+    access, edge = _split_pings(answered, lone)
+    on_time, _ = run(by_time(access + edge), settings)
+    expected = "unsolicited_reply" in {d["rule_id"] for d in on_time.values()}
+    assert expected == (lone >= 10)
+    for arrival in (edge + access, access + edge):
+        late, engine = run(arrival, settings)
+        assert _final(late) == _final(on_time)
+        assert engine.stats.replies_unanswered == lone
+    late, engine = run(edge + access, settings)
+    assert engine.stats.late_pairings == answered
+
+
+def test_any_interleaving_of_two_sensors_gives_the_on_time_alerts() -> None:
+    """Each sensor's records in its own capture order, the two interleaved at random (a sensor
+    now ahead, now behind, within the late bound): the final versions are the on-time ones."""
+    access, edge = _split_pings(12, 12)
+    settings = Settings(processor={"several_sensors": True})
+    on_time, _ = run(by_time(access + edge), settings)
+    assert "unsolicited_reply" in {d["rule_id"] for d in on_time.values()}
+    rng = random.Random(1313)
+    for _ in range(20):
+        picks = [0] * len(access) + [1] * len(edge)
+        rng.shuffle(picks)
+        queues = [iter(access), iter(edge)]
+        late, _ = run([next(queues[p]) for p in picks], settings)
+        assert _final(late) == _final(on_time)
+
+
+def test_unanswered_replies_are_judged_once_the_late_bound_has_passed() -> None:
+    """unsolicited_reply's findings come when the host's own time has passed the replies by
+    sensor_late_bound_s (no request can come for them then), before the input ends."""
+    access, edge = _split_pings(0, 12)
+    host = "10.50.0.9"
+    engine = Engine()
+    for record in by_time(access + edge):
+        engine.process(record)
+    later = [request(host, "8.8.8.8", at(t), icmp_id=1, seq=n, payload_class="windows",
+                     ttl=127, sensor=ACCESS) for n, t in enumerate((200, 306.6, 307))]
+    engine.process(later[0])  # the replies (at 1.25 s to 6.75 s) are within the bound
+    assert engine.stats.rule_counts.get("unsolicited_reply") is None
+    engine.process(later[1])  # past the first 11
+    assert engine.stats.replies_unanswered == 11 and engine.stats.rule_counts[
+        "unsolicited_reply"] == 2
+    engine.process(later[2])
+    assert engine.stats.replies_unanswered == 12 and engine.stats.rule_counts[
+        "unsolicited_reply"] == 3
+    assert pairing.SCRATCH not in engine.hosts[host].scratch
+
+
+def _tunnel_halves(exchanges: int = 16) -> tuple[list[dict], list[dict]]:
+    """A channel seen in halves: the access layer captures the host's requests (the same 120
+    bytes each time), the edge the replies, which carry other data (the same each time): only
+    the share of replies that do not echo their request makes it a channel for icmp_tunnel."""
+    host, peer = "10.70.0.5", "198.51.100.9"
+    rng = random.Random(77)
+    asks, answers = random_data(rng, 120, 120), random_data(rng, 120, 120)
+    requests = [request(host, peer, at(1 + n), icmp_id=77, seq=n, ttl=64,
+                        payload_class="unknown", data=asks, sensor=ACCESS)
+                for n in range(exchanges)]
+    replies = [reply_to(r, sensor=EDGE, data=answers, payload_class="unknown") for r in requests]
+    return requests, replies
+
+
+def _tunnel_alert(alerts: dict) -> tuple[int, str]:
+    (doc,) = [d for d in alerts.values() if d["rule_id"] == "icmp_tunnel"]
+    return doc["packet_count"], doc["summary"].split(": ", 1)[1]
+
+
+def test_icmp_tunnel_counts_a_reply_paired_late_as_on_time() -> None:
+    """Each reply reaches the engine just before its request (the edge's records a moment
+    ahead of the access layer's): counted as unpaired when it came, the reply is compared
+    with its request when the request comes, so icmp_tunnel's share of replies that do not
+    echo their request is the on-time one (16 of 16), and it finds the channel as on time:
+    the same packets and signal."""
+    requests, replies = _tunnel_halves()
+    on_time, _ = run(by_time(requests + replies))
+    assert _tunnel_alert(on_time) == (13, "20 data-carrying echoes, 2400 bytes in 60 s;"
+                                          " 10 of 10 replies do not echo their request")
+    edge_ahead = [r for pair in zip(replies, requests) for r in pair]
+    late, engine = run(edge_ahead)
+    assert engine.stats.late_pairings == len(replies)
+    assert _tunnel_alert(late) == _tunnel_alert(on_time)
+    assert counts(late) == counts(on_time)
+    # the edge a whole exchange ahead: all replies first; the channel is found all the same
+    # (which packets carry the findings follows the arrival order)
+    late, _ = run(replies + requests)
+    assert "icmp_tunnel" in {d["rule_id"] for d in late.values()}
+
+
+def test_icmp_tunnels_long_horizon_counts_a_reply_paired_late_as_on_time() -> None:
+    """A slow channel (an exchange every 4 s for 8 minutes, 8 bytes each way: never enough
+    data for one 60-s window) that only the long horizon finds, by its replies carrying other
+    data than the requests; each reply reaches the engine just before its request.  The same
+    packets carry findings; the first finding's share may differ by the one reply still
+    waiting for its request when it was judged."""
+    host, peer = "10.70.0.6", "198.51.100.10"
+    rng = random.Random(78)
+    asks, answers = random_data(rng, 8, 8), random_data(rng, 8, 8)
+    requests = [request(host, peer, at(1 + 4 * n), icmp_id=78, seq=n, ttl=64,
+                        payload_class="unknown", data=asks, sensor=ACCESS) for n in range(120)]
+    replies = [reply_to(r, sensor=EDGE, data=answers, payload_class="unknown") for r in requests]
+    on_time, _ = run(by_time(requests + replies))
+    count, signal = _tunnel_alert(on_time)
+    assert "100% of replies carry other data than their request" in signal
+    late, _ = run([r for pair in zip(replies, requests) for r in pair])
+    late_count, late_signal = _tunnel_alert(late)
+    assert late_count == count
+    assert late_signal.split(": ")[0] == signal.split(": ")[0]
+    assert late_signal.endswith("% of replies carry other data than their request")

@@ -151,13 +151,20 @@ CHANNEL_HOST, CHANNEL_PEER = "10.20.0.50", "198.51.100.66"
 def split_exchange(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     """An icmpsh-like exchange seen in halves: the access layer captures the host's requests,
     an upstream tap only the replies to them (asymmetric routing), whose data differs from the
-    requests'."""
+    requests'.  Both see the host's TCP SYNs (its outbound traffic), and the 12 replies are
+    more than unsolicited_reply's 10: replies judged before their requests came would make
+    its alert."""
     from samples import craft as c
     from samples.generate import T0
     from samples.vantage import ACCESS_MAC, CORE_MAC
 
     requests, replies = [], []
-    for n in range(6):
+    for k in range(2):
+        syn = c.tcp_syn(CHANNEL_HOST, "203.0.113.1", 50000 + k, ttl=126)
+        frame = c.Frame(c.ethernet(syn, src=ACCESS_MAC, dst=CORE_MAC), T0 - 1_000_000_000 + k)
+        requests.append(frame)
+        replies.append(frame)
+    for n in range(12):
         t = T0 + n * 1_000_000_000
         req = c.echo_request(CHANNEL_HOST, CHANNEL_PEER, 77, n + 1,
                              b"C:\\Users\\bob> dir output %d" % n, ttl=126, ip_id=300 + n)
@@ -175,7 +182,8 @@ def test_a_reply_only_sensor_publishing_first_pairs_with_the_requests_later(
         split_exchange: dict[str, str]) -> None:
     """The upstream tap publishes its replies before the access layer publishes the requests
     they answer: the worker pairs them when the requests come (reply_mismatch, naming the
-    upstream sensor, once per reply), as `oddping scan access=... upstream=...` does."""
+    upstream sensor, once per reply) and no unsolicited_reply alert is left behind, as
+    `oddping scan access=... upstream=...` gives."""
     out = subprocess.run([ODDPING, "scan", *(f"{s}={p}" for s, p in split_exchange.items()),
                           "--format", "jsonl"], capture_output=True, check=True, timeout=300)
     expected = {_summary(orjson.loads(line)) for line in out.stdout.splitlines()}

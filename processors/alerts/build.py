@@ -47,8 +47,19 @@ def iso_ns(ts_ns: int) -> str:
 def parse_iso_ns(text: str) -> int:
     """The inverse of iso_ns, exact to the nanosecond (datetime stops at microseconds)."""
     whole, _, fraction = text.rstrip("Z").partition(".")
-    moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S").replace(tzinfo=timezone.utc)
-    return int(moment.timestamp()) * NS_PER_S + int(fraction.ljust(9, "0")[:9] or 0)
+    return _parse_second(whole) * NS_PER_S + int(fraction.ljust(9, "0")[:9] or 0)
+
+
+@lru_cache(maxsize=4096)
+def _parse_second(whole: str) -> int:
+    # strptime costs ~30 µs, and every alert version parses its window's start again (campaign
+    # keys); fromisoformat is C, but it also takes offsets, dates alone and other separators,
+    # so only the exact shape iso_ns writes goes that way
+    if len(whole) == 19 and whole[10] == "T":
+        moment = datetime.fromisoformat(whole)
+    else:
+        moment = datetime.strptime(whole, "%Y-%m-%dT%H:%M:%S")
+    return int(moment.replace(tzinfo=timezone.utc).timestamp())
 
 
 def _evidence(row: Any) -> dict[str, Any]:
@@ -73,6 +84,31 @@ def _evidence(row: Any) -> dict[str, Any]:
     out = {"ts": iso_ns(entry["ts_ns"])}
     out.update(entry)
     del out["ts_ns"]
+    return out
+
+
+def _rendered_evidence(window: AlertWindow) -> list[dict[str, Any]]:
+    """The window's evidence rows rendered, reusing what the previous version rendered of the
+    rows still there (the same tuple: a row another sensor's copy credited has become a dict,
+    which may change again, so dict rows are rendered every time).  Versions share the
+    rendered dicts: nothing changes an alert document once built."""
+    cache = window.rendered
+    if cache is None:
+        cache = window.rendered = []
+    out = []
+    for index, row in enumerate(window.evidence):
+        if index < len(cache):
+            held, rendered = cache[index]
+            if held is row:
+                out.append(rendered)
+                continue
+        rendered = _evidence(row)
+        entry = (row, rendered) if type(row) is tuple else (None, None)
+        if index < len(cache):
+            cache[index] = entry
+        else:
+            cache.append(entry)
+        out.append(rendered)
     return out
 
 
@@ -119,6 +155,6 @@ def build_alert(
         "attack_techniques": list(meta.attack),
         "key": window.key,
         "details": dict(window.facts),
-        "evidence": [_evidence(entry) for entry in window.evidence],
+        "evidence": _rendered_evidence(window),
         "evidence_omitted": window.evidence_omitted,
     }

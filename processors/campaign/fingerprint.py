@@ -141,7 +141,13 @@ def fingerprint_of(doc: dict[str, Any], prefix_v4: int = 16, prefix_v6: int = 48
 
 def digest(value: Any) -> str:
     """16 hex digits of the SHA-256 of value's canonical JSON."""
-    return hashlib.sha256(orjson.dumps(value, option=orjson.OPT_SORT_KEYS)).hexdigest()[:16]
+    return _digest(orjson.dumps(value, option=orjson.OPT_SORT_KEYS))
+
+
+@lru_cache(maxsize=1 << 14)
+def _digest(canonical: bytes) -> str:
+    # a fleet's alerts repeat a few fingerprints, once per version each
+    return hashlib.sha256(canonical).hexdigest()[:16]
 
 
 def fingerprint_id(fingerprint: dict[str, Any]) -> str:
@@ -159,23 +165,27 @@ def campaign_window(window_start_ns: int, settings: CampaignSettings) -> int:
     return window_start_ns - window_start_ns % width
 
 
+@lru_cache(maxsize=1 << 14)
 def campaign_id(fingerprint_id: str, window_start_ns: int) -> str:
     """The campaign alert's alert_id: one fingerprint in one campaign window."""
     return str(uuid.uuid5(ALERT_NAMESPACE, f"campaign|{fingerprint_id}|{window_start_ns}"))
 
 
-def annotate(doc: dict[str, Any], initial_ttl: int | None, settings: CampaignSettings) -> None:
+def annotate(doc: dict[str, Any], initial_ttl: int | None, settings: CampaignSettings
+             ) -> str | None:
     """Add ``initial_ttl`` (when known), ``behaviour_id`` and ``campaign_id`` to a host alert
-    of a behaviour rule (others are left alone)."""
+    of a behaviour rule (others are left alone).  Returns its ``stage_key`` (None when it was
+    left alone): every version of such an alert needs both, from the same fingerprint."""
     key = behaviour_key(doc)
     if key is None:
-        return
+        return None
     if initial_ttl is not None:
         doc["initial_ttl"] = initial_ttl
     doc["behaviour_id"] = behaviour_id(key)
     fingerprint = fingerprint_of(doc, settings.dst_prefix_v4, settings.dst_prefix_v6)
     start = campaign_window(parse_iso_ns(doc["window_start"]), settings)
     doc["campaign_id"] = campaign_id(fingerprint_id(fingerprint), start)
+    return f"{shape_id(fingerprint)}|{start}"
 
 
 def stage_key(doc: dict[str, Any], settings: CampaignSettings) -> str:

@@ -13,6 +13,14 @@ so a second, long horizon keeps per-peer evidence that decays with a half-life o
 ``long_half_life_s`` (tunnel_horizon.py): a steady exchange whose request data is new and
 random-looking each time, or whose replies carry other data than their requests, fires too.
 
+A reply processed before its request (another sensor's records late: event
+``reply_paired_late``, processors/state/pairing.py) is counted as a reply when it comes, and
+whether it echoes its request when the request comes, in the window and the long horizon it
+was counted in: once both are in, the shares are the on-time ones (the long horizon's up to
+rounding).  Not re-judged: which packets carried findings in between (the alert's count and
+evidence may then differ from on time), and a reply whose 60-s window the peer has left since
+(a sensor that late is counted in the long horizon only).
+
 Scratch state (``HostState.scratch["icmp_tunnel"]``): ``peers``, peer IP -> the current
 window's :class:`PeerWindow` (exported as an array of its fields); at most ``PEERS`` peers, at
 most ``HASHES`` hash prefixes each; ``long``, peer IP -> the long horizon's evidence list
@@ -169,6 +177,33 @@ class Detector(BaseDetector):
 
     def on_echo_reply(self, host: HostState, record: dict[str, Any], request: SeenRequest | None):
         return self._judge(host, record, request, is_reply=True)
+
+    def on_reply_paired_late(self, host: HostState, record: dict[str, Any],
+                             request: SeenRequest):
+        """A reply counted as unpaired when it came: count now whether it echoes its request,
+        where it was counted (its window, if the peer is still in it, and the long horizon)."""
+        payload_class = record["payload_class"]
+        if payload_class in self.magic_signals or payload_class in self.ordinary:
+            return NOTHING  # judged without its request on time too
+        scratch = host.scratch.get(self.rule_id)
+        if scratch is None:
+            return NOTHING
+        peer = peer_of(host.ip, record)
+        ts = record["ts_ns"]
+        evidence = (scratch.get("long") or {}).get(peer)
+        if evidence is not None and _differs(record, request):
+            if type(evidence) is not horizon.Evidence:  # as loaded
+                evidence = scratch["long"][peer] = horizon.Evidence.from_json(evidence)
+            horizon.add_late_mismatch(evidence, ts / 1e9, self.long_half_life_s)
+        peers = scratch.get("peers") or {}
+        window = peers.get(peer)
+        if (record["payload_len"] and window is not None
+                and request.payload_sha256 != record["payload_sha256"]):
+            window = PeerWindow.of(window)
+            if window.start_ns == ts - ts % self.window_ns:
+                window.mismatched_replies += 1
+                peers[peer] = window
+        return NOTHING
 
     def _judge(self, host: HostState, record: dict[str, Any], request, is_reply: bool):
         payload_class = record["payload_class"]

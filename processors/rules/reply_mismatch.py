@@ -116,6 +116,11 @@ class Detector(BaseDetector):
             record, facts={"request_payload_class": request.payload_class}, note=note
         )
 
+    def on_reply_paired_late(self, host: HostState, record: dict[str, Any],
+                             request: SeenRequest):
+        """A reply processed before its request (another sensor's, late): judged as on time."""
+        return self.on_echo_reply(host, record, request)
+
     def summary(self, window: AlertWindow) -> str:
         return (
             f"{window.host} received {phrases.plural(window.count, 'echo reply', 'echo replies')}"

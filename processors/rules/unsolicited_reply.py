@@ -6,8 +6,15 @@ switched its unpaired-reply notice off.  So this rule is quiet unless the sensor
 sees the host's own outbound traffic: the same sensor must have seen the host send (echo
 requests or TCP SYNs) recently.  Only then do many unmatched replies mean something.
 
+A reply is judged when it is known to be unanswered (event ``reply_unanswered``,
+processors/state/pairing.py): no request came for it within ``sensor_late_bound_s`` of the
+host's own time, because another sensor's records may bring its request late.  So the findings
+come that much after the replies (sooner when more replies wait than the engine keeps), in
+capture-time order, and are the same whichever sensor's records arrived first.  Whether the
+sensor saw the host send is asked of the moment the reply came.
+
 Scratch state (``HostState.scratch["unsolicited_reply"]``): ``unmatched``, the capture times of
-the latest unmatched replies (at most ``min_replies``).
+the latest unanswered replies (at most ``min_replies``).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ from processors.findings import AlertWindow
 from processors.ruleskit import phrases
 from processors.ruleskit.base import NOTHING, Reference, RuleMetadata, RuleTunables, fires, trap
 from processors.ruleskit.base import Detector as BaseDetector
-from processors.state.host import HostState, SeenRequest
+from processors.state.host import HostState
 
 METADATA = RuleMetadata(
     id="unsolicited_reply",
@@ -90,11 +97,9 @@ class Detector(BaseDetector):
         self.min_replies = tunables.min_replies
         self.outbound_ns = int(tunables.outbound_seen_within_s * 1e9)
 
-    def on_echo_reply(self, host: HostState, record: dict[str, Any], request: SeenRequest | None):
-        if request is not None:
-            return NOTHING
+    def on_reply_unanswered(self, host: HostState, record: dict[str, Any],
+                            last_outbound: int | None):
         ts = record["ts_ns"]
-        last_outbound = host.outbound_sensors.get(record["sensor_id"])
         if last_outbound is None or ts - last_outbound > self.outbound_ns:
             return NOTHING
         scratch = host.scratch.get(self.rule_id)

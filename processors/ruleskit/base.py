@@ -32,6 +32,14 @@ A rule module reads like a Zeek policy script with Sigma/Elastic metadata on top
   hop_distance_learned    the echo_request or host_observation record   None
                           that taught the hop distance (raised by the
                           engine after that record's own handlers)
+  reply_paired_late       an echo reply that found no request, as       the SeenRequest it
+                          remembered (processors/state/pairing.py),     answers
+                          when its request comes (another sensor's,
+                          late); before the request's own handlers
+  reply_unanswered        an echo reply that found no request, as       when its sensor had
+                          remembered, once no request can come for it   last seen the host
+                          within ``sensor_late_bound_s`` of the         send, at the reply
+                          host's time (or its windows all close)        (ns), or None
   ======================  ============================================  ========================
 
   ``host`` is the initiator's HostState after the event's tracker ran (processors/state/
@@ -69,6 +77,10 @@ HANDLER_ARGUMENTS: dict[str, tuple[str, str]] = {
     "host_observation": ("host_observation record (TCP SYN)", "bool: hop distance learned"),
     "fragment_anomaly": ("fragment_anomaly record", "None"),
     "hop_distance_learned": ("the record that taught the hop distance", "None"),
+    "reply_paired_late": ("echo reply processed before its request, as remembered",
+                          "SeenRequest answered"),
+    "reply_unanswered": ("echo reply no request answered within the late bound",
+                         "int | None: its sensor last saw the host send (ns), at the reply"),
 }
 
 #: What a handler returns when nothing matched: an empty tuple costs nothing to iterate.

@@ -108,6 +108,14 @@ def add(evidence: Evidence, record: dict[str, Any], now_s: float, half_life_s: f
         evidence.random += 1
 
 
+def add_late_mismatch(evidence: Evidence, reply_s: float, half_life_s: float) -> None:
+    """A reply counted before its request came (another sensor's, late) carries other data
+    than the request: count the mismatch with the weight it would have now had it been known
+    when the reply was counted."""
+    elapsed = evidence.last_s - reply_s
+    evidence.mismatched += 0.5 ** (elapsed / half_life_s) if elapsed > 0 else 1.0
+
+
 def channel_signal(evidence: Evidence, t: Any) -> str | None:
     """The long horizon's verdict on a peer: what makes its exchange a channel, or None.
 

@@ -57,6 +57,7 @@ from typing import Any
 
 from processors.findings import EVIDENCE_FIELDS, SENSOR_LIMIT, AlertWindow, evidence_dict
 from processors.state.host import EMPTY, HostState, canonical
+from processors.state.once import SeenOnce
 
 #: where an evidence row keeps the packet's capture time and sensor
 _ROW_TS = EVIDENCE_FIELDS.index("ts_ns")
@@ -261,7 +262,7 @@ class Recent:
         records.append(record)
         return None
 
-    def hand_over(self, hosts: dict[str, HostState], span_ns: int) -> None:
+    def hand_over(self, hosts: dict[str, HostState | SeenOnce], span_ns: int) -> None:
         """A second sensor came: remember the ring's records in their hosts' copy memories
         (findings were not noted for them: their copies look for them in the evidence)."""
         records = self.records
@@ -270,6 +271,8 @@ class Recent:
         for record in records:
             host = hosts.get(record["initiator_ip"])
             if host is not None and record["ts_ns"] >= host.first_ns:
+                if type(host) is SeenOnce:  # a host seen once gets its tables back
+                    host = hosts[host.ip] = host.thaw()
                 _remember(host, packet_key(host.ip, record), record, span_ns, None)
         self.records.clear()
 

@@ -4,7 +4,9 @@ One HostState per initiator IP (the Kafka key), so a faust table can hold it and
 takes over a partition continues exactly where the last one stopped.  All times are capture
 times (``ts_ns`` of records), never the wall clock.  Every collection is bounded; the bounds are
 the constants below, chosen so that an ordinary host costs well under a kilobyte and a host
-spraying random identifiers (icmptunnel) cannot grow without limit.
+spraying random identifiers (icmptunnel) cannot grow without limit.  A host seen with one
+record is kept as a SeenOnce (processors/state/once.py), one object instead of these tables,
+until its next record.
 """
 
 from __future__ import annotations
@@ -415,14 +417,14 @@ class HostState:
         for window in data["windows"]:
             restored = AlertWindow.from_dict(window)
             # evidence rows come back as JSON lists: tuples again, as the live window keeps them
-            restored.evidence = _restored_rows(restored.evidence)
+            restored.evidence = restored_rows(restored.evidence)
             state.keep_window(restored.slot, restored)
         state.closed_slots = [tuple(slot) for slot in data["closed_slots"]] or ()
         state.recompute_next_window_end()
         return state
 
 
-def _restored_rows(rows: list[Any]) -> list[Any]:
+def restored_rows(rows: list[Any]) -> list[Any]:
     """Evidence rows from JSON as tuples, each string shared with the row before where equal
     (a window's rows repeat their sensor, host, payload class and hash)."""
     restored: list[Any] = []

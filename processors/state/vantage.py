@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from processors.state.host import EMPTY, HostState, TtlProfile
+from processors.state.host import EMPTY, HostState, TtlProfile, canonical
 
 TCP_SYN = "tcp_syn"
 #: Observations of a stack before it can accuse (it explains packets from the first one).
@@ -82,7 +82,9 @@ def learn(
         stacks = []
         if len(sensors) >= SENSORS_PER_HOST:
             del sensors[next(iter(sensors))]
-    sensors[sensor] = stacks  # re-inserted last: most recently seen
+    # re-inserted last: most recently seen; keyed by the shared copy of the sensor id (the
+    # record's own would cost every host ~50 bytes)
+    sensors[canonical(sensor)] = stacks
     could_accuse = _able(stacks)
     for stack in stacks:
         if stack[INITIAL] == initial:
@@ -95,7 +97,7 @@ def learn(
     else:
         if len(stacks) >= STACKS_PER_SENSOR:
             stacks.remove(min(stacks, key=lambda s: (s[SEEN], s[LAST_NS])))
-        stacks.append([initial, hops, 1, source, ts_ns])
+        stacks.append([initial, hops, 1, canonical(source), ts_ns])
     if host.profiles:
         host.profiles.pop(sensor, None)  # the view is derived again when next asked
     return not could_accuse and _able(stacks)

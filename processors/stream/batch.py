@@ -10,7 +10,22 @@ Kept apart from faust so the bookkeeping can be read (and tested) without a brok
 - state is exported at checkpoints, not per batch: a busy host changes in nearly every batch,
   and exporting (and sending) its whole state each time cost more than detecting.  Between
   checkpoints nothing is committed (app.py acks the messages only once their hosts' state is
-  in the changelog), so a crash replays from the last checkpoint instead of losing anything.
+  in the changelog), so a crash replays from the last checkpoint instead of losing anything;
+- the flood monitor's counting of each records partition (processors/flood.py) is an entry of
+  the same table, keyed ``flood:<partition>`` (never an address), saved at the checkpoints
+  where it changed with the partition's last offset applied: a restarted worker, or the
+  partition's next owner, goes on counting (a flood under way stays one alert, its versions
+  numbered on), and a replayed record of a host with no saved state that this offset covers
+  is skipped: the saved states already hold what it did (its source folded into a flood, or
+  its host gone before the checkpoint);
+- behaviour updates for the campaign stage (processors/stream/campaigns.py) leave through an
+  *outbox*: a host's behaviour alerts emitted since the last checkpoint are coalesced (the
+  latest version of each, and a withdrawal from every stage key an earlier version went to)
+  and written into the host's table entry with its state; only once that entry is in the
+  changelog are they published.  So a stage key the campaign stage has heard of is always in a
+  saved state, and a host's next owner (after a rebalance or a kill) withdraws the alert from
+  it; and an entry restored with its outbox publishes it again (the stage ignores an update it
+  already holds), in case the worker died between saving and publishing.
 """
 
 from __future__ import annotations
@@ -48,8 +63,15 @@ class BatchResult:
     dead_letters: list[DeadLetter] = field(default_factory=list)
 
 
-#: host -> (partition, serialized table value, or None to delete the host's entry)
+#: host (or flood_key) -> (partition, serialized table value, or None to delete the entry)
 TableUpdates = dict[str, tuple[int, bytes | None]]
+
+FLOOD_KEY_PREFIX = "flood:"
+
+
+def flood_key(partition: int) -> str:
+    """The table key of a records partition's flood counting."""
+    return f"{FLOOD_KEY_PREFIX}{partition}"
 
 #: a behaviour update on its way to the campaign stage: (stage key, update as JSON)
 Behaviour = tuple[str, bytes]
@@ -83,6 +105,10 @@ class BatchProcessor:
         self._restored_behaviours: list[tuple[str, str, bytes]] = []
         #: hosts whose entry stayed only to carry their outbox: deleted at the next checkpoint
         self._outbox_only: set[str] = set()
+        #: partition -> last offset applied (saved with its flood counting)
+        self._partition_offset: dict[int, int] = {}
+        #: partitions whose saved flood counting has been looked for
+        self._flood_looked_up: set[int] = set()
 
     def _load_state(self, host: str) -> dict[str, Any] | None:
         saved = self._table_get(host)
@@ -121,14 +147,22 @@ class BatchProcessor:
                                   "not an oddping record (no initiator_ip)")
                 continue
             host = record["initiator_ip"]
+            if source not in self._flood_looked_up:
+                self._flood_looked_up.add(source)
+                saved = self._table_get(flood_key(source))
+                if saved is not None:
+                    self._adopt_flood(source, saved)
             if host not in self._offset and host not in engine.hosts:
                 # first record of this host here: its saved state (and offset) come first
                 state = self._load_state(host)
                 if state is not None:
                     result.alerts.extend(engine.load_state(host, state))
-            if message.offset <= self._offset.get(host, -1):
+            if message.offset <= self._offset.get(host, -1) or (
+                    message.offset <= self._partition_offset.get(source, -1)
+                    and host not in engine.hosts):
                 stats.replays_skipped += 1
                 continue
+            self._partition_offset[source] = message.offset
             invalid_before = engine.stats.invalid_records
             result.alerts.extend(engine.process(record))
             if engine.stats.invalid_records != invalid_before:
@@ -146,6 +180,12 @@ class BatchProcessor:
         the restart still has windows to emit."""
         result = BatchResult()
         for host, saved in entries:
+            if host.startswith(FLOOD_KEY_PREFIX):
+                partition = int(host[len(FLOOD_KEY_PREFIX):])
+                if partition not in self._flood_looked_up:
+                    self._flood_looked_up.add(partition)
+                    self._adopt_flood(partition, saved)
+                continue
             if host in self.engine.hosts:
                 continue
             if host in self._offset:
@@ -206,6 +246,9 @@ class BatchProcessor:
     def forget_partitions(self, partitions: set[int]) -> None:
         """Partitions moved to another worker: their hosts' state now lives there."""
         self.engine.floods.forget_partitions(partitions)
+        for partition in partitions:
+            self._partition_offset.pop(partition, None)
+            self._flood_looked_up.discard(partition)
         gone = {h for h, p in self._partition.items() if p in partitions}
         # restored but not yet published: the new owner restores them again
         self._restored_behaviours = [b for b in self._restored_behaviours if b[0] not in gone]
@@ -247,7 +290,17 @@ class BatchProcessor:
             if state is None:  # dropped, but its outbox must be saved before it goes out
                 self._outbox_only.add(host)
             updates[host] = (partition, orjson.dumps(entry))
+        for partition, state in self.engine.floods.take_changes().items():
+            updates[flood_key(partition)] = (partition, None if state is None else orjson.dumps(
+                {"partition": partition, "offset": self._partition_offset.get(partition, -1),
+                 "state": orjson.Fragment(state)}))
         return updates
+
+    def _adopt_flood(self, partition: int, saved: bytes) -> None:
+        entry = orjson.loads(saved)
+        self.engine.floods.load_partition(partition, entry["state"])
+        self._partition_offset[partition] = max(self._partition_offset.get(partition, -1),
+                                                entry["offset"])
 
     def _dead_letter(self, result: BatchResult, message: Any, partition: int, reason: str) -> None:
         self.stats.dead_letters[reason.split(":")[0]] += 1
