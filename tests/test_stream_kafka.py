@@ -293,7 +293,11 @@ def test_worker_killed_midstream_loses_no_alert(long_capture: Path) -> None:
         committed = pipeline.committed()
         first.send_signal(signal.SIGKILL)  # mid-stream: alerts started, far from all of them
         first.wait(30)
-        partial = _identities(_newest(pipeline.alert_documents()))
+        # host alerts so far: some of scan's.  Not campaigns: an open campaign of an
+        # intermediate fingerprint (hosts whose hop distance was not known yet, alerts before
+        # all their destinations) is right mid-stream, and gets a dismissed version later
+        partial = {i for i in _identities(_newest(pipeline.alert_documents()))
+                   if i[0] != "campaign"}
         assert partial and partial < _identities(scanned)
         published = end_offsets_total(pipeline.records, pipeline.partitions)
         assert 0 < committed <= published < len(stream.values), (

@@ -44,6 +44,9 @@ from .transport import CHUNKS, App
 
 log = get_logger("oddping.process")
 
+#: most seconds a worker giving partitions up waits for Kafka to acknowledge what it sent
+REVOKE_FLUSH_S = 30.0
+
 #: alert latency histogram buckets, seconds (the target: p99 under 2 s, everything under 5 s)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -422,6 +425,12 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             processor.forget_partitions(gone)
             unacked[:] = [e for e in unacked if e.message.partition not in gone]
             unacked_records[0] = sum(e.message.count for e in unacked)
+            # what this worker sent must be in the topic before the new owner sends: an alert
+            # version still in the producer's buffer could land after the new owner's later
+            # one for the same alert_id, and the older would read as the newest
+            pending = [delivery for delivery in in_flight if not delivery.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=REVOKE_FLUSH_S)
 
     app.oddping_campaigns = campaign_stage  # type: ignore[attr-defined]
     app.oddping_processor = processor  # type: ignore[attr-defined]

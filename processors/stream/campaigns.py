@@ -193,6 +193,10 @@ class CampaignWorker:
                 self.unacked[:] = [e for e in self.unacked
                                    if e.message.partition not in gone]
                 self.unacked_updates = sum(e.message.count for e in self.unacked)
+                # campaign versions sent must land before the new owner's (app.py, on_revoked)
+                pending = [d for d in self.in_flight if not d.done()]
+                if pending:
+                    await asyncio.wait(pending, timeout=30.0)
 
     def _ensure(self, key: str, partition: int) -> None:
         """The key's saved state into the stage, the first time this worker meets it."""
