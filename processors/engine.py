@@ -591,14 +591,21 @@ class Engine:
             if window is None:
                 self.stats.late_findings[rule_id] += 1
                 return
-            if window.count == 0 and not self.budget.admit(host.ip, ts, window.facts):
+            if window.count == 0 and not self.budget.admit(host.ip, ts, window.facts,
+                                                           window.slot):
                 window.refused = True
         window.add(finding, peer)
         if self._several_sensors:
             dedup.note_finding(host, window, record)
-        if (window.due_ns is None and self.open_versions
-                and self.schedule.next_version(host.ip, window, ts)):
-            self.stats.updates_held += 1
+        if window.due_ns is None and self.open_versions:
+            # a new host's first request to a target a flood may be forming at: its alert's
+            # first version waits for the flood monitor's verdict (processors/flood.py)
+            not_before = (self.floods.forming(host.ip, record["dst_ip"], ts)
+                          if window.version == 0 and record["kind"] == "icmp"
+                          and record["src_ip"] == host.ip and self._one_packet_newcomer(host)
+                          else None)
+            if self.schedule.next_version(host.ip, window, ts, not_before):
+                self.stats.updates_held += 1
         if finding.severity is not None:
             self.schedule.raise_severity(
                 host.ip, window, finding.severity, self.by_rule[rule_id].severity, ts)
@@ -703,6 +710,27 @@ class Engine:
             self.stats.alerts_emitted += 1
         window.emitted = True
 
+    def readmit_refused(self, partition: int) -> None:
+        """The alert budget has room again in this partition's minute (a flood folded its
+        first sources in, processors/budget.py): the alerts it refused in that minute take it,
+        in order, and get their first version as if admitted when they opened."""
+        def waiting(host_ip: str, slot: Any) -> bool:
+            host = self.hosts.get(host_ip)
+            window = host.windows.get(slot) if host is not None else None
+            return window is not None and window.refused
+
+        for host_ip, slot in self.budget.readmit(partition, waiting):
+            window = self.hosts[host_ip].windows[slot]
+            window.refused = False
+            window.dirty = True
+            if window.due_ns is None and self.open_versions:
+                self.schedule.next_version(host_ip, window, window.last_ns)
+            if self.track_changes:
+                self._changed[host_ip] = True
+
+    def _one_packet_newcomer(self, host: HostState) -> bool:
+        return host.first_ns == host.last_ns and self.admission.is_probationary(host.ip)
+
     def _emit_due(self, alerts: list[Alert]) -> None:
         """The open versions event time (the watermark) has made due, of any host."""
         now = self.watermark_ns
@@ -713,6 +741,14 @@ class Engine:
             if window is None or window.due_ns != due:
                 continue  # closed, emitted otherwise, or rescheduled since
             if window.dirty:
+                if window.version == 0 and window.dst_ips and self._one_packet_newcomer(host):
+                    # its partition may not have seen yet the flood its first packet is in:
+                    # asked again, not emitted, while its target still looks like one forming
+                    later = self.floods.forming(host_ip, window.dst_ips[0], now)
+                    if later is not None:
+                        window.due_ns = None
+                        self.schedule.next_version(host_ip, window, now, later)
+                        continue
                 self._emit(host, window, alerts, OPEN, now)
             else:
                 window.due_ns = None

@@ -62,13 +62,17 @@ class Schedule:
     def earliest(self) -> int | None:
         return self.heap[0][0] if self.heap else None
 
-    def next_version(self, host_ip: str, window: AlertWindow, ts: int) -> bool:
+    def next_version(self, host_ip: str, window: AlertWindow, ts: int,
+                     not_before: int | None = None) -> bool:
         """Evidence arrived at ts in a window with no version scheduled: schedule the first
-        version, or the next update no sooner than the interval after the latest version.
+        version (not before not_before, when given: a flood may be forming, processors/
+        flood.py), or the next update no sooner than the interval after the latest version.
         True when the update has to wait for the interval (counted as held back)."""
         held = False
         if window.version == 0:
             due = ts + self.first_delay_ns
+            if not_before is not None and not_before > due:
+                due = not_before
         else:
             due = window.version_ns + self.update_interval_ns
             if due > ts:

@@ -193,7 +193,7 @@ def test_a_stream_that_goes_quiet_shows_the_final_content_in_its_newest_versions
 def test_a_flood_goes_on_as_one_alert_when_its_worker_restarts_mid_flood():
     """1,500 spoofed sources at one target in 1.5 s: each partition's share of min_sources
     (250) makes the flood, and the ~300 sources admitted before it was recognised are folded
-    back (their open alerts dismissed).  The worker checkpoints 45 % in, works on and dies
+    back (the alerts of the few whose open version went out first dismissed).  The worker checkpoints 45 % in, works on and dies
     75 % in; its successor takes the table and replays.  The flood monitor's counting was in
     the table (``flood:<partition>``, processors/flood.py): the successor ends exactly as one
     uninterrupted run, the flood's alert numbered on, and no spoofed source becomes a host
@@ -210,7 +210,13 @@ def test_a_flood_goes_on_as_one_alert_when_its_worker_restarts_mid_flood():
     records = flood()[600:]  # the spoofed sources only
     expected = Engine()
     reference = outcome([a for r in records for a in expected.process(r)] + expected.flush())
-    assert sorted(status for status, _, _ in reference.values()) == ["closed"] + ["dismissed"] * 600
+    from processors.flood import FORMING_SOURCES
+
+    statuses = sorted(status for status, _, _ in reference.values())
+    # the flood, and the alerts of sources whose open version went out before the flood was
+    # seen forming (then dismissed): tiny and scanner of at most FORMING_SOURCES per partition
+    assert statuses[0] == "closed" and set(statuses[1:]) <= {"dismissed"}
+    assert len(statuses) - 1 <= FORMING_SOURCES * 4 * 2
 
     messages = as_messages(records)
     table: dict[str, bytes] = {}
