@@ -3,9 +3,10 @@
 Input: the stream section's busy network (samples/busy.py: 3,000 hosts for 9 minutes, ~292k
 records; --quick: 600 hosts for 4 minutes), published once to a fresh 4-partition records topic.
 One worker (under ctx.pin), `--runs` times each, alternating: with the campaign stage
-(`campaigns.stream = true`: every behaviour alert version becomes an update on
-`<app_id>-campaign-behaviours`, consumed by the second agent with its table) and without it
-(the default, `campaigns.stream = false`; host alerts are annotated either way).  Records/s and CPU µs per record measured as in the stream
+(`campaigns.stream = true`, the default: at each checkpoint one update per behaviour alert with
+versions since the last, plus its withdrawals, goes to `<app_id>-campaign-behaviours`, read in
+chunks by the second agent with its table) and without it (`campaigns.stream = false`; host
+alerts are annotated either way).  Records/s and CPU µs per record measured as in the stream
 section (bench.stream._workers: the worker's consumed counter polled every 0.1 s, without
 start-up); the medians and every time-paired ratio are reported.  The second stage's own input
 (behaviour updates) is counted from its topic's end offsets.

@@ -219,10 +219,11 @@ class CampaignSettings(_Section):
     enabled: bool = Field(True, description="run the campaign stage after the host stage (scan;"
                           " host alerts carry behaviour_id and campaign_id)")
     stream: bool = Field(
-        False, description="also run it in the worker (processors/stream/campaigns.py); off by"
-        " default: with several workers or after a crash, updates a worker published for"
-        " versions it never checkpointed can leave a stale entry under a stage key the"
-        " replaying owner no longer uses (an extra campaign); see the README")
+        True, description="also run it in the worker (processors/stream/campaigns.py), as a"
+        " second agent in the same process fed through <app_id>-campaign-behaviours: its final"
+        " versions equal scan's with any number of workers and after a kill (the README's"
+        " Campaigns section); false: host alerts still carry behaviour_id and campaign_id, no"
+        " campaign alert comes from the stream")
     min_hosts: int = Field(
         3, ge=2, description="hosts that must share a behaviour's fingerprint before it is a"
         " campaign: below it each host's behaviour stays ordinary alerts (two hosts can share"

@@ -464,8 +464,8 @@ def scan(captures: tuple[str, ...], fmt: str | None, fail_on: str | None,
         doc_format = "native" if fmt == "jsonl" else fmt
         for alert in shown:
             out.buffer.write(alert.to_json(doc_format) + b"\n")
-        for alert in found:  # campaign alerts have no ECS/OCSF mapping yet: native always
-            out.buffer.write(alert.to_json("native") + b"\n")
+        for alert in found:
+            out.buffer.write(alert.to_json(doc_format) + b"\n")
     out.flush()
     stats = engine.stats
     copies = sum(stats.copies.values())

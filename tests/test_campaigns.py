@@ -278,3 +278,20 @@ def test_initial_ttl_suppression_uses_the_hop_distance_when_known():
     assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 28, None) == ("r", False)
     assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 31, None) is None
     assert check("tiny_payload", "10.0.0.1", "13.107.4.52", "zeros", 0, 10, None) is None
+
+
+@pytest.mark.parametrize("fmt", ["ecs", "ocsf"])
+def test_scan_prints_the_campaign_in_the_chosen_siem_format(fmt):
+    """The campaign alert in ECS or OCSF like the host alerts before it (the mappings are
+    checked against the upstream schemas in tests/test_siem_schemas.py)."""
+    result = CliRunner().invoke(main, ["scan", "samples/footprints.pcap", "--format", fmt])
+    assert result.exit_code == 0, result.output
+    docs = [orjson.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert len(docs) == 13
+    last = docs[-1]
+    if fmt == "ecs":
+        assert last["rule"]["id"] == "campaign" and last["oddping"]["host_count"] == 3
+        assert all(doc["ecs"]["version"] == "8.17.0" for doc in docs)
+    else:
+        assert last["finding_info"]["analytic"]["uid"] == "campaign" and last["count"] == 3
+        assert all(doc["class_uid"] == 2004 for doc in docs)

@@ -206,8 +206,10 @@ def test_admin_creates_the_topics(transport: str) -> None:
     names = granted(f"adm-{transport}", create=False)
     result = run(topics_env(names) | kafka_env("admin", transport), "topics", "create")
     assert result.returncode == 0, result.stderr
+    # and the campaign stage's repartition topic (campaigns.stream, on by default)
     assert set(result.stdout.split("created: ")[1].strip().split(", ")) == {
-        names.records, names.alerts, names.dead_letters}
+        names.records, names.alerts, names.dead_letters,
+        f"{names.app_id}-campaign-behaviours"}
 
 
 # -- negative: one line naming the cause, non-zero, bounded, no traceback -------------------------

@@ -165,3 +165,77 @@ def test_ocsf_validator_reports(ocsf, case):
     breaks, expected = OCSF_BREAKAGES[case]
     breaks(ocsf)
     assert any(p.startswith(expected) for p in ocsf_problems(ocsf)), ocsf_problems(ocsf)
+
+
+# ------------------------------------------------------------------ campaign alerts
+
+
+@pytest.fixture(scope="module")
+def campaign_alerts():
+    """Campaign versions of every status, with and without a known fingerprint: the fleet's
+    Footprints campaign (known: Office 365) as it grows, its closed version, one dismissed, and
+    an unknown fingerprint's campaign."""
+    from fleetkit import fleet
+    from recordkit import request, at, syns
+
+    from oddping.config import CampaignSettings
+    from processors.alerts import Alert
+    from processors.campaign.fingerprint import update_of
+    from processors.campaign.stage import CampaignStage
+
+    alerts, _ = scan_records(fleet(20))
+    odd = []
+    for n in range(3):  # three hosts sending the same unknown 40 bytes at initial TTL 64
+        host = f"10.40.0.{n + 1}"
+        odd += syns(host, "52.1.1.1", at(n), ttl=62)
+        odd += [request(host, "198.51.100.77", at(n + 1 + k), icmp_id=0x4D2, seq=k + 1, ttl=62,
+                        payload_class="unknown") for k in range(3)]
+    more, _ = scan_records(sorted(odd, key=lambda r: r["ts_ns"]))
+    settings = CampaignSettings()
+    stage = CampaignStage(settings)
+    versions = []
+    updates = [u for u in (update_of(a.doc, settings) for a in alerts + more) if u is not None]
+    for key, update in updates:
+        versions += stage.add(key, update)
+    versions += stage.emit_pending() + stage.flush()
+    first_host = [(k, u) for k, u in updates if u["host"] == "10.40.0.1"]
+    gone = CampaignStage(settings)
+    for key, update in [u for u in updates if u[1]["host"].startswith("10.40.")]:
+        gone.add(key, update)
+    for key, update in first_host:
+        versions += gone.add(key, dict(update, status="dismissed"))
+    found = [Alert(doc) for doc in versions]
+    assert {a.doc["status"] for a in found} == {"open", "closed", "dismissed"}
+    assert {a.doc["known"] is None for a in found} == {True, False}
+    assert {a.doc["version"] == 1 for a in found} == {True, False}
+    return found
+
+
+def test_campaign_alerts_follow_ecs_8_17(campaign_alerts):
+    for alert in campaign_alerts:
+        ecs = alert.render("ecs")
+        assert ecs_problems(ecs) == [], (alert.doc["status"], alert.doc["version"])
+        assert ecs["rule"]["id"] == "campaign" and ecs["event"]["id"] == alert.alert_id
+        assert "source" not in ecs  # many sources: their addresses are in related.ip
+        assert set(alert.doc["hosts"]) <= set(ecs["related"]["ip"])
+        assert ecs["oddping"]["host_count"] == alert.doc["host_count"]
+
+
+def test_campaign_alerts_are_valid_detection_findings(campaign_alerts):
+    for alert in campaign_alerts:
+        ocsf = alert.render("ocsf")
+        assert ocsf_problems(ocsf) == [], (alert.doc["status"], alert.doc["version"])
+        assert ocsf["finding_info"]["analytic"]["uid"] == "campaign"
+        assert ocsf["count"] == alert.doc["host_count"]
+        assert [e["src_endpoint"]["ip"] for e in ocsf["evidences"] if "src_endpoint" in e] \
+            == alert.doc["hosts"]
+
+
+def test_campaign_renderings_have_the_documented_fields(campaign_alerts):
+    from processors.alerts.ecs import CAMPAIGN_ECS_FIELDS
+    from processors.alerts.fields import check_fields
+    from processors.alerts.ocsf import CAMPAIGN_OCSF_FIELDS
+
+    for alert in campaign_alerts:
+        assert check_fields(alert.render("ecs"), CAMPAIGN_ECS_FIELDS) == []
+        assert check_fields(alert.render("ocsf"), CAMPAIGN_OCSF_FIELDS) == []

@@ -75,9 +75,8 @@ def _scan(capture: Path) -> dict[str, dict]:
     """alert_id -> the content of scan's final (closed) version."""
     out = subprocess.run([ODDPING, "scan", str(capture), "--format", "jsonl",
                           "--sensor-id", SENSOR], capture_output=True, check=True, timeout=600)
+    # campaign alerts included: the worker makes them too (campaigns.stream, on by default)
     docs = [orjson.loads(line) for line in out.stdout.splitlines()]
-    # campaign alerts: the worker makes them only with campaigns.stream (test_campaigns_kafka)
-    docs = [doc for doc in docs if doc.get("kind") != "campaign"]
     assert all(doc["status"] == "closed" for doc in docs)
     assert len({doc["rule_id"] for doc in docs}) >= 5, "the capture should exercise many rules"
     return {doc["alert_id"]: content(doc) for doc in docs}
@@ -294,7 +293,11 @@ def test_worker_killed_midstream_loses_no_alert(long_capture: Path) -> None:
         committed = pipeline.committed()
         first.send_signal(signal.SIGKILL)  # mid-stream: alerts started, far from all of them
         first.wait(30)
-        partial = _identities(_newest(pipeline.alert_documents()))
+        # host alerts so far: some of scan's.  Not campaigns: an open campaign of an
+        # intermediate fingerprint (hosts whose hop distance was not known yet, alerts before
+        # all their destinations) is right mid-stream, and gets a dismissed version later
+        partial = {i for i in _identities(_newest(pipeline.alert_documents()))
+                   if i[0] != "campaign"}
         assert partial and partial < _identities(scanned)
         published = end_offsets_total(pipeline.records, pipeline.partitions)
         assert 0 < committed <= published < len(stream.values), (

@@ -9,6 +9,12 @@ keeps its @timestamp and lands in the same backing index of an Elasticsearch dat
 indexing with ``_id = event.id`` overwrites the earlier version.  The version itself (its
 number, ``open``/``closed``/``dismissed`` status and event time) is ``oddping.version``,
 ``oddping.status`` and ``oddping.version_time``: ECS has no field for an alert's revision.
+
+A campaign alert (``kind: campaign``, processors/campaign/stage.py: one behaviour on many hosts)
+is the same kind of ECS alert with ``rule.id: campaign``: no ``source.ip`` (it has many
+sources), ``related.ip`` holds its listed hosts and their destinations, and the fingerprint,
+host count, hosts, growth and the known fleet software it matches (with its public source: a
+citation, not the URL ``event.reference`` wants) live under ``oddping.*`` (CAMPAIGN_ECS_FIELDS).
 """
 
 from __future__ import annotations
@@ -122,6 +128,8 @@ def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
 
 
 def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
+    if alert.get("kind") == "campaign":
+        return campaign_to_ecs(alert)
     first_dst = alert["dst_ips"][0] if alert["dst_ips"] else None
     v6 = alert["ip_version"] == 6
 
@@ -209,3 +217,102 @@ def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
 
 def _duration_ns(alert: dict[str, Any]) -> int:
     return parse_iso_ns(alert["last_seen"]) - parse_iso_ns(alert["first_seen"])
+
+
+#: a campaign alert's ECS document (to_ecs of a ``kind: campaign`` alert)
+CAMPAIGN_ECS_FIELDS: dict[str, FieldSpec] = {
+    "@timestamp": F("date", True, "first_seen"),
+    "message": F("text", True, "summary"),
+    "tags": F("keyword[]", True, '["oddping", "campaign"]'),
+    "ecs.version": F("keyword", True, f'"{ECS_VERSION}"'),
+    "event.kind": F("keyword", True, '"alert"'),
+    "event.category": F("keyword[]", True, '["network", "intrusion_detection"]'),
+    "event.type": F("keyword[]", True, '["info"]'),
+    "event.id": F("keyword", True, "alert_id"),
+    "event.severity": F("long", True, "severity: low 1, medium 2, high 3, critical 4"),
+    "event.risk_score": F("float", True, "severity: low 21, medium 47, high 73, critical 99"),
+    "event.start": F("date", True, "first_seen"),
+    "event.end": F("date", True, "last_seen"),
+    "event.duration": F("long", True, "last_seen - first_seen, nanoseconds"),
+    "event.dataset": F("keyword", True, '"oddping.alert" (the host alerts\' data stream)'),
+    "event.module": F("keyword", True, '"oddping"'),
+    "event.provider": F("keyword", True, '"oddping"'),
+    "rule.id": F("keyword", True, '"campaign"'),
+    "rule.name": F("keyword", True, "rule_name"),
+    "rule.category": F("keyword", True, '"ICMP echo"'),
+    "rule.ruleset": F("keyword", True, '"oddping"'),
+    "related.ip": F("ip[]", True, "hosts + dst_ips"),
+    "network.transport": F("keyword", True, '"icmp" (IPv4) or "ipv6-icmp"'),
+    "network.type": F("keyword", True, '"ipv4" or "ipv6" (fingerprint.ip_version)'),
+    "observer.type": F("keyword", True, '"sensor"'),
+    "observer.product": F("keyword", True, '"oddping"'),
+    "oddping.kind": F("keyword", True, '"campaign"'),
+    "oddping.schema_version": F("long", True, "schema_version"),
+    "oddping.alert_id": F("keyword", True, "alert_id"),
+    "oddping.version": F("long", True, "version (the highest wins)"),
+    "oddping.status": F("keyword", True, "status: open, closed or dismissed"),
+    "oddping.version_time": F("date", True, "version_time"),
+    "oddping.severity": F("keyword", True, "severity"),
+    "oddping.fingerprint_id": F("keyword", True, "fingerprint_id"),
+    "oddping.fingerprint": F("object", True, "fingerprint (payload, lengths, TTL, prefixes, ids)"),
+    "oddping.host_count": F("long", True, "host_count"),
+    "oddping.hosts": F("ip[]", True, "hosts (the first campaigns.host_list_limit)"),
+    "oddping.hosts_truncated": F("boolean", True, "hosts_truncated"),
+    "oddping.behaviour_ids": F("keyword[]", True, "behaviour_ids (the host alerts' behaviour_id)"),
+    "oddping.dst_ips": F("ip[]", True, "dst_ips"),
+    "oddping.window.start": F("date", True, "window_start"),
+    "oddping.rules": F("keyword[]", True, "rules"),
+    "oddping.growth": F("object[]", True, "growth"),
+    "oddping.known": F("object", False, "known (absent when null)"),
+}
+
+
+def campaign_to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
+    """A campaign alert as an ECS alert (see the module's text)."""
+    v6 = alert["fingerprint"]["ip_version"] == 6
+    known = alert["known"]
+    return {
+        "@timestamp": alert["first_seen"],
+        "message": alert["summary"],
+        "tags": ["oddping", alert["rule_id"]],
+        "ecs": {"version": ECS_VERSION},
+        "event": {
+            "kind": "alert",
+            "category": ["network", "intrusion_detection"],
+            "type": ["info"],
+            "id": alert["alert_id"],
+            "severity": SEVERITY_NUMBER[alert["severity"]],
+            "risk_score": RISK_SCORE[alert["severity"]],
+            "start": alert["first_seen"],
+            "end": alert["last_seen"],
+            "duration": _duration_ns(alert),
+            "dataset": "oddping.alert",
+            "module": "oddping",
+            "provider": "oddping",
+        },
+        "rule": {"id": alert["rule_id"], "name": alert["rule_name"], "category": "ICMP echo",
+                 "ruleset": "oddping"},
+        "related": {"ip": list(dict.fromkeys([*alert["hosts"], *alert["dst_ips"]]))},
+        "network": {"transport": "ipv6-icmp" if v6 else "icmp", "type": "ipv6" if v6 else "ipv4"},
+        "observer": {"type": "sensor", "product": "oddping"},
+        "oddping": _drop_none({
+            "kind": alert["kind"],
+            "schema_version": alert["schema_version"],
+            "alert_id": alert["alert_id"],
+            "version": alert["version"],
+            "status": alert["status"],
+            "version_time": alert["version_time"],
+            "severity": alert["severity"],
+            "fingerprint_id": alert["fingerprint_id"],
+            "fingerprint": alert["fingerprint"],
+            "host_count": alert["host_count"],
+            "hosts": alert["hosts"],
+            "hosts_truncated": alert["hosts_truncated"],
+            "behaviour_ids": alert["behaviour_ids"],
+            "dst_ips": alert["dst_ips"],
+            "window": {"start": alert["window_start"]},
+            "rules": alert["rules"],
+            "growth": alert["growth"],
+            "known": known,
+        }),
+    }

@@ -10,6 +10,13 @@ Suppressed.  The native ``version``, ``status`` and ``version_time`` are in ``un
 the native ISO values with nanoseconds stay in ``unmapped.oddping``.  One evidence artifact per
 destination carries ``src_endpoint``, ``dst_endpoint`` and ``connection_info`` (protocol; the
 Community ID stays in ``unmapped.oddping``: OCSF 1.3.0 has no attribute for it).  ``finding_info.uid`` is the alert id: a re-emitted alert updates its finding.
+
+A campaign alert (``kind: campaign``: one behaviour on many hosts, processors/campaign/stage.py)
+is a Detection Finding too, its analytic the ``campaign`` rule: one evidence artifact per listed
+host (``src_endpoint``) and one per destination (``dst_endpoint``), each an IP Address
+observable; ``count`` is its host count; the fingerprint, hosts, growth and known software stay
+in ``unmapped.oddping`` (CAMPAIGN_OCSF_FIELDS).  OCSF 1.3.0 has no attribute for "these hosts
+share one behaviour" beyond the finding itself.
 """
 
 from __future__ import annotations
@@ -150,6 +157,8 @@ _UNMAPPED = (
 
 
 def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
+    if alert.get("kind") == "campaign":
+        return campaign_to_ocsf(alert)
     first_ms = parse_iso_ns(alert["first_seen"]) // 1_000_000
     last_ms = parse_iso_ns(alert["last_seen"]) // 1_000_000
     v6 = alert["ip_version"] == 6
@@ -226,4 +235,95 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
             for dst in alert["dst_ips"]
         ],
         "unmapped": {"oddping": {name: alert[name] for name in _UNMAPPED}},
+    }
+
+
+#: a campaign alert's OCSF document (to_ocsf of a ``kind: campaign`` alert): the host
+#: alert's fields, but for these
+CAMPAIGN_OCSF_FIELDS: dict[str, FieldSpec] = {
+    **{name: spec for name, spec in OCSF_FIELDS.items()
+       if not name.startswith(("finding_info.attacks", "evidences", "observables"))
+       and name not in ("count", "finding_info.analytic.version")},
+    "count": F("long", True, "host_count"),
+    "finding_info.analytic.desc": F("text", True, "rule_name"),
+    "evidences": F("object[]", True, "one artifact per listed host, then one per destination"),
+    "evidences[].src_endpoint.ip": F("ip", False, "hosts[i]"),
+    "evidences[].dst_endpoint.ip": F("ip", False, "dst_ips[i]"),
+    "evidences[].connection_info.protocol_name": F("keyword", True, '"icmp" or "ipv6-icmp"'),
+    "evidences[].connection_info.protocol_num": F("long", True, "1 or 58"),
+    "evidences[].connection_info.protocol_ver_id": F("long", True, "fingerprint.ip_version"),
+    "evidences[].connection_info.direction_id": F("long", True, "0 (Unknown): OCSF requires it"),
+    "evidences[].connection_info.direction": F("keyword", True, '"Unknown"'),
+    "observables": F("object[]", True, "hosts and dst_ips as IP Address observables"),
+    "observables[].name": F("keyword", True, '"evidences[].src_endpoint.ip" / "evidences[].dst_endpoint.ip"'),
+    "observables[].type_id": F("long", True, "2 (IP Address)"),
+    "observables[].type": F("keyword", True, '"IP Address"'),
+    "observables[].value": F("ip", True, "the address"),
+    "unmapped.oddping": F("object", True, "the campaign's other fields (fingerprint, hosts ...)"),
+}
+
+_CAMPAIGN_UNMAPPED = (
+    "kind", "version", "status", "version_time", "schema_version", "fingerprint_id",
+    "fingerprint", "host_count", "hosts", "hosts_truncated", "behaviour_ids", "dst_ips",
+    "first_seen", "last_seen", "window_start", "rules", "growth", "known",
+)
+
+
+def campaign_to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
+    """A campaign alert as an OCSF Detection Finding (see the module's text)."""
+    first_ms = parse_iso_ns(alert["first_seen"]) // 1_000_000
+    last_ms = parse_iso_ns(alert["last_seen"]) // 1_000_000
+    ip_version = alert["fingerprint"]["ip_version"]
+    v6 = ip_version == 6
+    connection = {"protocol_name": "ipv6-icmp" if v6 else "icmp", "protocol_num": 58 if v6 else 1,
+                  "protocol_ver_id": ip_version, "direction_id": 0, "direction": "Unknown"}
+    activity = _activity(alert)
+    status_id, status = STATUS[alert["status"]]
+    return {
+        "class_uid": CLASS_UID,
+        "class_name": "Detection Finding",
+        "category_uid": CATEGORY_UID,
+        "category_name": "Findings",
+        "activity_id": activity,
+        "activity_name": ACTIVITIES[activity],
+        "type_uid": CLASS_UID * 100 + activity,
+        "type_name": f"Detection Finding: {ACTIVITIES[activity]}",
+        "severity_id": SEVERITY_ID[alert["severity"]],
+        "severity": SEVERITY_NAME[alert["severity"]],
+        "status_id": status_id,
+        "status": status,
+        "time": last_ms,
+        "start_time": first_ms,
+        "end_time": last_ms,
+        "count": alert["host_count"],
+        "message": alert["summary"],
+        "metadata": {
+            "version": OCSF_VERSION,
+            "uid": alert["alert_id"],
+            "product": {"name": "oddping", "vendor_name": "oddping",
+                        "version": oddping.__version__},
+            "labels": [alert["rule_id"]],
+        },
+        "finding_info": {
+            "uid": alert["alert_id"],
+            "title": alert["rule_name"],
+            "desc": alert["summary"],
+            "types": [alert["rule_id"]],
+            "first_seen_time": first_ms,
+            "last_seen_time": last_ms,
+            "modified_time": parse_iso_ns(alert["version_time"]) // 1_000_000,
+            "data_sources": ["network traffic: ICMP echo"],
+            "analytic": {"uid": alert["rule_id"], "name": alert["rule_name"],
+                         "desc": alert["rule_name"], "type_id": 1, "type": "Rule"},
+        },
+        "evidences": [{"src_endpoint": {"ip": host}, "connection_info": dict(connection)}
+                      for host in alert["hosts"]]
+        + [{"dst_endpoint": {"ip": dst}, "connection_info": dict(connection)}
+           for dst in alert["dst_ips"]],
+        "observables": [
+            {"name": "evidences[].src_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID,
+             "type": "IP Address", "value": host} for host in alert["hosts"]]
+        + [{"name": "evidences[].dst_endpoint.ip", "type_id": IP_ADDRESS_TYPE_ID,
+            "type": "IP Address", "value": dst} for dst in alert["dst_ips"]],
+        "unmapped": {"oddping": {name: alert[name] for name in _CAMPAIGN_UNMAPPED}},
     }

@@ -1,7 +1,8 @@
 """The campaign stage: behaviours of many hosts sharing a fingerprint -> one campaign alert.
 
-Pure and deterministic.  It is fed *behaviour updates* (fingerprint.update_of: one per host
-alert version of a behaviour rule) under a *stage key* (the fingerprint without its TTL, and the
+Pure and deterministic.  It is fed *behaviour updates* (fingerprint.update_of of a host alert
+version of a behaviour rule: in scan its final version, in the stream its latest at each
+checkpoint, processors/stream/batch.py) under a *stage key* (the fingerprint without its TTL, and the
 campaign window), and keeps per key each alert's latest update: an update replaces the one before it (the later
 wins, as on the alerts topic), a ``dismissed`` version removes it, a replayed one changes
 nothing.  The

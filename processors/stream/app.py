@@ -44,6 +44,9 @@ from .transport import CHUNKS, App
 
 log = get_logger("oddping.process")
 
+#: most seconds a worker giving partitions up waits for Kafka to acknowledge what it sent
+REVOKE_FLUSH_S = 30.0
+
 #: alert latency histogram buckets, seconds (the target: p99 under 2 s, everything under 5 s)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
 
@@ -167,9 +170,11 @@ def _credentials(settings: Settings) -> Any:
 def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress) -> faust.App:
     kafka = settings.kafka
     proc = settings.processor
+    campaigns_on = settings.campaigns.enabled and settings.campaigns.stream
     app = App(
         proc.app_id,
-        chunked_topics=frozenset({kafka.records_topic}),
+        chunked_topics=frozenset({kafka.records_topic} | (
+            {campaigns.behaviours_topic_name(proc.app_id)} if campaigns_on else set())),
         broker=[f"kafka://{server}" for server in kafka.bootstrap_servers.split(",")],
         broker_credentials=_credentials(settings),
         store="rocksdb://" if proc.store == "rocksdb" else "memory://",
@@ -196,7 +201,8 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         value = hosts.data.get(host.encode())
         return value if value is not None else None
 
-    processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get)
+    processor = BatchProcessor(lambda: Engine(settings, track_changes=True), table_get,
+                               settings.campaigns if campaigns_on else None)
     access = AccessGuard(principal(kafka))  # a right revoked while running: stop, say which
     alert_format = proc.alert_format
     last_input = [time.monotonic()]
@@ -240,14 +246,15 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                 if delivered is not None:
                     delivery.add_done_callback(delivered)
                 in_flight.append(delivery)
-                if campaign_stage is not None:  # its behaviour update, to the second stage
-                    await campaign_stage.publish(alert)
                 rules[doc["rule_id"]] = rules.get(doc["rule_id"], 0) + 1
                 statuses[doc["status"]] = statuses.get(doc["status"], 0) + 1
             for rule, n in rules.items():
                 metrics.alerts.labels(rule).inc(n)
             for status, n in statuses.items():
                 metrics.versions.labels(status).inc(n)
+            # behaviour alerts wait in their hosts' outbox: the second stage hears of them
+            # only once a checkpoint has saved them (batch.py)
+            processor.hold_behaviours(result.alerts)
         held = processor.engine.stats.updates_held
         if held != held_seen[0]:
             metrics.updates_held.inc(held - held_seen[0])
@@ -261,7 +268,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             metrics.dead_letters.labels(dead.reason.split(":")[0]).inc()
 
     # the second stage (processors/stream/campaigns.py): its own topic, agent and table
-    campaign_stage = campaigns.attach(app, settings, in_flight.append)
+    campaign_stage = campaigns.attach(app, settings)
 
     def current(events: list[faust.EventT]) -> list[faust.EventT]:
         """The events fetched in this consumer generation, once it has its partitions.  Others
@@ -315,6 +322,11 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
                 await asyncio.wait(pending)
             for delivery in sent:
                 delivery.result()
+        # the behaviour updates the entries just saved hold, to the second stage: published
+        # only now, so whatever it hears of is in a saved state a replaying owner starts from
+        behaviours = processor.take_behaviours()
+        if behaviours and campaign_stage is not None:
+            await campaign_stage.publish(behaviours)
         records = unacked_records[0]
         if unacked and the_stream:
             consumed = current(unacked)
@@ -413,6 +425,12 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             processor.forget_partitions(gone)
             unacked[:] = [e for e in unacked if e.message.partition not in gone]
             unacked_records[0] = sum(e.message.count for e in unacked)
+            # what this worker sent must be in the topic before the new owner sends: an alert
+            # version still in the producer's buffer could land after the new owner's later
+            # one for the same alert_id, and the older would read as the newest
+            pending = [delivery for delivery in in_flight if not delivery.done()]
+            if pending:
+                await asyncio.wait(pending, timeout=REVOKE_FLUSH_S)
 
     app.oddping_campaigns = campaign_stage  # type: ignore[attr-defined]
     app.oddping_processor = processor  # type: ignore[attr-defined]

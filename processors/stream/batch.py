@@ -17,7 +17,15 @@ Kept apart from faust so the bookkeeping can be read (and tested) without a brok
   partition's next owner, goes on counting (a flood under way stays one alert, its versions
   numbered on), and a replayed record of a host with no saved state that this offset covers
   is skipped: the saved states already hold what it did (its source folded into a flood, or
-  its host gone before the checkpoint).
+  its host gone before the checkpoint);
+- behaviour updates for the campaign stage (processors/stream/campaigns.py) leave through an
+  *outbox*: a host's behaviour alerts emitted since the last checkpoint are coalesced (the
+  latest version of each, and a withdrawal from every stage key an earlier version went to)
+  and written into the host's table entry with its state; only once that entry is in the
+  changelog are they published.  So a stage key the campaign stage has heard of is always in a
+  saved state, and a host's next owner (after a rebalance or a kill) withdraws the alert from
+  it; and an entry restored with its outbox publishes it again (the stage ignores an update it
+  already holds), in case the worker died between saving and publishing.
 """
 
 from __future__ import annotations
@@ -28,8 +36,11 @@ from typing import Any, Callable, Iterable, Sequence
 
 import orjson
 
+from oddping.config import CampaignSettings
 from processors.alerts import Alert
+from processors.campaign.fingerprint import update_of
 from processors.engine import Engine
+from processors.lifecycle import DISMISSED
 
 
 @dataclass(slots=True)
@@ -62,6 +73,9 @@ def flood_key(partition: int) -> str:
     """The table key of a records partition's flood counting."""
     return f"{FLOOD_KEY_PREFIX}{partition}"
 
+#: a behaviour update on its way to the campaign stage: (stage key, update as JSON)
+Behaviour = tuple[str, bytes]
+
 
 @dataclass
 class StreamStats:
@@ -72,12 +86,25 @@ class StreamStats:
 
 class BatchProcessor:
     def __init__(self, engine_factory: Callable[[], Engine],
-                 table_get: Callable[[str], bytes | None]) -> None:
+                 table_get: Callable[[str], bytes | None],
+                 campaigns: CampaignSettings | None = None) -> None:
         self._table_get = table_get
         self.engine = engine_factory()
         self.stats = StreamStats()
         self._offset: dict[str, int] = {}  # host -> last offset applied
         self._partition: dict[str, int] = {}  # host -> partition its records come from
+        #: the campaign stage's settings when the worker runs it (None: no outbox)
+        self.campaigns = campaigns
+        #: host -> alert_id -> [its latest behaviour alert version, stage keys to withdraw
+        #: it from]: emitted since the last checkpoint, not saved yet
+        self._outbox: dict[str, dict[str, list]] = {}
+        #: saved and due to be published at the end of the checkpoint that saved them
+        self._saved_behaviours: list[Behaviour] = []
+        #: (host, stage key, update) restored with a host's entry: published at the next
+        #: checkpoint
+        self._restored_behaviours: list[tuple[str, str, bytes]] = []
+        #: hosts whose entry stayed only to carry their outbox: deleted at the next checkpoint
+        self._outbox_only: set[str] = set()
         #: partition -> last offset applied (saved with its flood counting)
         self._partition_offset: dict[int, int] = {}
         #: partitions whose saved flood counting has been looked for
@@ -90,7 +117,16 @@ class BatchProcessor:
         entry = orjson.loads(saved)
         self._offset[host] = entry["offset"]
         self._partition[host] = entry["partition"]
+        self._restore_outbox(host, entry)
         return entry["state"]
+
+    def _restore_outbox(self, host: str, entry: dict[str, Any]) -> None:
+        outbox = entry.get("outbox")
+        if outbox and self.campaigns is not None:
+            self._restored_behaviours.extend(
+                (host, key, orjson.dumps(update)) for key, update in outbox)
+        if entry["state"] is None:  # a dropped host's last outbox: the entry goes next time
+            self._outbox_only.add(host)
 
     def process(self, messages: Sequence[Any], partition: int | None = None) -> BatchResult:
         """messages: anything with offset, key and value (a chunk's records, Message);
@@ -152,11 +188,54 @@ class BatchProcessor:
                 continue
             if host in self.engine.hosts:
                 continue
+            if host in self._offset:
+                continue  # loaded already (a dropped host's entry, kept for its outbox)
             entry = orjson.loads(saved)
             self._offset[host] = entry["offset"]
             self._partition[host] = entry["partition"]
-            result.alerts.extend(self.engine.load_state(host, entry["state"]))
+            self._restore_outbox(host, entry)
+            if entry["state"] is not None:
+                result.alerts.extend(self.engine.load_state(host, entry["state"]))
         return result
+
+    def hold_behaviours(self, alerts: Iterable[Alert]) -> None:
+        """Alert versions sent: those of behaviours wait in their host's outbox for the next
+        checkpoint (coalesced: one update per alert, whatever its versions since)."""
+        if self.campaigns is None:
+            return
+        for alert in alerts:
+            doc = alert.doc
+            if "behaviour_id" not in doc:
+                continue
+            held = self._outbox.setdefault(doc["src_ip"], {}).get(doc["alert_id"])
+            if held is None:
+                self._outbox[doc["src_ip"]][doc["alert_id"]] = [
+                    alert, {alert.moved_from} if alert.moved_from else set()]
+            else:
+                held[0] = alert
+                if alert.moved_from:
+                    held[1].add(alert.moved_from)
+
+    def _outbox_of(self, host: str) -> list[tuple[str, dict[str, Any]]]:
+        """A host's held behaviour alerts as (stage key, update) messages: the withdrawals
+        from the keys earlier versions went to first, then the latest version's update."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        for alert, moved in self._outbox.pop(host, {}).values():
+            found = update_of(alert.doc, self.campaigns)
+            if found is None:
+                continue
+            key, update = found
+            out += [(old, dict(update, status=DISMISSED)) for old in sorted(moved - {key})]
+            out.append((key, update))
+        return out
+
+    def take_behaviours(self) -> list[Behaviour]:
+        """The behaviour updates to publish now that the checkpoint's entries are saved: those
+        restored with entries first (older), then the ones this checkpoint saved."""
+        out = [(key, value) for _, key, value in self._restored_behaviours]
+        out += self._saved_behaviours
+        self._restored_behaviours, self._saved_behaviours = [], []
+        return out
 
     def flush_idle(self) -> BatchResult:
         """The input went quiet: emit the windows still open, as `oddping scan` does at the end
@@ -170,26 +249,47 @@ class BatchProcessor:
         for partition in partitions:
             self._partition_offset.pop(partition, None)
             self._flood_looked_up.discard(partition)
-        for host in [h for h, p in self._partition.items() if p in partitions]:
+        gone = {h for h, p in self._partition.items() if p in partitions}
+        # restored but not yet published: the new owner restores them again
+        self._restored_behaviours = [b for b in self._restored_behaviours if b[0] not in gone]
+        for host in gone:
             self.engine.forget(host)
             self._offset.pop(host, None)
             self._partition.pop(host, None)
+            self._outbox.pop(host, None)  # not saved: the new owner replays what made it
+            self._outbox_only.discard(host)
 
     def checkpoint(self) -> TableUpdates:
         """The table entries of every host changed since the last checkpoint."""
         updates: TableUpdates = {}
-        for host, state in self.engine.take_changes().items():
+        changes = self.engine.take_changes()
+        for host in self._outbox:  # a host whose alerts went out is saved with its outbox
+            if host not in changes:
+                alive = self.engine.hosts.get(host)
+                changes[host] = None if alive is None else alive.to_json()
+        for host in self._outbox_only - changes.keys():
+            changes[host] = None  # its outbox went out at the last checkpoint
+        self._outbox_only.clear()
+        for host, state in changes.items():
             partition = self._partition.get(host)
             if partition is None:
+                self._outbox.pop(host, None)
                 continue
-            if state is None:
+            outbox = self._outbox_of(host) if host in self._outbox else []
+            if outbox:
+                self._saved_behaviours += [(key, orjson.dumps(u)) for key, u in outbox]
+            if state is None and not outbox:
                 updates[host] = (partition, None)
                 self._offset.pop(host, None)
                 self._partition.pop(host, None)
-            else:
-                updates[host] = (partition, orjson.dumps(
-                    {"partition": partition, "offset": self._offset.get(host, -1),
-                     "state": orjson.Fragment(state)}))
+                continue
+            entry: dict[str, Any] = {"partition": partition, "offset": self._offset.get(host, -1),
+                                     "state": None if state is None else orjson.Fragment(state)}
+            if outbox:
+                entry["outbox"] = outbox
+            if state is None:  # dropped, but its outbox must be saved before it goes out
+                self._outbox_only.add(host)
+            updates[host] = (partition, orjson.dumps(entry))
         for partition, state in self.engine.floods.take_changes().items():
             updates[flood_key(partition)] = (partition, None if state is None else orjson.dumps(
                 {"partition": partition, "offset": self._partition_offset.get(partition, -1),

@@ -1,15 +1,28 @@
 """The campaign stage in the worker: a second agent, keyed by fingerprint (ARCHITECTURE.md 10).
 
-A repartition, as Kafka Streams does it: the host stage (app.py) publishes one behaviour update
-per host alert version of a behaviour rule (processors/campaign/fingerprint.update_of) to
-``<app_id>-campaign-behaviours``, keyed by the stage key (the fingerprint without its TTL, and
-the campaign window), so every update of one campaign reaches one partition, hence one worker,
-whichever worker saw its hosts.  A second agent in the same worker process consumes that topic
-with its own table (``campaign-state``, changelog ``<app_id>-campaign-state-changelog``) and
-publishes campaign alerts to the alerts topic, keyed by their alert_id.
+A repartition, as Kafka Streams does it: the host stage (app.py) publishes behaviour updates
+(processors/campaign/fingerprint.update_of) to ``<app_id>-campaign-behaviours``, keyed by the
+stage key (the fingerprint without its TTL, and the campaign window), so every update of one
+campaign reaches one partition, hence one worker, whichever worker saw its hosts.  A second
+agent in the same worker process consumes that topic with its own table (``campaign-state``,
+changelog ``<app_id>-campaign-state-changelog``) and publishes campaign alerts to the alerts
+topic, keyed by their alert_id.
 
-Why the same process and not its own Deployment: the stage is small (its input is alert
-versions, a few per cent of the records) and shares the worker's Kafka client, consumer group,
+What the host stage publishes, and when (batch.py's outbox): at each checkpoint, once the hosts'
+table entries are in the changelog, one update per behaviour alert that had versions since the
+last checkpoint (its latest), after a withdrawal (a ``dismissed`` update) from every stage key
+an earlier version went to: an alert's key moves as its evidence grows (more destinations,
+another length), as a KTable re-keyed by ``groupBy`` sends the old key a subtraction.  Each
+update is an upsert of the alert's whole current entry, so sending it again changes nothing.
+Publishing only what a checkpoint saved is what makes two workers and a kill come out as scan
+does: before, updates went out with each alert version, and a worker that lost a host (a
+rebalance, a kill) had told this stage about versions no saved state remembered; the host's new
+owner replayed them along another path (open versions depend on how hosts interleave) and never
+withdrew the keys it did not know of, so several hosts' first, 1-destination versions stood as
+a campaign of their own (tests/test_campaigns_kafka.py).
+
+Why the same process and not its own Deployment: the stage is small (its input is at most one
+update per behaviour alert per checkpoint) and shares the worker's Kafka client, consumer group,
 ACLs and health; scaling the workers scales both stages, and faust balances both topics'
 partitions over them.  The topic name carries the app id, as faust's own topics do, so the
 processor's PREFIXED ACL on ``<app_id>-`` already covers it.
@@ -17,8 +30,8 @@ processor's PREFIXED ACL on ``<app_id>-`` already covers it.
 Delivery as in the host stage: at least once.  The agent acks its events only at a checkpoint,
 once the changed campaign states are in the changelog and every campaign alert sent since is
 acknowledged; a worker killed between two checkpoints has its updates replayed by the next
-owner, and replays change nothing (an update older than or equal to the alert's entry is a
-no-op: processors/campaign/stage.py).  Nothing is lost (the host stage acks its records only
+owner, and replays change nothing (processors/campaign/stage.py: the later update of an alert
+wins, the same one again is a no-op).  Nothing is lost (the host stage acks its records only
 once their behaviour updates are acknowledged) and nothing is counted twice.
 """
 
@@ -26,22 +39,22 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any, Callable
+from typing import Any
 
 import faust
 import orjson
 
 from oddping.config import Settings
 from oddping.logs import get_logger
-from processors.campaign.fingerprint import update_of
 from processors.alerts import Alert
 from processors.campaign.stage import CampaignStage
-from processors.lifecycle import DISMISSED
+
+from .transport import CHUNKS
 
 log = get_logger("oddping.process")
 
-#: events between two checkpoints of the campaign stage at most
-CHECKPOINT_EVENTS = 2000
+#: behaviour updates between two checkpoints of the campaign stage at most
+CHECKPOINT_UPDATES = 20_000
 
 
 def behaviours_topic_name(app_id: str) -> str:
@@ -51,22 +64,25 @@ def behaviours_topic_name(app_id: str) -> str:
 class CampaignWorker:
     """The second stage's agent, table and timers on a faust app (see the module's text)."""
 
-    def __init__(self, app: faust.App, settings: Settings,
-                 sent: Callable[[asyncio.Future], None]) -> None:
+    def __init__(self, app: faust.App, settings: Settings) -> None:
         kafka, proc = settings.kafka, settings.processor
         self.settings = settings.campaigns
         self.app = app
         self.stage = CampaignStage(settings.campaigns)
-        self.topic = app.topic(behaviours_topic_name(proc.app_id), key_serializer="raw",
-                               value_serializer="raw", partitions=kafka.partitions,
-                               internal=True)
+        # delivered in chunks (app.py names it among the App's chunked_topics)
+        self.topic = app.topic(behaviours_topic_name(proc.app_id), key_type=bytes,
+                               value_type=None, key_serializer="raw", value_serializer=CHUNKS,
+                               partitions=kafka.partitions, internal=True)
         self.topic_name = self.topic.get_topic_name()
         self.alerts_name = kafka.alerts_topic
+        self.format = proc.alert_format
         self.table = app.Table("campaign-state", default=None, partitions=kafka.partitions,
                                key_type=bytes, value_type=bytes)
-        self.note_sent = sent  # the host stage's in-flight list: its checkpoint waits for these
         self.in_flight: list[asyncio.Future] = []
-        self.unacked: list[faust.EventT] = []
+        self.unacked: list[faust.EventT] = []  # chunks
+        self.unacked_updates = 0
+        #: updates that were not a behaviour update (counted, logged, skipped)
+        self.skipped = 0
         self.partition_of: dict[str, int] = {}
         self.lock = asyncio.Lock()
         self.last_input = time.monotonic()
@@ -81,22 +97,18 @@ class CampaignWorker:
 
     # -- the host stage's side ----------------------------------------------------------------
 
-    async def publish(self, alert: Alert) -> None:
-        """A host alert version: its behaviour update to the stage's topic, and, when its key
-        moved, a withdrawal (a dismissed update) to the key its previous version went to."""
-        found = update_of(alert.doc, self.settings)
-        if found is None:
-            return
-        key, update = found
-        if alert.moved_from is not None:
-            await self._publish(alert.moved_from, dict(update, status=DISMISSED))
-        await self._publish(key, update)
-
-    async def _publish(self, key: str, update: dict[str, Any]) -> None:
-        delivery = await self.app.producer.send(self.topic_name, key.encode(),
-                                                orjson.dumps(update), None, None, None)
-        self.note_sent(delivery)
-        self.published += 1
+    async def publish(self, behaviours: list[tuple[str, bytes]]) -> None:
+        """The behaviour updates a host-stage checkpoint saved (batch.py's outbox), to the
+        stage's topic keyed by stage key; returns once Kafka has acknowledged them all."""
+        send = self.app.producer.send
+        sent = [await send(self.topic_name, key.encode(), value, None, None, None)
+                for key, value in behaviours]
+        pending = [delivery for delivery in sent if not delivery.done()]
+        if pending:
+            await asyncio.wait(pending)
+        for delivery in sent:
+            delivery.result()
+        self.published += len(sent)
 
     # -- the second stage ---------------------------------------------------------------------
 
@@ -107,23 +119,29 @@ class CampaignWorker:
         async def campaigns(stream: faust.StreamT) -> None:
             manual = stream.noack()
             self.stream[:] = [manual]
-            async for event in manual.events():
+            async for chunk in manual.events():
+                # one partition's share of a fetch as one event, as on the records topic
+                # (transport.py): faust's per-event machinery once per chunk of updates
                 async with self.lock:
-                    if event.message.generation_id != app.consumer_generation_id or (
+                    if chunk.message.generation_id != app.consumer_generation_id or (
                             app.consumer_generation_id <= self.revoked_generation):
                         continue  # fetched before a rebalance: it comes again
-                    key = event.key.decode()
-                    partition = event.message.partition
-                    self._ensure(key, partition)
-                    try:
-                        update = orjson.loads(event.value)
-                        versions = self.stage.add(key, update)
-                    except (orjson.JSONDecodeError, KeyError, TypeError) as exc:
-                        log.warning("campaign update skipped", key=key, reason=str(exc))
-                        versions = []
-                    self.unacked.append(event)
+                    partition = chunk.message.partition
+                    versions: list[dict[str, Any]] = []
+                    for record in chunk.value:
+                        key = record.key.decode() if record.key is not None else ""
+                        try:
+                            self._ensure(key, partition)
+                            versions += self.stage.add(key, orjson.loads(record.value))
+                        except (orjson.JSONDecodeError, KeyError, TypeError,
+                                AttributeError) as exc:
+                            self.skipped += 1
+                            log.warning("campaign update skipped", key=key, reason=str(exc))
+                    self.unacked_updates += chunk.message.count
+                    chunk.value = chunk.message.value = None  # kept for its ack only
+                    self.unacked.append(chunk)
                     await self._send(versions)
-                    if (len(self.unacked) >= CHECKPOINT_EVENTS
+                    if (self.unacked_updates >= CHECKPOINT_UPDATES
                             or time.monotonic() - self.last_checkpoint >= self.interval_s):
                         await self._checkpoint()
                 self.last_input = time.monotonic()
@@ -174,6 +192,11 @@ class CampaignWorker:
                     self.partition_of.pop(key, None)
                 self.unacked[:] = [e for e in self.unacked
                                    if e.message.partition not in gone]
+                self.unacked_updates = sum(e.message.count for e in self.unacked)
+                # campaign versions sent must land before the new owner's (app.py, on_revoked)
+                pending = [d for d in self.in_flight if not d.done()]
+                if pending:
+                    await asyncio.wait(pending, timeout=30.0)
 
     def _ensure(self, key: str, partition: int) -> None:
         """The key's saved state into the stage, the first time this worker meets it."""
@@ -184,9 +207,10 @@ class CampaignWorker:
                 self.stage.load(key, orjson.loads(saved))
 
     async def _send(self, versions: list[dict[str, Any]]) -> None:
-        for doc in versions:
+        for doc in versions:  # in the worker's alert format, as host alerts are
             self.in_flight.append(await self.app.producer.send(
-                self.alerts_name, doc["alert_id"].encode(), orjson.dumps(doc), None, None, None))
+                self.alerts_name, doc["alert_id"].encode(), Alert(doc).to_json(self.format),
+                None, None, None))
 
     async def _checkpoint(self) -> None:
         if self.app.rebalancing:
@@ -209,14 +233,14 @@ class CampaignWorker:
             events = [e for e in self.unacked
                       if e.message.generation_id == self.app.consumer_generation_id]
             self.unacked.clear()
+            self.unacked_updates = 0
             for event in events:
                 await self.stream[0].ack(event)
         self.last_checkpoint = time.monotonic()
 
 
-def attach(app: faust.App, settings: Settings,
-           sent: Callable[[asyncio.Future], None]) -> CampaignWorker | None:
+def attach(app: faust.App, settings: Settings) -> CampaignWorker | None:
     """The campaign stage on the worker's app, when campaigns are enabled."""
     on = settings.campaigns.enabled and settings.campaigns.stream
-    return CampaignWorker(app, settings, sent) if on else None
+    return CampaignWorker(app, settings) if on else None
 
