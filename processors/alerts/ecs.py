@@ -127,12 +127,8 @@ def _drop_none(mapping: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in mapping.items() if v is not None}
 
 
-def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
-    if alert.get("kind") == "campaign":
-        return campaign_to_ecs(alert)
-    first_dst = alert["dst_ips"][0] if alert["dst_ips"] else None
-    v6 = alert["ip_version"] == 6
-
+def _head(alert: dict[str, Any]) -> dict[str, Any]:
+    """What every oddping alert says in ECS, host or campaign alike: when, what, which event."""
     return {
         "@timestamp": alert["first_seen"],
         "message": alert["summary"],
@@ -152,6 +148,17 @@ def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
             "module": "oddping",
             "provider": "oddping",
         },
+    }
+
+
+def to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
+    if alert.get("kind") == "campaign":
+        return campaign_to_ecs(alert)
+    first_dst = alert["dst_ips"][0] if alert["dst_ips"] else None
+    v6 = alert["ip_version"] == 6
+
+    return {
+        **_head(alert),
         "rule": _drop_none(
             {
                 "id": alert["rule_id"],
@@ -272,24 +279,7 @@ def campaign_to_ecs(alert: dict[str, Any]) -> dict[str, Any]:
     v6 = alert["fingerprint"]["ip_version"] == 6
     known = alert["known"]
     return {
-        "@timestamp": alert["first_seen"],
-        "message": alert["summary"],
-        "tags": ["oddping", alert["rule_id"]],
-        "ecs": {"version": ECS_VERSION},
-        "event": {
-            "kind": "alert",
-            "category": ["network", "intrusion_detection"],
-            "type": ["info"],
-            "id": alert["alert_id"],
-            "severity": SEVERITY_NUMBER[alert["severity"]],
-            "risk_score": RISK_SCORE[alert["severity"]],
-            "start": alert["first_seen"],
-            "end": alert["last_seen"],
-            "duration": _duration_ns(alert),
-            "dataset": "oddping.alert",
-            "module": "oddping",
-            "provider": "oddping",
-        },
+        **_head(alert),
         "rule": {"id": alert["rule_id"], "name": alert["rule_name"], "category": "ICMP echo",
                  "ruleset": "oddping"},
         "related": {"ip": list(dict.fromkeys([*alert["hosts"], *alert["dst_ips"]]))},

@@ -170,24 +170,8 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
         "direction_id": 0,
         "direction": "Unknown",
     }
-    activity = _activity(alert)
-    status_id, status = STATUS[alert["status"]]
     return {
-        "class_uid": CLASS_UID,
-        "class_name": "Detection Finding",
-        "category_uid": CATEGORY_UID,
-        "category_name": "Findings",
-        "activity_id": activity,
-        "activity_name": ACTIVITIES[activity],
-        "type_uid": CLASS_UID * 100 + activity,
-        "type_name": f"Detection Finding: {ACTIVITIES[activity]}",
-        "severity_id": SEVERITY_ID[alert["severity"]],
-        "severity": SEVERITY_NAME[alert["severity"]],
-        "status_id": status_id,
-        "status": status,
-        "time": last_ms,
-        "start_time": first_ms,
-        "end_time": last_ms,
+        **_head(alert, first_ms, last_ms),
         "count": alert["packet_count"],
         "message": alert["summary"],
         "metadata": {
@@ -269,14 +253,9 @@ _CAMPAIGN_UNMAPPED = (
 )
 
 
-def campaign_to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
-    """A campaign alert as an OCSF Detection Finding (see the module's text)."""
-    first_ms = parse_iso_ns(alert["first_seen"]) // 1_000_000
-    last_ms = parse_iso_ns(alert["last_seen"]) // 1_000_000
-    ip_version = alert["fingerprint"]["ip_version"]
-    v6 = ip_version == 6
-    connection = {"protocol_name": "ipv6-icmp" if v6 else "icmp", "protocol_num": 58 if v6 else 1,
-                  "protocol_ver_id": ip_version, "direction_id": 0, "direction": "Unknown"}
+def _head(alert: dict[str, Any], first_ms: int, last_ms: int) -> dict[str, Any]:
+    """What every oddping finding says in OCSF, host or campaign alike: its class, activity,
+    severity, status and times."""
     activity = _activity(alert)
     status_id, status = STATUS[alert["status"]]
     return {
@@ -295,6 +274,19 @@ def campaign_to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
         "time": last_ms,
         "start_time": first_ms,
         "end_time": last_ms,
+    }
+
+
+def campaign_to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
+    """A campaign alert as an OCSF Detection Finding (see the module's text)."""
+    first_ms = parse_iso_ns(alert["first_seen"]) // 1_000_000
+    last_ms = parse_iso_ns(alert["last_seen"]) // 1_000_000
+    ip_version = alert["fingerprint"]["ip_version"]
+    v6 = ip_version == 6
+    connection = {"protocol_name": "ipv6-icmp" if v6 else "icmp", "protocol_num": 58 if v6 else 1,
+                  "protocol_ver_id": ip_version, "direction_id": 0, "direction": "Unknown"}
+    return {
+        **_head(alert, first_ms, last_ms),
         "count": alert["host_count"],
         "message": alert["summary"],
         "metadata": {
