@@ -44,12 +44,20 @@ class Row:
                        doc["first_seen"], doc.get("packet_count", 0), doc["summary"])
         if "oddping" in doc and "event" in doc:  # ECS
             own = doc["oddping"]
+            campaign = own.get("kind") == "campaign"  # no source.ip, no packet count
             return cls(doc["event"]["id"], own.get("version", 1), own.get("status", "closed"),
                        own.get("severity") or _ECS_SEVERITY.get(doc["event"]["severity"], "?"),
-                       doc["rule"]["id"], doc["source"]["ip"], doc["@timestamp"],
-                       own["packet_count"], doc["message"])
+                       doc["rule"]["id"],
+                       f"{own['host_count']} hosts" if campaign else doc["source"]["ip"],
+                       doc["@timestamp"], 0 if campaign else own["packet_count"],
+                       doc["message"])
         own = doc.get("unmapped", {}).get("oddping", {})  # OCSF
         info = doc["finding_info"]
+        if own.get("kind") == "campaign":  # its count is the hosts', its evidences theirs
+            return cls(info["uid"], own.get("version", 1), own.get("status", "closed"),
+                       _OCSF_SEVERITY.get(doc["severity_id"], "?"), info["analytic"]["uid"],
+                       f"{own['host_count']} hosts", own.get("first_seen", ""), 0,
+                       doc["message"])
         return cls(info["uid"], own.get("version", 1), own.get("status", "closed"),
                    _OCSF_SEVERITY.get(doc["severity_id"], "?"), info["analytic"]["uid"],
                    doc["evidences"][0]["src_endpoint"]["ip"] if doc.get("evidences") else "?",

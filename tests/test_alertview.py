@@ -44,3 +44,18 @@ def test_live_table_has_one_row_per_alert_and_shows_the_version():
     assert f"oddping alerts: {len(latest.rows)}" in text
     assert text.count(" closed") == len(latest.rows)
     assert "v1 open" not in text
+
+
+def test_a_campaign_reads_the_same_from_native_ecs_and_ocsf():
+    """A campaign alert has no one source and no packet count: its row names its hosts (the
+    ECS rendering has no source.ip: `oddping alerts` failed on it with a KeyError)."""
+    from fleetkit import fleet
+
+    from processors.campaign.run import campaigns
+
+    alerts, _ = scan_records(fleet(4, lone=False))
+    (campaign,) = campaigns(alerts)
+    rows = {Row.of(campaign.render(fmt)) for fmt in ("native", "ecs", "ocsf")}
+    assert len(rows) == 1, rows
+    row = rows.pop()
+    assert (row.rule_id, row.src_ip, row.alert_id) == ("campaign", "4 hosts", campaign.alert_id)
