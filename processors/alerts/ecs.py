@@ -32,7 +32,8 @@ SEVERITY_NUMBER = {"low": 1, "medium": 2, "high": 3, "critical": 4}
 RISK_SCORE = {"low": 21.0, "medium": 47.0, "high": 73.0, "critical": 99.0}
 
 F = FieldSpec
-ECS_FIELDS: dict[str, FieldSpec] = {
+#: the fields every alert has in ECS, host or campaign alike (_head)
+HEAD_FIELDS: dict[str, FieldSpec] = {
     "@timestamp": F("date", True, "first_seen"),
     "message": F("text", True, "summary"),
     "tags": F("keyword[]", True, '["oddping", rule_id]'),
@@ -49,6 +50,20 @@ ECS_FIELDS: dict[str, FieldSpec] = {
     "event.dataset": F("keyword", True, '"oddping.alert"'),
     "event.module": F("keyword", True, '"oddping"'),
     "event.provider": F("keyword", True, '"oddping"'),
+}
+
+#: which version of which alert a document is, under oddping.* (host or campaign alike)
+VERSION_FIELDS: dict[str, FieldSpec] = {
+    "oddping.schema_version": F("long", True, "schema_version"),
+    "oddping.alert_id": F("keyword", True, "alert_id"),
+    "oddping.version": F("long", True, "version (the highest wins)"),
+    "oddping.status": F("keyword", True, "status: open, closed or dismissed"),
+    "oddping.version_time": F("date", True, "version_time"),
+    "oddping.severity": F("keyword", True, "severity"),
+}
+
+ECS_FIELDS: dict[str, FieldSpec] = {
+    **HEAD_FIELDS,
     "rule.id": F("keyword", True, "rule_id"),
     "rule.name": F("keyword", True, "rule_name"),
     "rule.version": F("keyword", False, "rule_rev"),
@@ -73,12 +88,7 @@ ECS_FIELDS: dict[str, FieldSpec] = {
     "threat.technique.subtechnique.name": F("keyword[]", False, "their names"),
     "threat.tactic.id": F("keyword[]", True, "the techniques' tactics"),
     "threat.tactic.name": F("keyword[]", True, "their names"),
-    "oddping.schema_version": F("long", True, "schema_version"),
-    "oddping.alert_id": F("keyword", True, "alert_id"),
-    "oddping.version": F("long", True, "version (the highest wins)"),
-    "oddping.status": F("keyword", True, "status: open, closed or dismissed"),
-    "oddping.version_time": F("date", True, "version_time"),
-    "oddping.severity": F("keyword", True, "severity"),
+    **VERSION_FIELDS,
     "oddping.key": F("keyword", True, "key"),
     "oddping.dst_ips": F("ip[]", True, "dst_ips"),
     "oddping.dst_ips_truncated": F("boolean", True, "dst_ips_truncated"),
@@ -228,22 +238,9 @@ def _duration_ns(alert: dict[str, Any]) -> int:
 
 #: a campaign alert's ECS document (to_ecs of a ``kind: campaign`` alert)
 CAMPAIGN_ECS_FIELDS: dict[str, FieldSpec] = {
-    "@timestamp": F("date", True, "first_seen"),
-    "message": F("text", True, "summary"),
+    **HEAD_FIELDS,
     "tags": F("keyword[]", True, '["oddping", "campaign"]'),
-    "ecs.version": F("keyword", True, f'"{ECS_VERSION}"'),
-    "event.kind": F("keyword", True, '"alert"'),
-    "event.category": F("keyword[]", True, '["network", "intrusion_detection"]'),
-    "event.type": F("keyword[]", True, '["info"]'),
-    "event.id": F("keyword", True, "alert_id"),
-    "event.severity": F("long", True, "severity: low 1, medium 2, high 3, critical 4"),
-    "event.risk_score": F("float", True, "severity: low 21, medium 47, high 73, critical 99"),
-    "event.start": F("date", True, "first_seen"),
-    "event.end": F("date", True, "last_seen"),
-    "event.duration": F("long", True, "last_seen - first_seen, nanoseconds"),
     "event.dataset": F("keyword", True, '"oddping.alert" (the host alerts\' data stream)'),
-    "event.module": F("keyword", True, '"oddping"'),
-    "event.provider": F("keyword", True, '"oddping"'),
     "rule.id": F("keyword", True, '"campaign"'),
     "rule.name": F("keyword", True, "rule_name"),
     "rule.category": F("keyword", True, '"ICMP echo"'),
@@ -254,12 +251,7 @@ CAMPAIGN_ECS_FIELDS: dict[str, FieldSpec] = {
     "observer.type": F("keyword", True, '"sensor"'),
     "observer.product": F("keyword", True, '"oddping"'),
     "oddping.kind": F("keyword", True, '"campaign"'),
-    "oddping.schema_version": F("long", True, "schema_version"),
-    "oddping.alert_id": F("keyword", True, "alert_id"),
-    "oddping.version": F("long", True, "version (the highest wins)"),
-    "oddping.status": F("keyword", True, "status: open, closed or dismissed"),
-    "oddping.version_time": F("date", True, "version_time"),
-    "oddping.severity": F("keyword", True, "severity"),
+    **VERSION_FIELDS,
     "oddping.fingerprint_id": F("keyword", True, "fingerprint_id"),
     "oddping.fingerprint": F("object", True, "fingerprint (payload, lengths, TTL, prefixes, ids)"),
     "oddping.host_count": F("long", True, "host_count"),

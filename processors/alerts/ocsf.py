@@ -174,25 +174,9 @@ def to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
         **_head(alert, first_ms, last_ms),
         "count": alert["packet_count"],
         "message": alert["summary"],
-        "metadata": {
-            "version": OCSF_VERSION,
-            "uid": alert["alert_id"],
-            "product": {
-                "name": "oddping",
-                "vendor_name": "oddping",
-                "version": oddping.__version__,
-            },
-            "labels": [alert["rule_id"]],
-        },
+        "metadata": _metadata(alert),
         "finding_info": {
-            "uid": alert["alert_id"],
-            "title": alert["rule_name"],
-            "desc": alert["summary"],
-            "types": [alert["rule_id"]],
-            "first_seen_time": first_ms,
-            "last_seen_time": last_ms,
-            "modified_time": parse_iso_ns(alert["version_time"]) // 1_000_000,
-            "data_sources": ["network traffic: ICMP echo"],
+            **_finding_basics(alert, first_ms, last_ms),
             "analytic": {
                 "uid": alert["rule_id"],
                 "name": alert["rule_name"],
@@ -277,6 +261,29 @@ def _head(alert: dict[str, Any], first_ms: int, last_ms: int) -> dict[str, Any]:
     }
 
 
+def _metadata(alert: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "version": OCSF_VERSION,
+        "uid": alert["alert_id"],
+        "product": {"name": "oddping", "vendor_name": "oddping", "version": oddping.__version__},
+        "labels": [alert["rule_id"]],
+    }
+
+
+def _finding_basics(alert: dict[str, Any], first_ms: int, last_ms: int) -> dict[str, Any]:
+    """finding_info's fields every oddping finding has (its analytic and attacks differ)."""
+    return {
+        "uid": alert["alert_id"],
+        "title": alert["rule_name"],
+        "desc": alert["summary"],
+        "types": [alert["rule_id"]],
+        "first_seen_time": first_ms,
+        "last_seen_time": last_ms,
+        "modified_time": parse_iso_ns(alert["version_time"]) // 1_000_000,
+        "data_sources": ["network traffic: ICMP echo"],
+    }
+
+
 def campaign_to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
     """A campaign alert as an OCSF Detection Finding (see the module's text)."""
     first_ms = parse_iso_ns(alert["first_seen"]) // 1_000_000
@@ -289,22 +296,9 @@ def campaign_to_ocsf(alert: dict[str, Any]) -> dict[str, Any]:
         **_head(alert, first_ms, last_ms),
         "count": alert["host_count"],
         "message": alert["summary"],
-        "metadata": {
-            "version": OCSF_VERSION,
-            "uid": alert["alert_id"],
-            "product": {"name": "oddping", "vendor_name": "oddping",
-                        "version": oddping.__version__},
-            "labels": [alert["rule_id"]],
-        },
+        "metadata": _metadata(alert),
         "finding_info": {
-            "uid": alert["alert_id"],
-            "title": alert["rule_name"],
-            "desc": alert["summary"],
-            "types": [alert["rule_id"]],
-            "first_seen_time": first_ms,
-            "last_seen_time": last_ms,
-            "modified_time": parse_iso_ns(alert["version_time"]) // 1_000_000,
-            "data_sources": ["network traffic: ICMP echo"],
+            **_finding_basics(alert, first_ms, last_ms),
             "analytic": {"uid": alert["rule_id"], "name": alert["rule_name"],
                          "desc": alert["rule_name"], "type_id": 1, "type": "Rule"},
         },
