@@ -295,3 +295,49 @@ def test_scan_prints_the_campaign_in_the_chosen_siem_format(fmt):
     else:
         assert last["finding_info"]["analytic"]["uid"] == "campaign" and last["count"] == 3
         assert all(doc["class_uid"] == 2004 for doc in docs)
+
+
+def test_the_stage_s_index_follows_every_change_as_a_rebuild_from_its_state_would(fleet20):
+    """The stage keeps each key's alerts indexed by fingerprint, with every host's row and the
+    counts a document sums up, changed in place by each update; a stage that loads the same
+    state (after a restart) builds it afresh.  Random joins, replays, moves to another
+    fingerprint, other destinations and withdrawals: both index and document alike."""
+    import random
+
+    from processors.campaign.stage import index_of
+
+    alerts, _ = fleet20
+    updates = _updates(alerts)
+    rng = random.Random(19)
+    stage = CampaignStage()
+    for step in range(400):
+        key, update = rng.choice(updates)
+        update = dict(update, version=update["version"] + step)
+        roll = rng.random()
+        if roll < 0.2:
+            update["status"] = "dismissed"
+        elif roll < 0.4:
+            update["fingerprint"] = dict(update["fingerprint"], initial_ttl=None,
+                                         ttl_at_sensor=[28, 28])
+        elif roll < 0.6:
+            update["dst_ips"] = sorted(rng.sample(["52.96.0.1", "52.96.0.2", "40.0.0.9"],
+                                                  rng.randint(1, 3)))
+        elif roll < 0.7:
+            update["last_ns"] += rng.randint(1, 10**9)
+        stage.add(key, update)
+    checked = 0
+    for key, state in stage.states.items():
+        fresh = CampaignStage()
+        fresh.load(key, copy.deepcopy(state))
+        kept, rebuilt = stage._index(key), index_of(state)
+        assert kept.keys() == rebuilt.keys()
+        for fp_id, index in kept.items():
+            again = rebuilt[fp_id]
+            assert index.alerts == again.alerts and index.by_host == again.by_host
+            assert (index.rules, index.dsts, index.dst_sets) == (again.rules, again.dsts,
+                                                                again.dst_sets)
+            assert index.host_rows() == again.host_rows()
+            campaign = {"version": 1, "version_ns": 0, "status": "open"}
+            assert stage.document(key, fp_id, campaign) == fresh.document(key, fp_id, campaign)
+            checked += 1
+    assert checked >= 2  # both fingerprints (with and without the initial TTL) were exercised

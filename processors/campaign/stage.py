@@ -29,6 +29,7 @@ campaign's version counter: bounded by the fleet.  Documents list at most
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any, Iterable
 
 from oddping import ALERT_SCHEMA_VERSION
@@ -64,6 +65,90 @@ def _describe(fp: dict[str, Any]) -> str:
     return f"{size} {data} echo requests at {ttl}"
 
 
+class FingerprintIndex:
+    """One fingerprint's alerts in a stage key, and what a campaign document sums up from them
+    (each host's row, the rules, destinations and destination sets they count): kept beside the
+    key's state (never saved; rebuilt from it after a load), so an update and a document cost
+    what changed, not a rescan of the key's every alert.  On a busy network (the stream bench's
+    capture: keys of up to ~1,100 alerts) the rescans cost ~165 µs an update."""
+
+    __slots__ = ("alerts", "by_host", "rows", "rules", "dsts", "dst_sets")
+
+    def __init__(self) -> None:
+        self.alerts: dict[str, list] = {}
+        #: host -> alert id -> entry
+        self.by_host: dict[str, dict[str, list]] = {}
+        #: host -> [first ns, last ns, severity, os hint, behaviour ids]: its alerts summed up
+        #: (dropped when they change, summed again when a document needs it)
+        self.rows: dict[str, list] = {}
+        self.rules: Counter = Counter()
+        self.dsts: Counter = Counter()
+        self.dst_sets: Counter = Counter()
+
+    def put(self, alert_id: str, entry: list) -> None:
+        self.alerts[alert_id] = entry
+        self.by_host.setdefault(entry[HOST], {})[alert_id] = entry
+        self.rows.pop(entry[HOST], None)
+        self.rules[entry[RULE]] += 1
+        self.dsts.update(entry[DSTS])
+        self.dst_sets[tuple(sorted(entry[DSTS]))] += 1
+
+    def drop(self, alert_id: str) -> None:
+        entry = self.alerts.pop(alert_id)
+        host = self.by_host[entry[HOST]]
+        del host[alert_id]
+        if not host:
+            del self.by_host[entry[HOST]]
+        self.rows.pop(entry[HOST], None)
+        _uncount(self.rules, (entry[RULE],))
+        _uncount(self.dsts, entry[DSTS])
+        _uncount(self.dst_sets, (tuple(sorted(entry[DSTS])),))
+
+    def shape(self) -> tuple[int, set]:
+        """(how many hosts, which rules)"""
+        return len(self.by_host), set(self.rules)
+
+    def host_rows(self) -> dict[str, list]:
+        """host -> [first ns, last ns, severity (the highest), os hint, behaviour ids]"""
+        rows = self.rows
+        for host, entries in self.by_host.items():
+            if host in rows:
+                continue
+            first = last = severity = os_hint = None
+            behaviours = set()
+            for entry in entries.values():
+                if first is None:
+                    first, last, severity, os_hint = (entry[FIRST], entry[LAST],
+                                                      entry[SEVERITY], entry[OS])
+                else:
+                    first, last = min(first, entry[FIRST]), max(last, entry[LAST])
+                    if SEVERITY_RANK[entry[SEVERITY]] > SEVERITY_RANK[severity]:
+                        severity = entry[SEVERITY]
+                    if entry[OS] is not None:
+                        os_hint = entry[OS] if os_hint is None else max(os_hint, entry[OS])
+                behaviours.add(entry[BEHAVIOUR])
+            rows[host] = [first, last, severity, os_hint, behaviours]
+        return rows
+
+
+def _uncount(counter: Counter, values: Iterable) -> None:
+    for value in values:
+        counter[value] -= 1
+        if not counter[value]:
+            del counter[value]
+
+
+def index_of(state: dict[str, Any]) -> dict[str, FingerprintIndex]:
+    """A key's alerts by fingerprint."""
+    index: dict[str, FingerprintIndex] = {}
+    for alert_id, entry in state["alerts"].items():
+        found = index.get(entry[FP])
+        if found is None:
+            found = index[entry[FP]] = FingerprintIndex()
+        found.put(alert_id, entry)
+    return index
+
+
 def new_state(window_start_ns: int) -> dict[str, Any]:
     """A stage key's state: plain JSON types, so the stream's table stores it as it is."""
     return {"window_start_ns": window_start_ns, "alerts": {}, "fingerprints": {},
@@ -77,6 +162,8 @@ class CampaignStage:
         self.table = table
         #: stage key -> its state
         self.states: dict[str, dict[str, Any]] = {}
+        #: stage key -> its alerts by fingerprint (index_of its state; built when first needed)
+        self._indexes: dict[str, dict[str, FingerprintIndex]] = {}
         #: stage keys changed since take_changes
         self.changed: set[str] = set()
         #: the newest version time fed (event time of the stage)
@@ -118,28 +205,39 @@ class CampaignStage:
             return []
         touched = ({old[FP]} if entry is None else
                    {fp_id} | ({old[FP]} if old is not None else set()))
-        before = {f: self._shape(state, f) for f in touched}
+        index = self._index(key)
+        before = {f: index[f].shape() if f in index else (0, set()) for f in touched}
+        alert_id = update["alert_id"]
+        if old is not None:
+            index[old[FP]].drop(alert_id)
+            if not index[old[FP]].alerts:
+                del index[old[FP]]
         if entry is None:
-            del alerts[update["alert_id"]]
+            del alerts[alert_id]
         else:
-            alerts[update["alert_id"]] = entry
+            alerts[alert_id] = entry
             state["fingerprints"][fp_id] = update["fingerprint"]
+            if fp_id not in index:
+                index[fp_id] = FingerprintIndex()
+            index[fp_id].put(alert_id, entry)
         self.changed.add(key)
         out = []
         for f in sorted(touched):
-            hosts, rules = self._shape(state, f)
+            hosts, rules = index[f].shape() if f in index else (0, set())
             fcid = campaign_id(f, state["window_start_ns"])
             campaign = state["campaigns"].setdefault(
                 fcid, {"version": 0, "version_ns": 0, "status": OPEN, "dirty": False})
             campaign["dirty"] = True
+            # one alert is one host's: an update adds its host to a fingerprint or takes it
+            # away, never both, so more hosts is a strictly larger set of them
             grew = hosts > before[f][0] or not rules <= before[f][1]
-            if len(hosts) >= self.settings.min_hosts:
+            if hosts >= self.settings.min_hosts:
                 if grew:
-                    out.append(self._version(state, f, OPEN, self.watermark_ns))
+                    out.append(self._version(key, f, OPEN, self.watermark_ns))
             elif campaign["version"] and campaign["status"] == OPEN:
                 # fewer hosts than it takes, after versions went out: its alerts moved to
                 # another fingerprint (a host's hop distance learned) or were dismissed
-                out.append(self._version(state, f, DISMISSED, self.watermark_ns))
+                out.append(self._version(key, f, DISMISSED, self.watermark_ns))
         return out
 
     def emit_pending(self) -> list[dict[str, Any]]:
@@ -167,32 +265,34 @@ class CampaignStage:
 
     def load(self, key: str, state: dict[str, Any]) -> None:
         self.states[key] = state
+        self._indexes.pop(key, None)
 
     def forget(self, keys: Iterable[str]) -> None:
         for key in keys:
             self.states.pop(key, None)
+            self._indexes.pop(key, None)
             self.changed.discard(key)
 
-    # -- output -----------------------------------------------------------------------------
+    def _index(self, key: str) -> dict[str, FingerprintIndex]:
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = index_of(self.states[key])
+        return index
 
-    @staticmethod
-    def _shape(state: dict[str, Any], fp_id: str) -> tuple[set, set]:
-        """(hosts, rules) of one fingerprint's alerts in a key."""
-        entries = [e for e in state["alerts"].values() if e[FP] == fp_id]
-        return {e[HOST] for e in entries}, {e[RULE] for e in entries}
+    # -- output -----------------------------------------------------------------------------
 
     def _each(self, wanted, status: str, keys: Iterable[str] | None = None) -> list[dict]:
         out = []
         for key in sorted(self.states if keys is None else keys):
             state = self.states[key]
-            for fp_id in sorted({e[FP] for e in state["alerts"].values()}):
+            index = self._index(key)
+            for fp_id in sorted(index):
                 campaign = state["campaigns"].get(campaign_id(fp_id, state["window_start_ns"]))
                 if campaign is None or not wanted(campaign):
                     continue
-                hosts, _ = self._shape(state, fp_id)
-                if len(hosts) >= self.settings.min_hosts:
-                    end = max(e[LAST] for e in state["alerts"].values() if e[FP] == fp_id)
-                    out.append(self._version(state, fp_id, status, max(end, self.watermark_ns)
+                if len(index[fp_id].by_host) >= self.settings.min_hosts:
+                    end = max(e[LAST] for e in index[fp_id].alerts.values())
+                    out.append(self._version(key, fp_id, status, max(end, self.watermark_ns)
                                              if status == OPEN else end))
                     self.changed.add(key)
                 elif status == CLOSED:
@@ -200,40 +300,24 @@ class CampaignStage:
                     self.changed.add(key)
         return out
 
-    def _version(self, state: dict[str, Any], fp_id: str, status: str,
-                 now_ns: int) -> dict[str, Any]:
+    def _version(self, key: str, fp_id: str, status: str, now_ns: int) -> dict[str, Any]:
+        state = self.states[key]
         cid = campaign_id(fp_id, state["window_start_ns"])
         campaign = state["campaigns"][cid]
         campaign["version"] += 1
         campaign["version_ns"] = max(now_ns, campaign["version_ns"])
         campaign["status"] = status
         campaign["dirty"] = False
-        return self.document(state, fp_id, campaign)
+        return self.document(key, fp_id, campaign)
 
-    def document(self, state: dict[str, Any], fp_id: str,
-                 campaign: dict[str, Any]) -> dict[str, Any]:
+    def document(self, key: str, fp_id: str, campaign: dict[str, Any]) -> dict[str, Any]:
         settings = self.settings
+        state = self.states[key]
         fp = state["fingerprints"][fp_id]
-        hosts: dict[str, list] = {}  # host -> [first, last, severity, os, behaviour ids]
-        rules: set[str] = set()
-        dsts: set[str] = set()
-        for entry in state["alerts"].values():
-            if entry[FP] != fp_id:
-                continue
-            rules.add(entry[RULE])
-            dsts.update(entry[DSTS])
-            h = hosts.get(entry[HOST])
-            if h is None:
-                hosts[entry[HOST]] = [entry[FIRST], entry[LAST], entry[SEVERITY], entry[OS],
-                                      {entry[BEHAVIOUR]}]
-                continue
-            h[0] = min(h[0], entry[FIRST])
-            h[1] = max(h[1], entry[LAST])
-            if SEVERITY_RANK[entry[SEVERITY]] > SEVERITY_RANK[h[2]]:
-                h[2] = entry[SEVERITY]
-            if entry[OS] is not None:
-                h[3] = entry[OS] if h[3] is None else max(h[3], entry[OS])
-            h[4].add(entry[BEHAVIOUR])
+        found = self._index(key).get(fp_id) or FingerprintIndex()
+        hosts = found.host_rows()  # host -> [first, last, severity, os, behaviour ids]
+        rules = list(found.rules)
+        dsts = list(found.dsts)
         ordered = sorted(hosts.items(), key=lambda kv: (kv[1][0], kv[0]))
         if not ordered:  # a dismissed version: none of its alerts is left
             start = state["window_start_ns"]
@@ -246,7 +330,7 @@ class CampaignStage:
         if row is not None and SEVERITY_RANK[row.severity] < SEVERITY_RANK[severity]:
             severity = row.severity
         dst_ips = sorted(dsts)[:DST_LIMIT]
-        dst_sets = {tuple(sorted(e[DSTS])) for e in state["alerts"].values() if e[FP] == fp_id}
+        dst_sets = list(found.dst_sets)
         return {
             "schema_version": ALERT_SCHEMA_VERSION,
             "kind": "campaign",
