@@ -22,11 +22,11 @@ import sys
 
 def main() -> None:
     import faust
-    from faust.worker import Worker
     from prometheus_client import Counter, start_http_server
 
     from oddping.config import ProcessorSettings
-    from processors.stream.app import worker_app_options
+    from oddping.runtime import tune_gc
+    from processors.stream.app import quiet_worker, worker_app_options
     from processors.stream.transport import CHUNKS, App
 
     app_id, topic = sys.argv[1], sys.argv[2]
@@ -74,7 +74,8 @@ def main() -> None:
     async def tick() -> None:
         print(f"floor: {seen[0]} records taken", file=sys.stderr, flush=True)
 
-    Worker(app, loglevel="warning", quiet=True).execute_from_commandline()
+    tune_gc()
+    quiet_worker(app, "warning").execute_from_commandline()
 
 
 if __name__ == "__main__":

@@ -85,3 +85,26 @@ def test_the_worker_app_fetches_as_the_processor_section_says():
     app = build_app(tuned, ProcessorMetrics(), Progress(120.0))
     assert app.conf.consumer_max_fetch_size == 1 << 20
     assert app.conf.broker_max_poll_records == 777
+
+
+def test_the_worker_logs_at_its_level_and_no_lower():
+    """At WARNING, faust's console spinner used to set the root logger to DEBUG (it spins on
+    every record), so each debug call in aiokafka and faust, one per message sent, built a log
+    record the handler then dropped."""
+    import logging
+
+    from oddping.config import Settings
+    from processors.stream.app import ProcessorMetrics, build_app, quiet_worker
+
+    app = build_app(Settings(processor={"app_id": "oddping-logs"}), ProcessorMetrics(),
+                    Progress(120.0))
+    root = logging.getLogger()
+    saved = root.level, list(root.handlers)
+    try:
+        for level in ("WARNING", "INFO", "ERROR"):
+            quiet_worker(app, level)._setup_logging()
+            assert root.level == getattr(logging, level)
+            assert not logging.getLogger("aiokafka.producer.producer").isEnabledFor(logging.DEBUG)
+    finally:
+        root.setLevel(saved[0])
+        root.handlers[:] = saved[1]
