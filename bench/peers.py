@@ -244,8 +244,12 @@ def engine(capture: str, batch_size: int) -> dict:
             table_updates += len(updates)
             state_bytes += sum(len(value or b"") for _partition, value in updates.values())
             since_checkpoint, last_checkpoint = 0, time.perf_counter()
+    batch_dead_letters = sum(processor.stats.dead_letters.values())
     batch_seconds = time.perf_counter() - t
     batch_cpu_seconds = time.process_time() - cpu
+    del processor
+    gc.collect()
+    work = _worker_work(messages, batch_size, policy)
     return {"records": n, "hosts": hosts, "engine_seconds": engine_seconds, "alerts": alerts,
             "rules": dict(stats.findings), "invalid": stats.invalid_records,
             "dumps_seconds": dumps_seconds, "loads_seconds": loads_seconds,
@@ -254,7 +258,62 @@ def engine(capture: str, batch_size: int) -> dict:
             "batch_size": batch_size, "batch_alerts": batch_alerts,
             "table_updates": table_updates, "table_update_bytes": state_bytes,
             "checkpoints": checkpoints,
-            "dead_letters": sum(processor.stats.dead_letters.values())}
+            "dead_letters": batch_dead_letters} | work
+
+
+def _worker_work(messages: list, batch_size: int, policy) -> dict:
+    """Everything the worker does in its process without Kafka and faust (processors/stream/
+    app.py and campaigns.py), on the worker's checkpoint policy: the BatchProcessor with its
+    campaign outbox, each alert version rendered as the alerts topic gets it, the behaviour
+    updates each checkpoint publishes rendered and fed to the campaign stage, and the stage's
+    own checkpoint (its changed states as JSON) and campaign alerts rendered."""
+    import orjson
+
+    from oddping.config import Settings
+    from processors.alerts import Alert
+    from processors.campaign.stage import CampaignStage
+    from processors.engine import Engine
+    from processors.stream.batch import BatchProcessor
+
+    settings = Settings()
+    fmt = settings.processor.alert_format
+    processor = BatchProcessor(lambda: Engine(track_changes=True), lambda _host: None,
+                               campaigns=settings.campaigns)
+    stage = CampaignStage(settings.campaigns)
+    n = len(messages)
+    alert_bytes = behaviours = campaign_versions = 0
+    stage_seconds = 0.0
+    t = last_checkpoint = time.perf_counter()
+    cpu = time.process_time()
+    since_checkpoint = 0
+    for i in range(0, n, batch_size):
+        batch = messages[i:i + batch_size]
+        result = processor.process(batch)
+        for alert in result.alerts:
+            alert_bytes += len(alert.to_json(fmt))
+        processor.hold_behaviours(result.alerts)
+        since_checkpoint += len(batch)
+        now = time.perf_counter()
+        if (since_checkpoint >= policy.checkpoint_max_records or i + batch_size >= n
+                or now - last_checkpoint >= policy.checkpoint_interval_s):
+            processor.checkpoint()
+            started = time.perf_counter()
+            for key, value in processor.take_behaviours():
+                behaviours += 1
+                for doc in stage.add(key, orjson.loads(value)):
+                    campaign_versions += 1
+                    alert_bytes += len(Alert(doc).to_json(fmt))
+            for state in stage.take_changes().values():
+                orjson.dumps(state)
+            stage_seconds += time.perf_counter() - started
+            since_checkpoint, last_checkpoint = 0, time.perf_counter()
+    for doc in stage.emit_pending() + stage.flush():
+        campaign_versions += 1
+        alert_bytes += len(Alert(doc).to_json(fmt))
+    seconds = time.perf_counter() - t
+    return {"work_seconds": seconds, "work_cpu_seconds": time.process_time() - cpu,
+            "work_stage_seconds": stage_seconds, "work_behaviours": behaviours,
+            "work_campaign_versions": campaign_versions, "work_alert_bytes": alert_bytes}
 
 
 # -- memory ----------------------------------------------------------------------------------

@@ -31,8 +31,14 @@ topic (not timed here: the produce section measures that).
      record + flush: the worker's ceiling;
    - orjson.loads of every record's JSON, and BatchProcessor (JSON decode + engine + every
      changed host's exported state as JSON, in batches of processor.batch_size like the
-     worker's chunks, the garbage collector tuned as in the worker): the worker without faust
-     and Kafka;
+     worker's chunks, the garbage collector tuned as in the worker): the host stage without
+     faust and Kafka;
+   - the worker's whole in-process work (bench/peers.py _worker_work), in the same pass: the
+     BatchProcessor with its campaign outbox, every alert version rendered as the alerts topic
+     gets it, and at each checkpoint the behaviour updates fed to the campaign stage, its states
+     exported and its campaign versions rendered: what the worker does without faust and Kafka,
+     and the peer that worker ÷ in-process is read against (the BatchProcessor ratio is kept
+     beside it, as issue 19 first measured it);
    - a plain aiokafka consumer loop reading the records topic, bytes only.
 
 Topics (records, alerts, dead letters, faust's changelog and assignor topics) and consumer groups
@@ -140,6 +146,10 @@ def run(ctx: Context) -> Result:
                 pairs = [(a["rate"] / (e["records"] / e["batch_seconds"]),
                           e["batch_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
                           if a["cpu_us_per_record"] else None) for a, e in zip(attempts, engines)]
+                work_pairs = [(a["rate"] / (e["records"] / e["work_seconds"]),
+                               e["work_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
+                               if a["cpu_us_per_record"] else None)
+                              for a, e in zip(attempts, engines)]
             ctx.log(f"{workers} worker(s): {runs[workers]['rate'] / 1e3:.1f}k records/s "
                     f"(steady {runs[workers]['steady_rate'] / 1e3:.1f}k/s)")
             if workers == 1:
@@ -180,6 +190,7 @@ def run(ctx: Context) -> Result:
     n = engine["records"]
     engine_rate = n / engine["engine_seconds"]
     batch_rate = n / engine["batch_seconds"]
+    work_rate = n / engine["work_seconds"]
     loads_rate = n / engine["loads_seconds"]
     consume_rate = consume["messages"] / consume["seconds_first_to_last"]
     result.rows += [
@@ -188,6 +199,9 @@ def run(ctx: Context) -> Result:
         Row(name, "records/s, one worker", one["rate"],
             f"BatchProcessor in-process (JSON + engine + state export, batches of {BATCH_SIZE})",
             batch_rate, "/s"),
+        Row(name, "records/s, one worker", one["rate"],
+            "the worker's in-process work (the BatchProcessor with its campaign outbox, every "
+            "alert version as JSON, the campaign stage)", work_rate, "/s"),
         Row(name, "records/s, one worker", one["rate"], "plain aiokafka consumer loop, bytes only",
             consume_rate, "/s"),
         Row(name, "records/s, one worker", one["rate"], "target per worker", TARGET, "/s"),
@@ -206,16 +220,23 @@ def run(ctx: Context) -> Result:
             name, "records per CPU-second, one worker (all its threads, first to last record "
             "taken)", 1e6 / one["cpu_us_per_record"], "BatchProcessor in-process, per CPU-second",
             n / engine["batch_cpu_seconds"], "/s"))
+        result.rows.insert(4, Row(
+            name, "records per CPU-second, one worker (all its threads, first to last record "
+            "taken)", 1e6 / one["cpu_us_per_record"],
+            "the worker's in-process work, per CPU-second", n / engine["work_cpu_seconds"], "/s"))
 
     us = {  # µs per record
         "worker": 1e6 / one["rate"], "engine": 1e6 / engine_rate, "batch": 1e6 / batch_rate,
+        "work": 1e6 / work_rate, "stage": engine["work_stage_seconds"] / n * 1e6,
         "loads": 1e6 / loads_rate, "consume": 1e6 / consume_rate,
         "floor": 1e6 / floor["rate"] if floor else None,
     }
-    rest_us = us["worker"] - us["batch"] - (us["floor"] or 0.0)
+    outputs_us = us["work"] - us["batch"]
+    rest_us = us["worker"] - us["work"] - (us["floor"] or 0.0)
     state_us = us["batch"] - us["engine"] - us["loads"]
     worker_cpu_us = one["cpu"] / total * 1e6
     batch_cpu_us = engine["batch_cpu_seconds"] / n * 1e6
+    work_cpu_us = engine["work_cpu_seconds"] / n * 1e6
     cpu = machine()["cpu_model"]
     result.markdown.append("\n".join([
         "**What bounds it** (µs per record, one worker)",
@@ -225,10 +246,15 @@ def run(ctx: Context) -> Result:
             ("engine (Engine.process)", f"{us['engine']:.1f}", f"{us['engine'] / us['worker']:.0%}"),
             ("state export at checkpoints (take_changes: state_for + orjson.dumps) and batch bookkeeping",
              f"{max(0.0, state_us):.1f}", f"{max(0.0, state_us) / us['worker']:.0%}"),
+            ("alert versions as JSON, the campaign outbox, and the campaign stage "
+             f"({engine['work_behaviours']:,} behaviour updates, "
+             f"{engine['work_campaign_versions']:,} campaign versions: {us['stage']:.1f} µs)",
+             f"{max(0.0, outputs_us):.1f}", f"{max(0.0, outputs_us) / us['worker']:.0%}"),
             ("faust consuming: fetch, chunks, acks, commits (the faust floor)",
              _fmt(us["floor"]), _fmt(us["floor"] and us["floor"] / us["worker"], "{:.0%}")
              if floor else f"floor failed: {'; '.join(floor_errors)}"),
-            ("the rest: changelog and alert sends through faust's producer, awaiting their acks,"
+            ("the rest: changelog, alert and behaviour sends through faust's producer, awaiting"
+             " their acks,"
              " the consumer thread's share of the core"
              + ("" if floor else " (and faust's consuming: no floor)"),
              f"{rest_us:.1f}", f"{rest_us / us['worker']:.0%}" if rest_us >= 0 else
@@ -241,6 +267,10 @@ def run(ctx: Context) -> Result:
             ("*BatchProcessor CPU per record (in-process, same work without Kafka and faust)*",
              f"{batch_cpu_us:.1f}", "*worker CPU ÷ this: "
              + _fmt(one["cpu_us_per_record"] and one["cpu_us_per_record"] / batch_cpu_us, "{:.2f}")
+             + "×*"),
+            ("*the worker's in-process work, CPU per record (BatchProcessor, alert JSON, campaign"
+             " stage)*", f"{work_cpu_us:.1f}", "*worker CPU ÷ this: "
+             + _fmt(one["cpu_us_per_record"] and one["cpu_us_per_record"] / work_cpu_us, "{:.2f}")
              + "×*"),
             ("*worker's main thread, first to last record taken*", "",
              f"*on a core {_fmt(one['main_thread_running'], '{:.0%}')}, waiting for one "
@@ -257,6 +287,11 @@ def run(ctx: Context) -> Result:
         f"pinned core). Worker ÷ BatchProcessor in each pair of runs (the BatchProcessor just "
         "before the worker): by wall clock " + ", ".join(f"{w:.2f}×" for w, _c in pairs)
         + "; per CPU-second " + ", ".join(_fmt(c, "{:.2f}×") for _w, c in pairs) + ". "
+        f"The BatchProcessor does less than the worker does in its process: the worker also "
+        f"renders every alert version as JSON, keeps the campaign outbox and runs the campaign "
+        f"stage. That whole in-process work, in the same pass: {work_rate / 1e3:.1f}k/s; worker "
+        f"÷ it by wall clock " + ", ".join(f"{w:.2f}×" for w, _c in work_pairs)
+        + "; per CPU-second " + ", ".join(_fmt(c, "{:.2f}×") for _w, c in work_pairs) + ". "
         f"The engine alone does {engine_rate / 1e3:.1f}k/s and JSON + "
         f"engine + state export {batch_rate / 1e3:.1f}k/s: "
         + ("even with a free transport the worker could not reach the target. "
@@ -305,7 +340,7 @@ def run(ctx: Context) -> Result:
                    "produce_seconds": produce_seconds, "workers": runs, "engine": engine,
                    "consume": consume, "faust_floor": floor, "faust_floor_stock": stock_floor,
                    "faust_floor_errors": floor_errors, "engine_runs": engines,
-                   "worker_over_batch_pairs": pairs,
+                   "worker_over_batch_pairs": pairs, "worker_over_work_pairs": work_pairs,
                    "us_per_record": us,
                    "loadavg_end": loadavg()}
     return result
