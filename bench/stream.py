@@ -316,13 +316,26 @@ def run(ctx: Context) -> Result:
         f"taken; taken twice (replayed after a rebalance): {two['retaken']:,}. Group members "
         f"seen: {two['max_members']}; on 2 cores shared with the broker, the producer of the "
         "changelog and alerts, and everything else on the machine.",
+        "- Each two-worker run (records each took; when each took its last, from start; CPU "
+        "each): " + "; ".join(
+            f"{r['rate'] / 1e3:.1f}k/s: " + ", ".join(f"{c:,}" for c in r["taken_by_worker"])
+            + " at " + ", ".join(_fmt(t) + " s" for t in r["last_taken_at_s"])
+            + (f" (all published at {_fmt(r['published_at_s'])} s)" if r["published_at_s"] else "")
+            + "; CPU " + ", ".join(f"{c:.1f} s" for c in r["cpus"] or [])
+            + f", the broker's from first to last taken {_fmt(r['broker_cpu_first_to_last'])} s"
+            for r in two["runs"]) + ".",
         f"- Worker warnings (stderr, WARNING level): one worker {_fmt_warnings(one['warnings'])}; "
         f"two workers {_fmt_warnings(two['warnings'])}.",
         f"- Cross-checks: steady (10–90 % taken) one worker {one['steady_rate'] / 1e3:.1f}k/s, "
         f"two {two['steady_rate'] / 1e3:.1f}k/s. Checkpoints seen as commits: "
         f"{one['checkpoints']} / {two['checkpoints']}; changelog messages "
         f"{one['changelog_messages']:,} / {two['changelog_messages']:,} for {total:,} records. "
-        f"Start-up to the first record taken: {one['startup_s']:.1f} s / {two['startup_s']:.1f} s.",
+        f"Start-up to the first record taken: {one['startup_s']:.1f} s / {two['startup_s']:.1f} s. "
+        "The broker's CPU from the first record taken to the last (it shares the two cores): "
+        f"one worker {_fmt(one.get('broker_cpu_first_to_last'))} s in "
+        f"{one['done_s'] - one['startup_s']:.1f} s; two workers "
+        f"{_fmt(two.get('broker_cpu_first_to_last'))} s in "
+        f"{two['done_s'] - two['startup_s']:.1f} s.",
     ]))
     result.markdown.append(markdown_table(
         ("run", "records", "first taken at", "all taken at", "all committed at", "records/s",
@@ -352,7 +365,22 @@ def _median_run(attempts: list[dict]) -> dict:
     ranked = sorted(attempts, key=lambda r: r["rate"])
     chosen = ranked[(len(ranked) - 1) // 2]
     return chosen | {"rates": [r["rate"] for r in attempts],
-                      "rates_from_first": [r.get("rate_from_first") for r in attempts]}
+                      "rates_from_first": [r.get("rate_from_first") for r in attempts],
+                      "runs": [_run_summary(r) for r in attempts]}
+
+
+def _run_summary(run: dict) -> dict:
+    """What tells one run from another: each worker's records and when it took its last, its
+    CPU, how long its main thread waited for its core, what was retaken."""
+    timeline = run.get("worker_timeline") or []
+    last = timeline[-1][1] if timeline else []
+    done = [next((t for t, cs in timeline if cs[i] == last[i]), None) for i in range(len(last))]
+    return {"rate": run["rate"], "taken_by_worker": last, "last_taken_at_s": done,
+            "first_taken_at_s": run.get("first_taken_by_worker"), "cpus": run.get("cpus"),
+            "published_at_s": run.get("published_at_s"), "retaken": run.get("retaken"),
+            "broker_cpu_first_to_last": run.get("broker_cpu_first_to_last"),
+            "main_thread_waiting_for_core": run.get("main_thread_waiting_for_core"),
+            "warnings": run.get("warnings")}
 
 
 def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic: str,
@@ -384,6 +412,7 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     members = 0
     next_members = 0.0
     cpu_at_first = cpu_at_done = sched_at_first = sched_at_done = None
+    broker_at_first = broker_at_done = None
     cpu_done_at = 0.0
     consumed_done = False
     publisher = None
@@ -404,11 +433,13 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
                 worker_timeline.append((now, by_worker))
                 if cpu_at_first is None and consumed > 0:
                     cpu_at_first, sched_at_first = _cpu_now(procs), _sched_now(procs)
+                    broker_at_first = _broker_cpu()
             if publisher is not None and published_at is None and publisher.poll() is not None:
                 published_at = now  # every record is on the broker from here on
             if consumed >= total and not consumed_done:
                 consumed_done = True
                 cpu_at_done, sched_at_done = _cpu_now(procs), _sched_now(procs)
+                broker_at_done = _broker_cpu()
                 cpu_done_at = now
             committed = offsets.total()
             written = changelog.total()
@@ -485,6 +516,9 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     return {"workers": len(pins), "rate": rate,
             "checkpoints": sum(1 for _t, c in timeline if c > 0),
             "changelog_messages": writes[-1][1] if writes else 0, "changelog_timeline": writes,
+            "broker_cpu_first_to_last": (broker_at_done - broker_at_first
+                                         if broker_at_first is not None
+                                         and broker_at_done is not None else None),
             "cpu_first_to_last": busy_cpu, "cpu_utilisation": busy_cpu / span if busy_cpu and span > 0 else None,
             "cpu_us_per_record": busy_cpu / (total - first[1]) * 1e6 if busy_cpu and total > first[1] else None,
             "steady_rate": _steady(consumed_timeline, total) or rate,
@@ -538,6 +572,21 @@ def _cpu_now(procs: list[subprocess.Popen]) -> float:
         except (OSError, IndexError, ValueError):
             pass
     return total
+
+
+def _broker_cpu() -> float | None:
+    """CPU seconds the local broker (dev/kafka/kafka.sh's, by its pid file) has used so far."""
+    try:
+        pid = int((ROOT / "var" / "kafka" / "kafka.pid").read_text().strip())
+    except (OSError, ValueError):
+        return None
+    cpu = _cpu_now([_Pid(pid)])  # type: ignore[list-item]
+    return cpu or None
+
+
+class _Pid:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
 
 
 def _sched_now(procs: list[subprocess.Popen]) -> tuple[float, float] | None:
