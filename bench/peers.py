@@ -216,13 +216,13 @@ def engine(capture: str, batch_size: int) -> dict:
         loads(value)
     loads_seconds = time.perf_counter() - t
 
-    # as the worker gets them: key-hashed partitions, offsets per partition, batches
-    offsets = [0, 0, 0, 0]
-    messages = []
+    # as the worker gets them: key-hashed partitions, offsets per partition, and in chunks of
+    # one partition's records in the order fetches bring them (_fetched)
+    by_partition: list[list] = [[], [], [], []]
     for key, value in zip(keys, values):
         p = zlib.crc32(key) & 3
-        messages.append(Message(p, offsets[p], key, value))
-        offsets[p] += 1
+        by_partition[p].append(Message(p, len(by_partition[p]), key, value))
+    chunks = _fetched(by_partition, batch_size, Settings().processor.fetch_partition_bytes)
     # checkpoints on the worker's policy (processors/stream/app.py): every checkpoint_interval_s
     # of wall time or checkpoint_max_records records, whichever comes first
     policy = Settings().processor
@@ -231,13 +231,12 @@ def engine(capture: str, batch_size: int) -> dict:
     t = last_checkpoint = time.perf_counter()
     cpu = time.process_time()
     since_checkpoint = 0
-    for i in range(0, n, batch_size):
-        batch = messages[i:i + batch_size]
-        result = processor.process(batch)
+    for i, (partition, batch) in enumerate(chunks, start=1):
+        result = processor.process(batch, partition)
         batch_alerts += len(result.alerts)
         since_checkpoint += len(batch)
         now = time.perf_counter()
-        if (since_checkpoint >= policy.checkpoint_max_records or i + batch_size >= n
+        if (since_checkpoint >= policy.checkpoint_max_records or i == len(chunks)
                 or now - last_checkpoint >= policy.checkpoint_interval_s):
             updates = processor.checkpoint()
             checkpoints += 1
@@ -249,7 +248,7 @@ def engine(capture: str, batch_size: int) -> dict:
     batch_cpu_seconds = time.process_time() - cpu
     del processor
     gc.collect()
-    work = _worker_work(messages, batch_size, policy)
+    work = _worker_work(chunks, policy)
     return {"records": n, "hosts": hosts, "engine_seconds": engine_seconds, "alerts": alerts,
             "rules": dict(stats.findings), "invalid": stats.invalid_records,
             "dumps_seconds": dumps_seconds, "loads_seconds": loads_seconds,
@@ -261,7 +260,26 @@ def engine(capture: str, batch_size: int) -> dict:
             "dead_letters": batch_dead_letters} | work
 
 
-def _worker_work(messages: list, batch_size: int, policy) -> dict:
+def _fetched(by_partition: list[list], batch_size: int, fetch_bytes: int) -> list[tuple[int, list]]:
+    """(partition, chunk) in the order the worker's agent takes them: each fetch brings every
+    partition's next fetch_bytes of values (processor.fetch_partition_bytes), delivered a
+    partition at a time in chunks of at most batch_size records (transport.py)."""
+    chunks = []
+    position = [0] * len(by_partition)
+    while any(position[p] < len(m) for p, m in enumerate(by_partition)):
+        for p, messages in enumerate(by_partition):
+            start = end = position[p]
+            size = 0
+            while end < len(messages) and size < fetch_bytes:
+                size += len(messages[end].value)
+                end += 1
+            for first in range(start, end, batch_size):
+                chunks.append((p, messages[first:min(first + batch_size, end)]))
+            position[p] = end
+    return chunks
+
+
+def _worker_work(chunks: list[tuple[int, list]], policy) -> dict:
     """Everything the worker does in its process without Kafka and faust (processors/stream/
     app.py and campaigns.py), on the worker's checkpoint policy: the BatchProcessor with its
     campaign outbox, each alert version rendered as the alerts topic gets it, the behaviour
@@ -280,21 +298,20 @@ def _worker_work(messages: list, batch_size: int, policy) -> dict:
     processor = BatchProcessor(lambda: Engine(track_changes=True), lambda _host: None,
                                campaigns=settings.campaigns)
     stage = CampaignStage(settings.campaigns)
-    n = len(messages)
+    n = sum(len(batch) for _, batch in chunks)
     alert_bytes = behaviours = campaign_versions = 0
     stage_seconds = 0.0
     t = last_checkpoint = time.perf_counter()
     cpu = time.process_time()
     since_checkpoint = 0
-    for i in range(0, n, batch_size):
-        batch = messages[i:i + batch_size]
-        result = processor.process(batch)
+    for i, (partition, batch) in enumerate(chunks, start=1):
+        result = processor.process(batch, partition)
         for alert in result.alerts:
             alert_bytes += len(alert.to_json(fmt))
         processor.hold_behaviours(result.alerts)
         since_checkpoint += len(batch)
         now = time.perf_counter()
-        if (since_checkpoint >= policy.checkpoint_max_records or i + batch_size >= n
+        if (since_checkpoint >= policy.checkpoint_max_records or i == len(chunks)
                 or now - last_checkpoint >= policy.checkpoint_interval_s):
             processor.checkpoint()
             started = time.perf_counter()

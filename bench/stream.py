@@ -30,9 +30,10 @@ topic (not timed here: the produce section measures that).
    - the engine alone in-process: producer.decode_file (not timed) then Engine.process of every
      record + flush: the worker's ceiling;
    - orjson.loads of every record's JSON, and BatchProcessor (JSON decode + engine + every
-     changed host's exported state as JSON, in batches of processor.batch_size like the
-     worker's chunks, the garbage collector tuned as in the worker): the host stage without
-     faust and Kafka;
+     changed host's exported state as JSON, in the worker's chunks: one partition's records
+     at a time, at most processor.batch_size, in the order fetches of
+     processor.fetch_partition_bytes bring them, the garbage collector tuned as in the
+     worker): the host stage without faust and Kafka;
    - the worker's whole in-process work (bench/peers.py _worker_work), in the same pass: the
      BatchProcessor with its campaign outbox, every alert version rendered as the alerts topic
      gets it, and at each checkpoint the behaviour updates fed to the campaign stage, its states
