@@ -19,8 +19,9 @@ topic (not timed here: the produce section measures that).
 2. two workers, same records, another fresh group (`--runs` times, median): one on core 0, one
    on core 1 (the broker and everything else share them); the same measure; scaling = two ÷ one.
    Each run starts them on a fresh, empty records topic and publishes the records (the same
-   messages to the same partitions) only once their group has formed (bench/gate.py): two
-   members sharing the partitions, not the first worker alone until a rebalance.
+   messages to the same partitions) only once their group has formed, the workers stopped
+   meanwhile (bench/gate.py): two members sharing the partitions, not the first worker alone
+   until a rebalance, then every record on the broker as in the one-worker runs.
 3. peers, pinned like the worker, in fresh processes (the engine/JSON/BatchProcessor pass runs
    before each one-worker run, so each pair sees the same load; the pass before the median
    worker run is reported, and every pair's worker ÷ BatchProcessor):
@@ -306,11 +307,9 @@ def run(ctx: Context) -> Result:
         "(runs: " + ", ".join(f"{x / one['rate']:.2f}×" for x in two["rates"]) + "). Their group "
         f"formed (both members, every partition assigned) {_fmt(two['group_formed_s'])} s after "
         "they started, on an empty records topic, and only then were the records published to "
-        f"it (bench/gate.py: {_fmt(two['publish_seconds'])} s, a bare producer on the same two "
-        "cores); the rate is from the first poll after the publisher finished (every record on "
-        "the broker, as in the one-worker runs) to the last record taken; from the first poll "
-        "that saw both taking records, publishing included: "
-        f"{_fmt(_k(two.get('rate_with_publishing')))}k/s. From the first record "
+        f"it, the workers stopped meanwhile (bench/gate.py: {_fmt(two['publish_seconds'])} s); "
+        "the rate is from the first poll after they went on (every record on the broker, as in "
+        "the one-worker runs) to the last record taken. From the first record "
         f"either took: {two['rate_from_first'] / 1e3:.1f}k/s = "
         f"{two['rate_from_first'] / one['rate']:.2f}×. Between the first records of the two: "
         f"{two['all_taking_s'] - two['startup_s']:.1f} s, {two['taken_before_all']:,} records "
@@ -421,10 +420,19 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     try:
         if publish_from is not None:
             formed_s = gate.wait_stable(app_id, topic, len(pins))
+            # the workers wait (stopped, well within their session timeout) while the records
+            # are published, then take them all from the broker, as the one-worker runs do
+            for proc in procs:
+                proc.send_signal(signal.SIGSTOP)
             publish_started_s = time.perf_counter() - started
             publisher = subprocess.Popen(
                 [ctx.python, "-m", "bench.gate", "publish", topic, publish_from, broker.BOOTSTRAP],
                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            try:
+                publisher.wait(timeout=gate.PUBLISH_TIMEOUT_S)
+            finally:
+                for proc in procs:
+                    proc.send_signal(signal.SIGCONT)
         while True:
             now = time.perf_counter() - started
             by_worker = [_consumed(port) for port in ports]
@@ -496,10 +504,9 @@ def _workers(ctx: Context, env: dict, pins: list[list[str]], app_id: str, topic:
     rate = (final - all_in[1]) / span if span > 0 and all_in[1] < final else total / max(done, 1e-9)
     rate_while_publishing = None
     if published_at is not None:
-        # Records published once the group had formed: while the publisher ran, the workers
-        # shared the two cores with it and could take only what had arrived.  From the first
-        # poll after it finished every record is on the broker, as in a one-worker run on
-        # records published beforehand: that is the rate (the whole span's beside it).
+        # Records published once the group had formed, the workers stopped meanwhile (gate.py):
+        # from the first poll after the publisher finished every record is on the broker, as
+        # in a one-worker run on records published beforehand: that is the rate.
         after = next(((t, c) for t, c in consumed_timeline if t >= published_at), None)
         if after is not None and done - after[0] > 0 and after[1] < final:
             rate_while_publishing = rate
