@@ -368,7 +368,6 @@ class Engine:
             if type(host) is SeenOnce:  # its second record: the tables again
                 host = self.hosts[host_ip] = host.thaw()
             self.hosts.move_to_end(host_ip)
-            self.admission.seen(host_ip, record)
         if ts - host.last_ns > self.idle_ns:  # the host's own silence: start afresh
             self._expire(host, alerts)
             host = self._admit(host_ip, record, alerts)
@@ -389,6 +388,10 @@ class Engine:
         # only ICMP packets have copies to recognise (a SYN observation or a fragment anomaly
         # carries no ICMP identity)
         copy = self._copy_of(host, record) if event in _ICMP_EVENT_NAMES else None
+        if copy is None and not first:
+            # a packet counts once towards promotion, however many sensors captured it (a
+            # new or restarted host counted its first in _admit)
+            self.admission.seen(host_ip, record)
         if copy is not None:  # another sensor's copy: one packet, kept as evidence only
             handlers = ()
             context = None

@@ -608,3 +608,21 @@ def test_icmp_tunnels_long_horizon_counts_a_reply_paired_late_as_on_time() -> No
     assert late_count == count
     assert late_signal.split(": ")[0] == signal.split(": ")[0]
     assert late_signal.endswith("% of replies carry other data than their request")
+
+
+def test_another_sensors_copy_does_not_count_towards_promotion() -> None:
+    """A host leaves probation (processors/state/admission.py) after PROMOTE_AFTER packets of
+    its own; each packet once, however many sensors captured it."""
+    host = "10.20.7.7"
+    first = request(host, "198.51.100.9", at(1.0), icmp_id=7, seq=1, ttl=64,
+                    payload_class="linux_iputils")
+    second = request(host, "198.51.100.9", at(2.0), icmp_id=7, seq=2, ttl=64,
+                     payload_class="linux_iputils")
+    engine = Engine()
+    for record in by_time([first, second] + further_out([first, second])):
+        engine.process(record)
+        if record is first or record["sensor_id"] == EDGE and record["icmp_seq"] == 1:
+            # one packet so far, captured by one sensor, then by both
+            assert engine.admission.is_probationary(host)
+    assert not engine.admission.is_probationary(host)  # its second packet
+    assert sum(engine.stats.copies.values()) == 2
