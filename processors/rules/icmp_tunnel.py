@@ -218,6 +218,8 @@ class Detector(BaseDetector):
         if length == 0:
             return self.finding(record, facts={"signal": long_signal}) if long_signal else NOTHING
         window = self._window(host, peer, record["ts_ns"])
+        if window is None:  # a late packet of a window the peer has left: the long horizon's
+            return self.finding(record, facts={"signal": long_signal}) if long_signal else NOTHING
         window.packets += 1
         window.bytes += length
         window.size_sq_sum += length * length
@@ -263,7 +265,10 @@ class Detector(BaseDetector):
         horizon.add(evidence, record, now_s, self.long_half_life_s, is_reply, mismatched)
         return horizon.channel_signal(evidence, self.tunables)
 
-    def _window(self, host: HostState, peer: str, ts: int) -> PeerWindow:
+    def _window(self, host: HostState, peer: str, ts: int) -> PeerWindow | None:
+        """The peer's window of ts; None for a packet of an earlier window than the peer's
+        current one (another sensor's, late): starting that window afresh would throw away the
+        current one's counts, and the next on-time packet would throw away the late one's."""
         scratch = host.scratch.get(self.rule_id)
         if scratch is None:
             scratch = host.scratch[self.rule_id] = {"peers": {}}
@@ -272,6 +277,9 @@ class Detector(BaseDetector):
         window = peers.pop(peer, None)
         if window is not None:
             window = PeerWindow.of(window)
+            if start < window.start_ns:
+                peers[peer] = window
+                return None
         if window is None or window.start_ns != start:
             window = PeerWindow(start)
             if len(peers) >= PEERS:

@@ -94,3 +94,23 @@ def test_icmp_tunnel_min_mismatch_ratio(mismatched, fires):
         last = req["icmp_seq"] >= 12 - mismatched  # the mismatches come last: judged at the end
         records += [req, reply_to(req, data=other if last else same)]
     assert _tunnel_fired(records) is fires
+
+
+def test_icmp_tunnel_a_late_packet_of_an_earlier_window_leaves_the_current_one_whole():
+    """Another sensor's packet of the previous 60-s window, arriving while the peer's current
+    window fills, used to start that old window afresh, and the next on-time packet the current
+    one again: 20 packets in a window never added up to 20."""
+    from processors import Engine
+
+    on_time = _tunnel_requests([_blob(n) for n in range(20)], start_s=61.0)  # 61-99 s
+    late = _tunnel_requests([_blob(99)], start_s=35.0)[0]
+    window_ns = 60 * 10**9  # windows are aligned on the epoch: T0 + 40 s starts one
+    assert late["ts_ns"] // window_ns < on_time[0]["ts_ns"] // window_ns == (
+        on_time[-1]["ts_ns"] // window_ns)
+    engine = Engine()
+    alerts = []
+    for record in on_time[:10] + [late] + on_time[10:]:
+        alerts += engine.process(record)
+    alerts += engine.flush()
+    assert "icmp_tunnel" in {a.rule_id for a in alerts}
+    assert engine.stats.out_of_order == 1
