@@ -17,7 +17,10 @@ topic (not timed here: the produce section measures that).
    CPU time (/proc) between the first and the last record taken says whether it was busy or
    waiting.
 2. two workers, same records, another fresh group (`--runs` times, median): one on core 0, one
-   on core 1 (the broker and everything else share them); the same measure; scaling = two ÷ one.
+   on core 1 (the broker and everything else share them); the same measure; scaling = two ÷ one,
+   the median's and each run's ÷ the one-worker run just before it (the sections runs in turns,
+   `--runs` times: the in-process peers, one worker, two workers; the VM's speed moves by the
+   hour, and a pair measured minutes apart says less).
    Each run starts them on a fresh, empty records topic and publishes the records (the same
    messages to the same partitions) only once their group has formed, the workers stopped
    meanwhile (bench/gate.py): two members sharing the partitions, not the first worker alone
@@ -106,56 +109,58 @@ def run(ctx: Context) -> Result:
 
         runs = {}
         engines: list[dict] = []  # the in-process peers, run before each one-worker run
-        for workers in (1, 2):
-            app_id = f"{app_prefix}-w{workers}"
-            env = os.environ | {
+        attempts: dict[int, list[dict]] = {1: [], 2: []}
+
+        def environment(workers: int) -> dict:
+            return os.environ | {
                 "ODDPING_KAFKA__BOOTSTRAP_SERVERS": broker.BOOTSTRAP,
                 "ODDPING_KAFKA__RECORDS_TOPIC": records_topic,
                 "ODDPING_KAFKA__ALERTS_TOPIC": f"{prefix}.alerts.w{workers}",
                 "ODDPING_KAFKA__DEAD_LETTER_TOPIC": f"{prefix}.dlq.w{workers}",
                 "ODDPING_KAFKA__PARTITIONS": str(broker.PARTITIONS),
-                "ODDPING_PROCESSOR__APP_ID": app_id,
                 "ODDPING_PROCESSOR__DATA_DIR": str(datadir),
                 "ODDPING_METRICS__PORT": "0",
                 "ODDPING_LOG_LEVEL": "WARNING",
             }
-            pins = [ctx.pin] if workers == 1 else [
-                ["taskset", "-c", str(c)] if ctx.pin else [] for c in (0, 1)]
-            attempts = []
-            for attempt in range(ctx.runs):
-                if workers == 1:  # the in-process peers in turn with the worker: the same load
-                    ctx.log("peers: the engine in-process (decode not timed), JSON, the batch "
-                            "processor ...")
-                    engines.append(run_json(ctx.pin + [
-                        ctx.python, "-m", "bench.peers", "engine", str(capture),
-                        "--batch-size", str(BATCH_SIZE)])[0])
-                run_app = f"{app_id}-r{attempt}"
-                groups.append(run_app)
-                if workers == 1:  # on the records published beforehand
-                    attempts.append(_workers(ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app},
-                                             pins, run_app, records_topic, total))
-                    continue
-                # a fresh, empty records topic: the group forms, then the records arrive
-                topic = broker.create_topic(f"{prefix}.records.w{workers}.r{attempt}")
-                attempts.append(_workers(
-                    ctx, env | {"ODDPING_PROCESSOR__APP_ID": run_app,
-                                "ODDPING_KAFKA__RECORDS_TOPIC": topic},
-                    pins, run_app, topic, total, publish_from=str(messages_file)))
-            runs[workers] = _median_run(attempts)
-            if workers == 1:  # the peers' run just before the median worker run, and every pair
-                engine = engines[sorted(range(len(attempts)),
-                                        key=lambda k: attempts[k]["rate"])[(len(attempts) - 1) // 2]]
-                pairs = [(a["rate"] / (e["records"] / e["batch_seconds"]),
-                          e["batch_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
-                          if a["cpu_us_per_record"] else None) for a, e in zip(attempts, engines)]
-                work_pairs = [(a["rate"] / (e["records"] / e["work_seconds"]),
-                               e["work_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
-                               if a["cpu_us_per_record"] else None)
-                              for a, e in zip(attempts, engines)]
-            ctx.log(f"{workers} worker(s): {runs[workers]['rate'] / 1e3:.1f}k records/s "
-                    f"(steady {runs[workers]['steady_rate'] / 1e3:.1f}k/s)")
-            if workers == 1:
-                ctx.log("two workers ...")
+
+        # in turns, so that each pair of measures sees the same machine (the VM's speed moves
+        # by the hour): the in-process peers, one worker, two workers; again
+        for attempt in range(ctx.runs):
+            ctx.log(f"run {attempt + 1} of {ctx.runs}: peers: the engine in-process (decode not "
+                    "timed), JSON, the batch processor ...")
+            engines.append(run_json(ctx.pin + [
+                ctx.python, "-m", "bench.peers", "engine", str(capture),
+                "--batch-size", str(BATCH_SIZE)])[0])
+            run_app = f"{app_prefix}-w1-r{attempt}"
+            groups.append(run_app)
+            ctx.log("one worker ...")
+            attempts[1].append(_workers(  # on the records published beforehand
+                ctx, environment(1) | {"ODDPING_PROCESSOR__APP_ID": run_app}, [ctx.pin],
+                run_app, records_topic, total))
+            run_app = f"{app_prefix}-w2-r{attempt}"
+            groups.append(run_app)
+            ctx.log(f"one worker: {attempts[1][-1]['rate'] / 1e3:.1f}k records/s; two workers ...")
+            # a fresh, empty records topic: the group forms, then the records arrive
+            topic = broker.create_topic(f"{prefix}.records.w2.r{attempt}")
+            pins = [["taskset", "-c", str(c)] if ctx.pin else [] for c in (0, 1)]
+            attempts[2].append(_workers(
+                ctx, environment(2) | {"ODDPING_PROCESSOR__APP_ID": run_app,
+                                       "ODDPING_KAFKA__RECORDS_TOPIC": topic},
+                pins, run_app, topic, total, publish_from=str(messages_file)))
+            ctx.log(f"two workers: {attempts[2][-1]['rate'] / 1e3:.1f}k records/s")
+        runs = {workers: _median_run(done) for workers, done in attempts.items()}
+        ones = attempts[1]
+        # the peers' run just before the median worker run, and every pair
+        engine = engines[sorted(range(len(ones)), key=lambda k: ones[k]["rate"])[(len(ones) - 1) // 2]]
+        pairs = [(a["rate"] / (e["records"] / e["batch_seconds"]),
+                  e["batch_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
+                  if a["cpu_us_per_record"] else None) for a, e in zip(ones, engines)]
+        work_pairs = [(a["rate"] / (e["records"] / e["work_seconds"]),
+                       e["work_cpu_seconds"] / e["records"] * 1e6 / a["cpu_us_per_record"]
+                       if a["cpu_us_per_record"] else None)
+                      for a, e in zip(ones, engines)]
+        #: two workers ÷ the one-worker run just before them, each turn
+        scaling = [two["rate"] / one["rate"] for one, two in zip(ones, attempts[2])]
 
         floors: dict[str, dict | None] = {}
         floor_errors: list[str] = []
@@ -304,7 +309,8 @@ def run(ctx: Context) -> Result:
         f"({engine['table_update_bytes'] / 1e6:.1f} MB of JSON) for {n:,} records, each one "
         "also a changelog message the worker sends.",
         f"- Two workers on {cpu}: {two['rate'] / 1e3:.1f}k/s = {two['rate'] / one['rate']:.2f}× one "
-        "(runs: " + ", ".join(f"{x / one['rate']:.2f}×" for x in two["rates"]) + "). Their group "
+        "(median ÷ median); each two-worker run ÷ the one-worker run just before it: "
+        + ", ".join(f"{x:.2f}×" for x in scaling) + ". Their group "
         f"formed (both members, every partition assigned) {_fmt(two['group_formed_s'])} s after "
         "they started, on an empty records topic, and only then were the records published to "
         f"it, the workers stopped meanwhile (bench/gate.py: {_fmt(two['publish_seconds'])} s); "
@@ -354,6 +360,7 @@ def run(ctx: Context) -> Result:
                    "consume": consume, "faust_floor": floor, "faust_floor_stock": stock_floor,
                    "faust_floor_errors": floor_errors, "engine_runs": engines,
                    "worker_over_batch_pairs": pairs, "worker_over_work_pairs": work_pairs,
+                   "two_over_one_pairs": scaling,
                    "us_per_record": us,
                    "loadavg_end": loadavg()}
     return result
