@@ -483,11 +483,7 @@ class Engine:
                     dedup.credit_copy(host, entry)
                 self.clocks.observe(entry[_SENSOR], sensor, latest[2])
         if record["src_ip"] == host.ip:  # this sensor sees the host's own outbound traffic
-            outbound = host.outbound_sensors
-            if sensor in outbound:  # the usual case: a sensor already remembered
-                outbound[sensor] = record["ts_ns"]
-            else:
-                host.saw_outbound(sensor, record["ts_ns"])
+            host.saw_outbound(sensor, record["ts_ns"])
         return entry
 
     def _pair_late(self, host: HostState, request: dict[str, Any]) -> None:

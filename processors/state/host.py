@@ -327,6 +327,9 @@ class HostState:
     # -- outbound visibility -------------------------------------------------------------
 
     def saw_outbound(self, sensor_id: str, ts_ns: int) -> None:
+        if sensor_id in self.outbound_sensors:  # the usual case: a sensor already remembered
+            self.outbound_sensors[sensor_id] = ts_ns
+            return
         sensor_id = canonical(sensor_id)
         if self.outbound_sensors is EMPTY:
             self.outbound_sensors = {}
