@@ -39,13 +39,10 @@ from . import campaigns
 from .access_guard import AccessGuard
 from .batch import BatchProcessor, BatchResult
 from .health import Progress
-from .sends import cached_partitioner
+from .sends import REVOKE_FLUSH_S, acknowledged, cached_partitioner
 from .transport import CHUNKS, App
 
 log = get_logger("oddping.process")
-
-#: most seconds a worker giving partitions up waits for Kafka to acknowledge what it sent
-REVOKE_FLUSH_S = 30.0
 
 #: alert latency histogram buckets, seconds (the target: p99 under 2 s, everything under 5 s)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 3.0, 5.0, 10.0, 30.0, 60.0, 300.0)
@@ -315,13 +312,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
         if in_flight:
             sent = list(in_flight)
             in_flight.clear()
-            # most were acknowledged while the agent worked: wait only for the others
-            # (gather would wrap and watch each of the thousands), then raise what failed
-            pending = [delivery for delivery in sent if not delivery.done()]
-            if pending:
-                await asyncio.wait(pending)
-            for delivery in sent:
-                delivery.result()
+            await acknowledged(sent)
         # the behaviour updates the entries just saved hold, to the second stage: published
         # only now, so whatever it hears of is in a saved state a replaying owner starts from
         behaviours = processor.take_behaviours()
@@ -428,9 +419,7 @@ def build_app(settings: Settings, metrics: ProcessorMetrics, progress: Progress)
             # what this worker sent must be in the topic before the new owner sends: an alert
             # version still in the producer's buffer could land after the new owner's later
             # one for the same alert_id, and the older would read as the newest
-            pending = [delivery for delivery in in_flight if not delivery.done()]
-            if pending:
-                await asyncio.wait(pending, timeout=REVOKE_FLUSH_S)
+            await acknowledged(in_flight, REVOKE_FLUSH_S)
 
     app.oddping_campaigns = campaign_stage  # type: ignore[attr-defined]
     app.oddping_processor = processor  # type: ignore[attr-defined]

@@ -49,6 +49,7 @@ from oddping.logs import get_logger
 from processors.alerts import Alert
 from processors.campaign.stage import CampaignStage
 
+from .sends import REVOKE_FLUSH_S, acknowledged
 from .transport import CHUNKS
 
 log = get_logger("oddping.process")
@@ -103,11 +104,7 @@ class CampaignWorker:
         send = self.app.producer.send
         sent = [await send(self.topic_name, key.encode(), value, None, None, None)
                 for key, value in behaviours]
-        pending = [delivery for delivery in sent if not delivery.done()]
-        if pending:
-            await asyncio.wait(pending)
-        for delivery in sent:
-            delivery.result()
+        await acknowledged(sent)
         self.published += len(sent)
 
     # -- the second stage ---------------------------------------------------------------------
@@ -194,9 +191,7 @@ class CampaignWorker:
                                    if e.message.partition not in gone]
                 self.unacked_updates = sum(e.message.count for e in self.unacked)
                 # campaign versions sent must land before the new owner's (app.py, on_revoked)
-                pending = [d for d in self.in_flight if not d.done()]
-                if pending:
-                    await asyncio.wait(pending, timeout=30.0)
+                await acknowledged(self.in_flight, REVOKE_FLUSH_S)
 
     def _ensure(self, key: str, partition: int) -> None:
         """The key's saved state into the stage, the first time this worker meets it."""
@@ -228,7 +223,7 @@ class CampaignWorker:
         if self.in_flight:
             sent = list(self.in_flight)
             self.in_flight.clear()
-            await asyncio.gather(*sent)
+            await acknowledged(sent)
         if self.unacked and self.stream:
             events = [e for e in self.unacked
                       if e.message.generation_id == self.app.consumer_generation_id]

@@ -1,4 +1,5 @@
-"""What the worker's producer does per message, made cheap for the alert versions it sends.
+"""What the worker's producer does per message, made cheap for the alert versions it sends,
+and waiting for Kafka's acknowledgement of what it sent.
 
 Since the alert lifecycle (processors/lifecycle.py) the worker sends a message per alert
 *version*: on the stream bench's busy capture 15,449 versions for 291,603 records.  Per version
@@ -9,12 +10,15 @@ partitioner with the hash remembered per key.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from functools import lru_cache
-from typing import Sequence
+from typing import Iterable, Sequence
 
 from aiokafka.partitioner import murmur2
 
+#: most seconds a worker giving partitions up waits for Kafka to acknowledge what it sent
+REVOKE_FLUSH_S = 30.0
 #: keys whose hash is remembered (alert keys are host addresses: a worker's hosts with alerts)
 HASHED_KEYS = 1 << 16
 
@@ -31,3 +35,17 @@ def cached_partitioner(key: bytes | None, all_partitions: Sequence[int],
     if key is None:
         return random.choice(available or all_partitions)
     return all_partitions[_hash(key) % len(all_partitions)]
+
+
+async def acknowledged(deliveries: Iterable[asyncio.Future], timeout: float | None = None) -> None:
+    """Wait until Kafka has acknowledged every delivery, watching only those still pending
+    (most were acknowledged while the agent worked; gather would wrap and watch each of the
+    thousands).  Without a timeout, then raise the first that failed; with one (a worker giving
+    partitions up), give up waiting after it, raising nothing."""
+    sent = list(deliveries)
+    pending = [delivery for delivery in sent if not delivery.done()]
+    if pending:
+        await asyncio.wait(pending, timeout=timeout)
+    if timeout is None:
+        for delivery in sent:
+            delivery.result()
