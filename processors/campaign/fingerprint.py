@@ -33,9 +33,9 @@ fingerprint makes in its campaign window: that campaign alert exists once
 ``campaigns.min_hosts`` hosts share the fingerprint (a lone host's alerts name a campaign that
 never comes).
 
-The campaign stage's Kafka key (``stage_key``) is the fingerprint *without* the TTL, and the
-campaign window: an alert whose host's hop distance is learned between two of its versions moves
-from one TTL group to another under the same key, so the stage replaces its entry instead of
+The campaign stage's Kafka key (the *stage key*, ``placed``) is the fingerprint *without* the
+TTL, and the campaign window: an alert whose host's hop distance is learned between two of its
+versions moves from one TTL group to another under the same key, so the stage replaces its entry instead of
 leaving a stale one with another key's state.
 
 Not in it: the host, times and counts (how often differs per host, not what), sensors, and the
@@ -174,28 +174,29 @@ def campaign_id(fingerprint_id: str, window_start_ns: int) -> str:
 def annotate(doc: dict[str, Any], initial_ttl: int | None, settings: CampaignSettings
              ) -> str | None:
     """Add ``initial_ttl`` (when known), ``behaviour_id`` and ``campaign_id`` to a host alert
-    of a behaviour rule (others are left alone).  Returns its ``stage_key`` (None when it was
-    left alone): every version of such an alert needs both, from the same fingerprint."""
+    of a behaviour rule (others are left alone).  Returns its stage key (None when it was
+    left alone, see ``placed``): every version of such an alert needs both, from the same
+    fingerprint."""
     key = behaviour_key(doc)
     if key is None:
         return None
     if initial_ttl is not None:
         doc["initial_ttl"] = initial_ttl
     doc["behaviour_id"] = behaviour_id(key)
-    fingerprint = fingerprint_of(doc, settings.dst_prefix_v4, settings.dst_prefix_v6)
-    start = campaign_window(parse_iso_ns(doc["window_start"]), settings)
+    fingerprint, start, stage_key = placed(doc, settings)
     doc["campaign_id"] = campaign_id(fingerprint_id(fingerprint), start)
-    return f"{shape_id(fingerprint)}|{start}"
+    return stage_key
 
 
-def stage_key(doc: dict[str, Any], settings: CampaignSettings) -> str:
-    """The campaign stage's key of an annotated host alert: its fingerprint without the TTL,
-    and its campaign window.  It can change between versions of one alert (its destinations,
-    lengths or identifiers grow): the stream then withdraws the alert from the old key, as a
-    Kafka Streams KTable re-keyed by groupBy sends the old key a subtraction."""
+def placed(doc: dict[str, Any], settings: CampaignSettings) -> tuple[dict[str, Any], int, str]:
+    """(fingerprint, campaign window start, stage key) of a host alert of a behaviour rule.
+    The campaign stage's key is the fingerprint without the TTL, and the campaign window.  It
+    can change between versions of one alert (its destinations, lengths or identifiers grow):
+    the stream then withdraws the alert from the old key, as a Kafka Streams KTable re-keyed by
+    groupBy sends the old key a subtraction."""
     fingerprint = fingerprint_of(doc, settings.dst_prefix_v4, settings.dst_prefix_v6)
     start = campaign_window(parse_iso_ns(doc["window_start"]), settings)
-    return f"{shape_id(fingerprint)}|{start}"
+    return fingerprint, start, f"{shape_id(fingerprint)}|{start}"
 
 
 def update_of(doc: dict[str, Any], settings: CampaignSettings
@@ -204,10 +205,9 @@ def update_of(doc: dict[str, Any], settings: CampaignSettings
     host stage publishes to the campaign stage (its topic, keyed by the stage key)."""
     if "behaviour_id" not in doc:
         return None
-    fingerprint = fingerprint_of(doc, settings.dst_prefix_v4, settings.dst_prefix_v6)
-    start = campaign_window(parse_iso_ns(doc["window_start"]), settings)
+    fingerprint, start, stage_key = placed(doc, settings)
     details = doc.get("details") or {}
-    return f"{shape_id(fingerprint)}|{start}", {
+    return stage_key, {
         "alert_id": doc["alert_id"],
         "version": doc["version"],
         "status": doc["status"],
