@@ -221,5 +221,11 @@ def machine() -> dict:
     }
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + sys, all threads) process pid has used so far, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def loadavg() -> tuple[float, float, float]:
     return os.getloadavg()

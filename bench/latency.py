@@ -45,7 +45,7 @@ from confluent_kafka import Consumer, TopicPartition
 from samples import craft
 
 from . import broker
-from .common import ROOT, Context, Result, Row, markdown_table
+from .common import ROOT, Context, Result, Row, cpu_seconds, markdown_table
 from .gen import cached
 
 TITLE = "live alert latency: packet published -> first alert version, one worker, busy input"
@@ -173,11 +173,6 @@ def _metrics(port: int) -> str | None:
         return None
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 class _Watch(threading.Thread):
     """Reads a topic from the beginning and notes each message's arrival wall time: every
     message's value, or (keys given) only the capture time (ms) of the records so keyed."""
@@ -303,7 +298,7 @@ def run(ctx: Context) -> Result:
         time.sleep(10)  # group join and assignment
         first_record.start()
         alerts.start()
-        cpu_start = _cpu_seconds(worker.pid)
+        cpu_start = cpu_seconds(worker.pid)
         ctx.log(f"publishing {capture.name} with oddping produce --realtime ({seconds} s) ...")
         started = time.monotonic()
         produced = subprocess.run(
@@ -313,7 +308,7 @@ def run(ctx: Context) -> Result:
         produce_wall = time.monotonic() - started
         if produced.returncode != 0:
             raise RuntimeError(f"oddping produce failed: {produced.stderr[-1000:]}")
-        cpu_during = _cpu_seconds(worker.pid) - cpu_start
+        cpu_during = cpu_seconds(worker.pid) - cpu_start
         time.sleep(8)  # the last versions (the worker's quiet-input emission) arrive
         histogram = _metrics(port) or ""
     finally:

@@ -223,32 +223,26 @@ def engine(capture: str, batch_size: int) -> dict:
         p = zlib.crc32(key) & 3
         by_partition[p].append(Message(p, len(by_partition[p]), key, value))
     chunks = _fetched(by_partition, batch_size, Settings().processor.fetch_partition_bytes)
-    # checkpoints on the worker's policy (processors/stream/app.py): every checkpoint_interval_s
-    # of wall time or checkpoint_max_records records, whichever comes first
-    policy = Settings().processor
     processor = BatchProcessor(lambda: Engine(track_changes=True), lambda _host: None)
     table_updates = state_bytes = batch_alerts = checkpoints = 0
-    t = last_checkpoint = time.perf_counter()
+    t = time.perf_counter()
     cpu = time.process_time()
-    since_checkpoint = 0
-    for i, (partition, batch) in enumerate(chunks, start=1):
+    policy = _CheckpointPolicy(len(chunks))
+    for partition, batch in chunks:
         result = processor.process(batch, partition)
         batch_alerts += len(result.alerts)
-        since_checkpoint += len(batch)
-        now = time.perf_counter()
-        if (since_checkpoint >= policy.checkpoint_max_records or i == len(chunks)
-                or now - last_checkpoint >= policy.checkpoint_interval_s):
+        if policy.due(len(batch)):
             updates = processor.checkpoint()
             checkpoints += 1
             table_updates += len(updates)
             state_bytes += sum(len(value or b"") for _partition, value in updates.values())
-            since_checkpoint, last_checkpoint = 0, time.perf_counter()
+            policy.saved()
     batch_dead_letters = sum(processor.stats.dead_letters.values())
     batch_seconds = time.perf_counter() - t
     batch_cpu_seconds = time.process_time() - cpu
     del processor
     gc.collect()
-    work = _worker_work(chunks, policy)
+    work = _worker_work(chunks)
     return {"records": n, "hosts": hosts, "engine_seconds": engine_seconds, "alerts": alerts,
             "rules": dict(stats.findings), "invalid": stats.invalid_records,
             "dumps_seconds": dumps_seconds, "loads_seconds": loads_seconds,
@@ -279,7 +273,33 @@ def _fetched(by_partition: list[list], batch_size: int, fetch_bytes: int) -> lis
     return chunks
 
 
-def _worker_work(chunks: list[tuple[int, list]], policy) -> dict:
+class _CheckpointPolicy:
+    """The worker's checkpoint policy (processors/stream/app.py): a checkpoint every
+    checkpoint_interval_s of wall time since the last one ended, or checkpoint_max_records
+    records, whichever comes first, and after the last chunk."""
+
+    def __init__(self, chunks: int) -> None:
+        from oddping.config import Settings
+
+        settings = Settings().processor
+        self.interval_s, self.max_records = (settings.checkpoint_interval_s,
+                                             settings.checkpoint_max_records)
+        self.chunks_left = chunks
+        self.records = 0
+        self.last = time.perf_counter()
+
+    def due(self, records: int) -> bool:
+        """A chunk of `records` taken: whether a checkpoint is due now."""
+        self.chunks_left -= 1
+        self.records += records
+        return (self.records >= self.max_records or not self.chunks_left
+                or time.perf_counter() - self.last >= self.interval_s)
+
+    def saved(self) -> None:
+        self.records, self.last = 0, time.perf_counter()
+
+
+def _worker_work(chunks: list[tuple[int, list]]) -> dict:
     """Everything the worker does in its process without Kafka and faust (processors/stream/
     app.py and campaigns.py), on the worker's checkpoint policy: the BatchProcessor with its
     campaign outbox, each alert version rendered as the alerts topic gets it, the behaviour
@@ -298,21 +318,17 @@ def _worker_work(chunks: list[tuple[int, list]], policy) -> dict:
     processor = BatchProcessor(lambda: Engine(track_changes=True), lambda _host: None,
                                campaigns=settings.campaigns)
     stage = CampaignStage(settings.campaigns)
-    n = sum(len(batch) for _, batch in chunks)
     alert_bytes = behaviours = campaign_versions = 0
     stage_seconds = 0.0
-    t = last_checkpoint = time.perf_counter()
+    t = time.perf_counter()
     cpu = time.process_time()
-    since_checkpoint = 0
-    for i, (partition, batch) in enumerate(chunks, start=1):
+    policy = _CheckpointPolicy(len(chunks))
+    for partition, batch in chunks:
         result = processor.process(batch, partition)
         for alert in result.alerts:
             alert_bytes += len(alert.to_json(fmt))
         processor.hold_behaviours(result.alerts)
-        since_checkpoint += len(batch)
-        now = time.perf_counter()
-        if (since_checkpoint >= policy.checkpoint_max_records or i == len(chunks)
-                or now - last_checkpoint >= policy.checkpoint_interval_s):
+        if policy.due(len(batch)):
             processor.checkpoint()
             started = time.perf_counter()
             for key, value in processor.take_behaviours():
@@ -323,7 +339,7 @@ def _worker_work(chunks: list[tuple[int, list]], policy) -> dict:
             for state in stage.take_changes().values():
                 orjson.dumps(state)
             stage_seconds += time.perf_counter() - started
-            since_checkpoint, last_checkpoint = 0, time.perf_counter()
+            policy.saved()
     for doc in stage.emit_pending() + stage.flush():
         campaign_versions += 1
         alert_bytes += len(Alert(doc).to_json(fmt))

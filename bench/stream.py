@@ -64,7 +64,8 @@ from oddping.config import ProcessorSettings
 
 from . import broker, gate
 from .busycap import ensure_busy
-from .common import ROOT, Context, Result, Row, loadavg, machine, markdown_table, run_json
+from .common import (ROOT, Context, Result, Row, cpu_seconds, loadavg, machine,
+                     markdown_table, run_json)
 
 TITLE = "oddping process (faust) vs the engine in-process and a plain aiokafka consumer"
 BUSY = {"full": (3000, 9), "quick": (600, 4)}  # hosts, minutes of samples/busy.py
@@ -578,12 +579,9 @@ def _consumed(port: int) -> int:
 def _cpu_now(procs: list[subprocess.Popen]) -> float:
     """CPU seconds (user+sys, all threads) the processes have used so far, from /proc."""
     total = 0.0
-    tick = os.sysconf("SC_CLK_TCK")
     for p in procs:
         try:
-            with open(f"/proc/{p.pid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
+            total += cpu_seconds(p.pid)
         except (OSError, IndexError, ValueError):
             pass
     return total
@@ -592,16 +590,9 @@ def _cpu_now(procs: list[subprocess.Popen]) -> float:
 def _broker_cpu() -> float | None:
     """CPU seconds the local broker (dev/kafka/kafka.sh's, by its pid file) has used so far."""
     try:
-        pid = int((ROOT / "var" / "kafka" / "kafka.pid").read_text().strip())
-    except (OSError, ValueError):
+        return cpu_seconds(int((ROOT / "var" / "kafka" / "kafka.pid").read_text().strip()))
+    except (OSError, IndexError, ValueError):
         return None
-    cpu = _cpu_now([_Pid(pid)])  # type: ignore[list-item]
-    return cpu or None
-
-
-class _Pid:
-    def __init__(self, pid: int) -> None:
-        self.pid = pid
 
 
 def _sched_now(procs: list[subprocess.Popen]) -> tuple[float, float] | None:
